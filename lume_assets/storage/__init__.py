@@ -1,0 +1,1 @@
+"""lume_assets.storage."""

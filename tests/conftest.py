@@ -1,0 +1,65 @@
+"""Shared fixtures: isolated LUME home, real MongoDB-protocol and PostgreSQL servers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lume_assets.settings import LumeSettings, get_settings
+from tests.servers import MongoServer, PostgresServer
+
+
+@pytest.fixture
+def lume_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point LUME_HOME and DAGSTER_HOME at fresh temp dirs for one test."""
+    home = tmp_path / "lume_home"
+    home.mkdir()
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    monkeypatch.setenv("LUME_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    for var in [k for k in os.environ if k.startswith("LUME_") and k != "LUME_HOME"]:
+        if not var.startswith("LUME_TEST_"):
+            monkeypatch.delenv(var)
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def lume_settings(lume_home: Path) -> LumeSettings:
+    """Settings resolved from the isolated LUME home."""
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri() -> Iterator[str]:
+    """A MongoDB URI: $LUME_TEST_MONGO_URI if set, else a fresh nx-27017 on a free port."""
+    external = os.environ.get("LUME_TEST_MONGO_URI")
+    if external:
+        yield external
+        return
+    server = MongoServer.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL cluster started for this test session and stopped by its PID."""
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """SQLAlchemy URL of a fresh database on the session's PostgreSQL server."""
+    return postgres_server.database_url("lume_test")
