@@ -6,7 +6,7 @@ backfill): the asset returns a dict keyed by partition key and each partition ge
 
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -16,7 +16,7 @@ from lume_assets.storage.files import FileRecord, read_file, write_file
 from lume_assets.storage.filesystems import LocalFilesystem, MountedFilesystem
 from lume_assets.storage.serializers import Serializer, get_serializer
 
-Context = Union[dg.OutputContext, dg.InputContext]
+Context = dg.OutputContext | dg.InputContext
 
 
 def partition_file_stem(key: str) -> str:
