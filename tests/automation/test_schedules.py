@@ -1,6 +1,6 @@
 """Schedules from ScheduleSpec, evaluated with build_schedule_context in a time zone."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -42,7 +42,7 @@ def test_nightly_tick_in_a_time_zone_tags_local_time_and_carries_run_config():
     schedule = build_schedule(spec, [surrogate_validation])
     assert schedule.execution_timezone == "Europe/Berlin"
     # 01:00 UTC on a winter day is 02:00 in Berlin (UTC+1)
-    tick_time = datetime(2026, 1, 15, 1, 0, tzinfo=timezone.utc)
+    tick_time = datetime(2026, 1, 15, 1, 0, tzinfo=UTC)
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick_time)
         [request] = schedule.evaluate_tick(context).run_requests
@@ -62,7 +62,7 @@ def test_ticks_follow_local_clock_across_daylight_saving():
     # 02:00 local is 01:00 UTC before the 29 March 2026 switch and 00:00 UTC after; on the
     # switch day 02:00 does not exist and the tick runs at 03:00 local
     assert [t.hour for t in local] == [2, 2, 3, 2]
-    assert [t.astimezone(timezone.utc).hour for t in local] == [1, 1, 1, 0]
+    assert [t.astimezone(UTC).hour for t in local] == [1, 1, 1, 0]
 
 
 def test_time_window_target_runs_the_day_that_just_closed_in_its_zone():
@@ -70,7 +70,7 @@ def test_time_window_target_runs_the_day_that_just_closed_in_its_zone():
         ScheduleSpec(name="daily_scan_schedule", cron="30 0 * * *", timezone="America/Los_Angeles"),
         [daily_scan],
     )
-    tick_time = datetime(2026, 2, 10, 8, 30, tzinfo=timezone.utc)  # 00:30 on 10 Feb in LA
+    tick_time = datetime(2026, 2, 10, 8, 30, tzinfo=UTC)  # 00:30 on 10 Feb in LA
     defs = dg.Definitions(assets=[daily_scan], schedules=[schedule])
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(
