@@ -308,3 +308,59 @@ class ApprovalStore:
     def dispose(self) -> None:
         """Close the store's database connections."""
         self.engine.dispose()
+
+
+def decide(
+    store: ApprovalStore,
+    target: str,
+    decision: str,
+    by: str,
+    *,
+    reason: str = "",
+    publish: Publisher | None = None,
+    every: bool = False,
+) -> list[Approval]:
+    """Approve or reject what `target` names (approval #id, run id, or gate) — CLI and job."""
+    if decision not in ("approve", "reject"):
+        raise ApprovalError(f"Decision must be 'approve' or 'reject', not {decision!r}.")
+    found = store.resolve(target)
+    by_gate = not target.lstrip("#").isdigit() and all(a.run_id != target for a in found)
+    by_gate = by_gate and all(a.gate == target for a in found)
+    chosen = [a for a in found if a.status == ApprovalStatus.PENDING] if by_gate else found
+    if by_gate and not chosen:
+        raise ApprovalError(
+            f"Gate {target!r} has no pending approval: "
+            + "; ".join(a.describe() for a in found[-5:])
+        )
+    if by_gate and len(chosen) > 1 and not every:
+        raise ApprovalError(
+            f"Gate {target!r} has {len(chosen)} pending approvals: "
+            + "; ".join(a.describe() for a in chosen[:10])
+            + ". Name one by run id or #id, or pass --all to decide them all."
+        )
+    if decision == "approve":
+        return [store.approve(a.id, by=by, publish=publish) for a in chosen]
+    return [store.reject(a.id, by=by, reason=reason) for a in chosen]
+
+
+def store_publisher(result_store: object) -> Publisher:
+    """Return a Publisher that marks results published in `result_store` (a ResultStore)."""
+
+    def _publish(hashes: Sequence[str]) -> int:
+        for inputs_hash in hashes:
+            result_store.publish(inputs_hash, published=True)  # type: ignore[attr-defined]
+        return len(hashes)
+
+    return _publish
+
+
+def settings_result_store() -> object:
+    """Open the result store the settings configure (LUME_RESULTS_URL, project, files root)."""
+    from lume_assets.storage.result_stores import open_result_store
+
+    settings = get_settings()
+    return open_result_store(
+        settings.resolved_results_url(),
+        project=settings.project,
+        files_root=settings.resolved_files_root(),
+    )
