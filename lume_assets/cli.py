@@ -6,10 +6,34 @@ import sys
 
 import click
 
-from lume_assets.errors import LumeError
+from lume_assets.errors import LumeError, RunFailedError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line."""
+    return " ".join(str(exc).split())
+
+
+class LumeGroup(click.Group):
+    """Click group whose commands report lume_assets errors as one line and an exit code.
+
+    A failed run exits 1; any other LumeError (bad input, unknown model, unreachable server)
+    exits 2, like click's usage errors — the same under `main()` and click's CliRunner.
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; turn RunFailedError into exit 1 and other LumeErrors into exit 2."""
+        try:
+            return super().invoke(ctx)
+        except RunFailedError as exc:
+            click.echo(f"run failed: {one_line(exc)}", err=True)
+            ctx.exit(1)
+        except LumeError as exc:
+            click.echo(f"error: {one_line(exc)}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=LumeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lume_assets")
 def cli() -> None:
     """lume_assets: scientific models and their results as Dagster assets."""
@@ -93,10 +117,27 @@ def approvals(status: str | None, gate: str | None) -> None:
         click.echo("no approvals")
 
 
+def _register_commands() -> None:
+    """Add the commands that live in lume_assets.commands."""
+    from lume_assets.commands.dev import dev
+    from lume_assets.commands.models import models
+    from lume_assets.commands.results import results
+    from lume_assets.commands.runs import run, status
+    from lume_assets.commands.scan import scan
+
+    for command in (dev, models, run, status, results, scan):
+        cli.add_command(command)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Entry point: run the CLI, turning LumeErrors into a one-line message and exit code 2."""
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)  # returns the exit code of ctx.exit(...)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -105,5 +146,9 @@ def main() -> None:
     except click.exceptions.Abort:
         sys.exit(1)
     except LumeError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(exc)}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lume_assets.settings import LumeSettings, get_settings
+from tests.dagit_server import DagitServer
 from tests.servers import MongoServer, PostgresServer
 
 
@@ -63,3 +64,13 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """SQLAlchemy URL of a fresh database on the session's PostgreSQL server."""
     return postgres_server.database_url("lume_test")
+
+
+@pytest.fixture(scope="session")
+def dagit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagitServer]:
+    """One real `lume-assets dev` (webserver + daemon) per session on a free loopback port."""
+    server = DagitServer.start(tmp_path_factory.mktemp("dagit"))
+    try:
+        yield server
+    finally:
+        server.stop()

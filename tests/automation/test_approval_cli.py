@@ -44,6 +44,6 @@ def test_gate_with_several_pending_runs_needs_all(lume_home: Path):
     store.request("g", "run-one-0000")
     store.request("g", "run-two-0000")
     result = CliRunner().invoke(cli, ["reject", "g", "--reason", "bad batch"])
-    assert "2 pending approvals" in str(result.exception)
+    assert result.exit_code == 2 and "2 pending approvals" in result.output
     ok = run("reject", "g", "--reason", "bad batch", "--all", "--by", "eve")
     assert ok.output.count("rejected by eve") == 2

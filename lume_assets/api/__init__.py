@@ -1,0 +1,1 @@
+"""Backends of `LumeClient`: in-process (local) and a remote dagster-webserver (GraphQL)."""

@@ -1,0 +1,136 @@
+"""The models a code location serves, found from its Definitions (and their ModelSpecs)."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import dagster as dg
+import numpy as np
+
+from lume_assets.api.records import ModelInfo, VariableInfo
+from lume_assets.errors import ClientError
+
+#: Metadata key model assets carry (set by `model_asset`).
+MODEL_METADATA = "lume/model"
+VERSION_METADATA = "lume/version"
+RESULT_NAME = "result"
+FORCE_FIELD = "force"
+
+
+class ModelEntry(NamedTuple):
+    """A model of the code location: what users see, its assets, and its spec when known."""
+
+    info: ModelInfo
+    assets_def: dg.AssetsDefinition
+    spec: Any  # ModelSpec | None
+
+
+def variable_info(var: Any) -> VariableInfo:
+    """Describe a ModelSpec variable for users (default, units, allowed range or shape)."""
+    allowed = ""
+    if hasattr(var, "describe_allowed"):
+        allowed = var.describe_allowed()
+    elif hasattr(var, "describe_shape"):
+        allowed = f"{getattr(var, 'dtype', '')} shape {var.describe_shape()}".strip()
+    default = getattr(var, "default", None)
+    if isinstance(default, np.ndarray):
+        default = default.tolist()
+    return VariableInfo(
+        name=var.name,
+        kind=var.kind,
+        default=default,
+        units=getattr(var, "units", None) or "",
+        allowed=allowed,
+        description=var.description or "",
+    )
+
+
+def _owners(spec: dg.AssetSpec) -> list[str]:
+    """Owners of an asset spec as plain strings (emails, or 'team:name')."""
+    return [str(o) for o in spec.owners]
+
+
+def _config_inputs(assets_def: dg.AssetsDefinition) -> list[VariableInfo]:
+    """Inputs read from the op's config schema (when no ModelSpec is at hand)."""
+    fields = assets_def.op.config_field.config_type.fields if assets_def.op.config_field else {}
+    out = []
+    for name, field in fields.items():
+        if name == FORCE_FIELD:
+            continue
+        default = field.default_value if field.default_provided else None
+        out.append(VariableInfo(name=name, default=default, description=field.description or ""))
+    return out
+
+
+def model_entries(definitions: dg.Definitions, specs: Iterable[Any] = ()) -> dict[str, ModelEntry]:
+    """Every model asset of `definitions` by model name, described from its spec if given."""
+    by_name = {spec.name: spec for spec in specs}
+    entries: dict[str, ModelEntry] = {}
+    seen: set[int] = set()
+    for assets_def in definitions.get_repository_def().assets_defs_by_key.values():
+        if id(assets_def) in seen:
+            continue
+        seen.add(id(assets_def))
+        for key, spec in assets_def.specs_by_key.items():
+            model = spec.metadata.get(MODEL_METADATA)
+            if model is None or key.path[-1] != RESULT_NAME:
+                continue
+            entries[str(model)] = ModelEntry(
+                info=_model_info(str(model), key, spec, assets_def, by_name.get(str(model))),
+                assets_def=assets_def,
+                spec=by_name.get(str(model)),
+            )
+    return entries
+
+
+def _model_info(
+    name: str, key: dg.AssetKey, spec: dg.AssetSpec, assets_def: dg.AssetsDefinition, model: Any
+) -> ModelInfo:
+    """Describe one model from its result asset spec and (if known) its ModelSpec."""
+    kinds = sorted({k for s in assets_def.specs for k in s.kinds})
+    return ModelInfo(
+        name=name,
+        version=str(spec.metadata.get(VERSION_METADATA, spec.code_version or "")),
+        description=(model.description if model is not None else assets_def.op.description) or "",
+        project=getattr(model, "project", None) or spec.group_name,
+        group=spec.group_name,
+        owners=_owners(spec),
+        kinds=kinds,
+        inputs=[variable_info(v) for v in model.inputs]
+        if model is not None
+        else _config_inputs(assets_def),
+        outputs=[variable_info(v) for v in model.outputs] if model is not None else [],
+        assets=sorted(k.to_user_string() for k in assets_def.keys),
+        result_asset=key.to_user_string(),
+        op_name=assets_def.node_def.name,
+    )
+
+
+def find_model(entries: Mapping[str, Any], name: str) -> Any:
+    """Return the entry of model `name`, or a ClientError listing the known models."""
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "none"
+        raise ClientError(f"No model {name!r} in this code location; models: {known}.")
+    return entries[name]
+
+
+def config_value(value: Any) -> Any:
+    """A validated input value as run config (plain JSON types)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def run_config(info: ModelInfo, inputs: Mapping[str, Any], force: bool) -> dict[str, Any]:
+    """Run config launching `info`'s model with `inputs` (only its config fields)."""
+    allowed = {v.name for v in info.inputs}
+    config = {k: config_value(v) for k, v in inputs.items() if k in allowed}
+    if force:
+        config[FORCE_FIELD] = True
+    return {"ops": {info.op_name: {"config": config}}}
+
+
+def unknown_inputs(info: ModelInfo, inputs: Mapping[str, Any]) -> Sequence[str]:
+    """Input names `info`'s model does not take."""
+    return sorted(set(inputs) - {v.name for v in info.inputs})

@@ -1,0 +1,330 @@
+"""In-process backend: launches the code location's assets on a local DagsterInstance.
+
+Runs execute in a background thread of this process (`execute_in_process`), one at a time, on
+the instance at DAGSTER_HOME (created under LUME_HOME when unset), so `submit` returns at once
+and `status` / `wait` read the run from the instance like they would from a server.
+"""
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+from dagster._core.events import DagsterEventType
+from dagster._core.utils import make_new_backfill_id, make_new_run_id
+
+from lume_assets.api.catalog import ModelEntry, find_model, model_entries, run_config
+from lume_assets.api.records import BackfillInfo, RunInfo
+from lume_assets.errors import ClientError, ModelInputError
+
+Progress = Callable[[int, int], None]
+POLL_S = 0.2
+#: Run config keeping Dagster's console logger to warnings (the client reports progress itself).
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def _time(ts: float | None) -> datetime | None:
+    """A POSIX timestamp as an aware datetime."""
+    return datetime.fromtimestamp(ts, UTC) if ts else None
+
+
+def failure_message(event: Any) -> str | None:
+    """The user-facing message of a step/run failure event."""
+    dagster_event = event.dagster_event
+    if dagster_event is None:
+        return None
+    if dagster_event.event_type == DagsterEventType.STEP_FAILURE:
+        data = dagster_event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return data.user_failure_data.description
+        if data.error is not None:
+            error = data.error
+            while error.cause is not None:  # the user's exception, not Dagster's wrapper
+                error = error.cause
+            return error_text(error.cls_name, error.message)
+    return dagster_event.message or event.user_message or None
+
+
+def error_text(cls_name: str | None, message: str) -> str:
+    """'Class: message' on one line, without repeating a class name the message starts with."""
+    text = " ".join(message.split())
+    if not cls_name or text.startswith(f"{cls_name}:"):
+        return text
+    return f"{cls_name}: {text}"
+
+
+class LocalBackend:
+    """Runs, statuses and backfills on an in-process instance with the project's Definitions."""
+
+    def __init__(
+        self,
+        definitions: dg.Definitions | None = None,
+        models: Sequence[Any] | None = None,
+        instance: dg.DagsterInstance | None = None,
+    ) -> None:
+        """Use `definitions` (default lume_assets.definitions) and `instance` (DAGSTER_HOME)."""
+        if definitions is None:
+            from lume_assets import definitions as project
+
+            # Rebuilt, not the module-level `defs`: resources follow the current LUME_* settings.
+            build = getattr(project, "build_definitions", None)
+            definitions = build() if build is not None else project.defs
+            models = list(getattr(project, "MODELS", [])) if models is None else models
+        self._owns_instance = instance is None
+        if instance is None:
+            from lume_assets.demo.run import ensure_dagster_home
+
+            ensure_dagster_home()
+            instance = dg.DagsterInstance.get()
+        self.definitions = definitions
+        self.instance = instance
+        self.entries: dict[str, ModelEntry] = model_entries(definitions, models or [])
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-run")
+        self._futures: dict[str, Future[Any]] = {}
+        self._lock = threading.Lock()
+
+    # -- models --------------------------------------------------------------------------------
+    def model(self, name: str) -> ModelEntry:
+        """The entry of model `name` (ClientError listing the models if unknown)."""
+        return find_model(self.entries, name)
+
+    def validate(self, entry: ModelEntry, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Inputs validated by the model's spec before any run starts (ModelInputError)."""
+        if entry.spec is None:
+            return dict(inputs)
+        return entry.spec.validate_inputs(inputs)
+
+    # -- runs ----------------------------------------------------------------------------------
+    def _job(self) -> dg.JobDefinition:
+        """The implicit asset job of the definitions."""
+        return self.definitions.resolve_implicit_global_asset_job_def()
+
+    def _launch(
+        self,
+        selection: Sequence[dg.AssetKey],
+        config: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        partition_key: str | None = None,
+    ) -> str:
+        """Queue one in-process run of `selection`; return its run id at once."""
+        run_id = make_new_run_id()
+        job = self._job()
+
+        def execute() -> Any:
+            return job.execute_in_process(
+                run_config={**QUIET, **dict(config or {})},
+                instance=self.instance,
+                asset_selection=list(selection),
+                run_id=run_id,
+                tags=dict(tags or {}),
+                partition_key=partition_key,
+                raise_on_error=False,
+            )
+
+        with self._lock:
+            self._futures[run_id] = self._executor.submit(execute)
+        return run_id
+
+    def submit(
+        self,
+        model: str,
+        inputs: Mapping[str, Any],
+        force: bool = False,
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """Validate `inputs`, queue a run of the model's assets and return its run id."""
+        entry = self.model(model)
+        unknown = sorted(set(inputs) - {v.name for v in entry.info.inputs})
+        if unknown and entry.spec is None:
+            raise ModelInputError(
+                f"model {model!r} has no input(s) {unknown}; inputs are "
+                f"{', '.join(v.name for v in entry.info.inputs)}."
+            )
+        config = run_config(entry.info, self.validate(entry, inputs), force)
+        return self._launch(list(entry.assets_def.keys), config, tags)
+
+    def status(self, run_id: str) -> RunInfo:
+        """The run's status, materialized assets, step counts and first failure message."""
+        run = self.instance.get_run_by_id(run_id)
+        if run is None:
+            with self._lock:
+                pending = run_id in self._futures
+            if pending:
+                return RunInfo(run_id=run_id, status="QUEUED")
+            raise ClientError(
+                f"No run {run_id!r} in the Dagster instance at {self.instance.root_directory}; "
+                "check the run id (lume-assets status lists it after a run)."
+            )
+        stats = self.instance.get_run_stats(run_id)
+        events = self.instance.all_logs(
+            run_id,
+            of_type={
+                DagsterEventType.ASSET_MATERIALIZATION,
+                DagsterEventType.STEP_FAILURE,
+                DagsterEventType.RUN_FAILURE,
+            },
+        )
+        assets = [
+            e.dagster_event.asset_key.to_user_string()
+            for e in events
+            if e.dagster_event
+            and e.dagster_event.event_type == DagsterEventType.ASSET_MATERIALIZATION
+        ]
+        errors = [
+            failure_message(e)
+            for e in events
+            if e.dagster_event
+            and e.dagster_event.event_type != DagsterEventType.ASSET_MATERIALIZATION
+        ]
+        steps = self.instance.get_run_step_stats(run_id)
+        return RunInfo(
+            run_id=run_id,
+            status=run.status.value,
+            job_name=run.job_name,
+            assets=list(dict.fromkeys(assets)),
+            steps_total=len(run.step_keys_to_execute or []) or len(steps),
+            steps_done=sum(1 for s in steps if s.end_time is not None),
+            started=_time(stats.start_time),
+            ended=_time(stats.end_time),
+            error=next((e for e in errors if e), None),
+            tags=dict(run.tags),
+        )
+
+    def wait(
+        self, run_id: str, timeout: float | None = None, progress: Progress | None = None
+    ) -> RunInfo:
+        """Block until the run finishes (ClientError on timeout); return its final status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            future = self._futures.get(run_id)
+        while True:
+            info = self.status(run_id)
+            if progress is not None and info.steps_total:
+                progress(info.steps_done, info.steps_total)
+            if info.finished or (future is not None and future.done()):
+                if future is not None:
+                    future.result()  # surface framework errors raised outside the run
+                    with self._lock:
+                        self._futures.pop(run_id, None)
+                return self.status(run_id)
+            if deadline is not None and time.monotonic() > deadline:
+                raise ClientError(f"Run {run_id} did not finish within {timeout:g} s.")
+            time.sleep(POLL_S)
+
+    def materialization_metadata(self, run_id: str, asset: str) -> dict[str, Any]:
+        """Metadata values of `asset`'s materialization in the run (empty if none)."""
+        for event in self.instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+            mat = event.dagster_event.materialization
+            if mat.asset_key.to_user_string() == asset:
+                return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+        return {}
+
+    # -- backfills -----------------------------------------------------------------------------
+    def backfill(
+        self, asset: str, partitions: Sequence[str] | None = None, progress: Progress | None = None
+    ) -> BackfillInfo:
+        """Materialize `partitions` (all if None): one run for a contiguous single-run range."""
+        assets_def = self._assets_def(asset)
+        keys = check_partitions(asset, assets_def, partitions, self.instance)
+        policy = assets_def.backfill_policy
+        everything = assets_def.partitions_def.get_partition_keys(
+            dynamic_partitions_store=self.instance
+        )
+        single = policy is not None and policy.max_partitions_per_run is None
+        runs: list[tuple[str, list[str]]] = []
+        if single and _contiguous(keys, everything):
+            tags = {RANGE_START: keys[0], RANGE_END: keys[-1]}
+            runs.append((self._launch(list(assets_def.keys), tags=tags), keys))
+        else:
+            runs.extend((self._launch(list(assets_def.keys), partition_key=k), [k]) for k in keys)
+        done, failed, errors = 0, [], []
+
+        def on_line(line: str) -> None:
+            if progress is not None and len(runs) == 1:
+                counted = _points(line)
+                if counted:
+                    progress(*counted)
+
+        with _progress_lines(on_line):
+            for run_id, part in runs:
+                info = self.wait(run_id)
+                if info.succeeded:
+                    done += len(part)
+                else:
+                    failed.append(run_id)
+                    errors.append(info.error or info.status)
+                if progress is not None and len(runs) > 1:
+                    progress(done + len(failed), len(keys))
+        if progress is not None and len(runs) == 1:
+            progress(len(keys), len(keys))
+        return BackfillInfo(
+            backfill_id=make_new_backfill_id(),
+            asset=asset,
+            status="COMPLETED_FAILED" if failed else "COMPLETED_SUCCESS",
+            partitions=keys,
+            run_ids=[r for r, _ in runs],
+            partitions_done=done,
+            error="; ".join(errors) or None,
+        )
+
+    def _assets_def(self, asset: str) -> dg.AssetsDefinition:
+        """The AssetsDefinition holding `asset` ('a/b'), or a ClientError listing assets."""
+        key = dg.AssetKey.from_user_string(asset)
+        try:
+            return self.definitions.get_assets_def(key)
+        except Exception:  # noqa: BLE001 - Dagster raises several kinds for unknown keys
+            known = sorted(k.to_user_string() for k in self.definitions.resolve_all_asset_keys())
+            raise ClientError(f"No asset {asset!r}; assets: {', '.join(known)}.") from None
+
+    def close(self) -> None:
+        """Wait for queued runs, release the worker thread and the instance we opened."""
+        self._executor.shutdown(wait=True)
+        if self._owns_instance:
+            self.instance.dispose()
+
+
+def _progress_lines(listener: Callable[[str], None]) -> Any:
+    """Subscribe to in-process scan progress lines (automation.progress) when available."""
+    try:
+        from lume_assets.automation.progress import subscribe
+    except ImportError:  # scans without progress reporting
+        return contextlib.nullcontext()
+    return subscribe(listener)
+
+
+def _contiguous(keys: Sequence[str], everything: Sequence[str]) -> bool:
+    """Whether `keys` are a run of consecutive partitions in order."""
+    if not keys:
+        return False
+    start = everything.index(keys[0])
+    return list(everything[start : start + len(keys)]) == list(keys)
+
+
+def _points(line: str) -> tuple[int, int] | None:
+    """(done, total) from a progress line '...: 120/1000 points ...'."""
+    match = re.search(r"(\d+)/(\d+) points", line)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def check_partitions(
+    asset: str, assets_def: Any, partitions: Sequence[str] | None, instance: Any = None
+) -> list[str]:
+    """The partitions to backfill, checked against the asset's partitions (ClientError)."""
+    pdef = assets_def.partitions_def
+    if pdef is None:
+        raise ClientError(f"Asset {asset!r} is not partitioned; materialize it with `run`.")
+    everything = list(pdef.get_partition_keys(dynamic_partitions_store=instance))
+    if not partitions:
+        return everything
+    unknown = [p for p in partitions if p not in everything]
+    if unknown:
+        shown = ", ".join(everything[:10]) + (" ..." if len(everything) > 10 else "")
+        raise ClientError(f"Asset {asset!r} has no partition(s) {unknown}; partitions: {shown}.")
+    order = {k: i for i, k in enumerate(everything)}
+    return sorted(dict.fromkeys(partitions), key=order.__getitem__)

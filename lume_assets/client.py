@@ -1,0 +1,305 @@
+"""`LumeClient`: one Python API to run models and query results, locally or on a server.
+
+    client = LumeClient()                              # in-process, this project's definitions
+    client = LumeClient("http://127.0.0.1:3000")       # a running dagster-webserver (GraphQL)
+    result = client.run("beam_envelope", {"k_f": 2.2}) # waits; returns the stored Result
+    client.results("beam_envelope", {"outputs.max_sigma": {"$lt": 3}}, dataframe=True)
+
+Both modes take the same calls and raise the same lume_assets exceptions: `ModelInputError` for
+inputs a model refuses, `RunFailedError` (with `.run`) when a run fails, `ClientError` otherwise,
+each carrying the server's message. Results are read from the result store the settings name
+(`LUME_RESULTS_URL`), or `results_url=` — for a remote server, the store it writes to.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from lume_assets.api.records import ApprovalInfo, BackfillInfo, ModelInfo, RunInfo
+from lume_assets.errors import ClientError, ModelInputError, RunFailedError
+from lume_assets.storage.results import Result
+
+__all__ = [
+    "ApprovalInfo",
+    "BackfillInfo",
+    "LumeClient",
+    "ModelInfo",
+    "RunInfo",
+]
+
+Progress = Callable[[int, int], None]
+#: The job that records approval decisions (see automation/gate.py).
+APPROVAL_JOB = "approve_results"
+APPROVAL_OP = "decide_approval"
+
+
+class LumeClient:
+    """Run models, follow runs, backfill partitions, approve and query results."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        results_url: str | None = None,
+        project: str | None = None,
+        definitions: Any = None,
+        models: Sequence[Any] | None = None,
+        instance: Any = None,
+        timeout: float = 60.0,
+    ) -> None:
+        """Local mode without `url` (optionally custom `definitions`/`instance`), else remote."""
+        self.url = url
+        self._results_url = results_url
+        self._project = project
+        self._store: Any = None
+        if url:
+            from lume_assets.api.remote import RemoteBackend
+
+            self.backend: Any = RemoteBackend(url, timeout=timeout)
+        else:
+            from lume_assets.api.local import LocalBackend
+
+            self.backend = LocalBackend(definitions, models, instance)
+
+    @property
+    def mode(self) -> str:
+        """'remote' when talking to a webserver, else 'local'."""
+        return "remote" if self.url else "local"
+
+    # -- models ----------------------------------------------------------------------------------
+    def models(self) -> list[ModelInfo]:
+        """Every model the code location serves, by name."""
+        if self.mode == "remote":
+            found = self.backend.models()
+        else:
+            found = {name: entry.info for name, entry in self.backend.entries.items()}
+        return [found[name] for name in sorted(found)]
+
+    def model(self, name: str) -> ModelInfo:
+        """One model's description (ClientError listing the models if unknown)."""
+        for info in self.models():
+            if info.name == name:
+                return info
+        known = ", ".join(i.name for i in self.models()) or "none"
+        raise ClientError(f"No model {name!r}; models: {known}.")
+
+    # -- runs ------------------------------------------------------------------------------------
+    def submit(
+        self,
+        model: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """Start a run of `model` with `inputs` (defaults fill the rest); return its run id."""
+        return self.backend.submit(model, dict(inputs or {}), force=force, tags=tags)
+
+    def status(self, run_id: str) -> RunInfo:
+        """Where run `run_id` stands: status, materialized assets, failure message."""
+        return self.backend.status(run_id)
+
+    def wait(
+        self, run_id: str, timeout: float | None = None, progress: Progress | None = None
+    ) -> RunInfo:
+        """Block until the run finishes; RunFailedError (server's message) unless it succeeded."""
+        info = self.backend.wait(run_id, timeout=timeout, progress=progress)
+        if not info.succeeded:
+            raise _failed(info)
+        return info
+
+    def run(
+        self,
+        model: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+    ) -> Result:
+        """Run `model` with `inputs`, wait, and return its stored `Result`."""
+        run_id = self.submit(model, inputs, force=force)
+        self.wait(run_id, timeout=timeout, progress=progress)
+        return self.result_of(run_id, model)
+
+    def result_of(self, run_id: str, model: str) -> Result:
+        """The `Result` run `run_id` produced (or reused from the cache) for `model`."""
+        info = self.model(model)
+        meta = self.backend.materialization_metadata(run_id, info.result_asset)
+        inputs_hash = meta.get("inputs_hash")
+        if not inputs_hash:
+            raise ClientError(
+                f"Run {run_id} did not materialize {info.result_asset}; no result to return."
+            )
+        return self.store.get(str(inputs_hash), include_unpublished=True)
+
+    # -- results ---------------------------------------------------------------------------------
+    @property
+    def store(self) -> Any:
+        """The result store (opened on first use)."""
+        if self._store is None:
+            from lume_assets.settings import get_settings
+            from lume_assets.storage.result_stores import open_result_store
+
+            settings = get_settings()
+            self._store = open_result_store(
+                self._results_url or settings.resolved_results_url(),
+                project=self._project or settings.project,
+                files_root=settings.resolved_files_root(),
+            )
+        return self._store
+
+    def results(
+        self,
+        model: str | None = None,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        sort: Any = None,
+        limit: int | None = None,
+        dataframe: bool = False,
+        include_unpublished: bool = False,
+    ) -> Any:
+        """Results of `model` matching a Mongo-style `filter`: a list, or a pandas DataFrame."""
+        found = self.store.find(
+            model, filter, sort=sort, limit=limit, include_unpublished=include_unpublished
+        )
+        if dataframe:
+            from lume_assets.storage.result_stores import to_dataframe
+
+            return to_dataframe(found)
+        return found
+
+    # -- backfills and approvals -------------------------------------------------------------------
+    def backfill(
+        self,
+        asset: str,
+        partitions: Sequence[str] | None = None,
+        *,
+        progress: Progress | None = None,
+        timeout: float | None = None,
+    ) -> BackfillInfo:
+        """Materialize `partitions` of `asset` (all if None) and wait; RunFailedError on failure."""
+        if self.mode == "remote":
+            info = self.backend.backfill(asset, partitions, progress=progress, timeout=timeout)
+        else:
+            info = self.backend.backfill(asset, partitions, progress=progress)
+        if not info.succeeded:
+            raise RunFailedError(
+                f"Backfill {info.backfill_id} of {asset} ended {info.status}: "
+                f"{info.error or 'see the runs ' + ', '.join(info.run_ids)}"
+            )
+        return info
+
+    def approve(
+        self,
+        target: str,
+        *,
+        by: str | None = None,
+        reject: bool = False,
+        reason: str = "",
+        all_pending: bool = False,
+    ) -> list[ApprovalInfo]:
+        """Approve (publish) or, with `reject=True`, reject the results held at a gate."""
+        decision = "reject" if reject else "approve"
+        who = by or getpass.getuser()
+        if self.mode == "remote":
+            return self._approve_remote(target, decision, who, reason, all_pending)
+        from lume_assets.automation.approval import ApprovalStore, decide, store_publisher
+
+        approvals = ApprovalStore()
+        try:
+            publish = store_publisher(self.store) if decision == "approve" else None
+            done = decide(
+                approvals, target, decision, who, reason=reason, publish=publish, every=all_pending
+            )
+        finally:
+            approvals.dispose()
+        return [
+            ApprovalInfo(
+                id=a.id,
+                gate=a.gate,
+                run_id=a.run_id,
+                status=a.status.value,
+                decided_by=a.decided_by,
+                decided_at=a.decided_at.isoformat() if a.decided_at else None,
+                reason=a.reason,
+                results=len(a.results),
+            )
+            for a in done
+        ]
+
+    def _approve_remote(
+        self, target: str, decision: str, by: str, reason: str, every: bool
+    ) -> list[ApprovalInfo]:
+        """Launch the server's approval job and report the decisions it logged."""
+        from lume_assets.errors import ApprovalError
+
+        config = {
+            "ops": {
+                APPROVAL_OP: {
+                    "config": {
+                        "target": target,
+                        "decision": decision,
+                        "by": by,
+                        "reason": reason,
+                        "all_pending": every,
+                    }
+                }
+            }
+        }
+        node = self.backend.job_node(APPROVAL_JOB)
+        run_id = self.backend.launch(node, [], config, what=APPROVAL_JOB, job=APPROVAL_JOB)
+        info = self.backend.wait(run_id)
+        if not info.succeeded:
+            raise ApprovalError(_strip_class(info.error or f"approval run {run_id} {info.status}"))
+        out = []
+        for obs in self.backend.observations(run_id):
+            meta = obs["metadata"]
+            out.append(
+                ApprovalInfo(
+                    id=int(meta.get("approval_id", 0)),
+                    gate=obs["asset"],
+                    run_id=str(meta.get("run_id", "")),
+                    status=str(meta.get("approval_status", "")),
+                    decided_by=meta.get("decided_by") or None,
+                    decided_at=meta.get("decided_at") or None,
+                    reason=meta.get("reason") or None,
+                    results=int(meta.get("results", 0)),
+                )
+            )
+        return out
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Wait for local runs and close the result store."""
+        self.backend.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> LumeClient:
+        """Use the client as a context manager that closes it."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the client."""
+        self.close()
+
+
+def _strip_class(message: str) -> str:
+    """'ModelInputError: text' -> 'text' (the exception class says it already)."""
+    head, sep, rest = message.partition(": ")
+    return rest if sep and head.isidentifier() and head.endswith("Error") else message
+
+
+def _failed(info: RunInfo) -> Exception:
+    """The lume_assets exception for a failed run: the model's input error, else RunFailedError."""
+    message = info.error or f"run ended {info.status}"
+    if message.startswith("ModelInputError: "):
+        exc: Exception = ModelInputError(f"{_strip_class(message)} (run {info.run_id})")
+    else:
+        exc = RunFailedError(f"Run {info.run_id} failed: {message}")
+    exc.run = info  # type: ignore[attr-defined]
+    return exc

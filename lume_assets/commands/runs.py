@@ -1,0 +1,89 @@
+"""`lume-assets run` and `lume-assets status`: evaluate a model, follow a run."""
+
+from __future__ import annotations
+
+import click
+
+from lume_assets.commands.common import (
+    echo_json,
+    json_option,
+    make_client,
+    parse_inputs,
+    progress_bar,
+    remote_option,
+    table,
+)
+
+
+@click.command()
+@click.argument("model")
+@click.option(
+    "--input", "-i", "inputs", multiple=True, metavar="NAME=VALUE", help="A model input (repeat)."
+)
+@click.option("--force", is_flag=True, help="Evaluate even if a cached result exists.")
+@click.option("--timeout", type=float, help="Give up waiting after this many seconds.")
+@click.option("--results-url", help="Result store to read the result from (default: settings).")
+@remote_option
+@json_option
+def run(
+    model: str,
+    inputs: tuple[str, ...],
+    force: bool,
+    timeout: float | None,
+    results_url: str | None,
+    remote: str | None,
+    as_json: bool,
+) -> None:
+    """Run MODEL with --input values (defaults fill the rest) and print its result."""
+    values = parse_inputs(inputs)
+    client = make_client(remote, results_url)
+    try:
+        run_id = client.submit(model, values, force=force)
+        with progress_bar(f"{model} run {run_id[:8]}") as update:
+            client.wait(run_id, timeout=timeout, progress=update)
+        result = client.result_of(run_id, model)
+        meta = client.backend.materialization_metadata(run_id, client.model(model).result_asset)
+    finally:
+        client.close()
+    if as_json:
+        echo_json({"run_id": run_id, **result.model_dump()})
+        return
+    cached = " (cache hit: reused the stored result)" if meta.get("cache_hit") else ""
+    click.echo(f"run {run_id} succeeded{cached}")
+    click.echo(f"inputs hash: {result.inputs_hash}")
+    rows = [[name, value] for name, value in result.outputs.items()]
+    click.echo(table(rows, ["output", "value"]))
+    for name, path in result.provenance.files.items():
+        click.echo(f"  {name}: {path}")
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("--wait", is_flag=True, help="Wait for the run to finish (exit 1 if it fails).")
+@remote_option
+@json_option
+def status(run_id: str, wait: bool, remote: str | None, as_json: bool) -> None:
+    """Show the status of run RUN_ID: state, materialized assets, failure message."""
+    client = make_client(remote)
+    try:
+        if wait:
+            with progress_bar(f"run {run_id[:8]}") as update:
+                info = client.backend.wait(run_id, progress=update)
+        else:
+            info = client.status(run_id)
+    finally:
+        client.close()
+    if as_json:
+        echo_json(info.model_dump())
+    else:
+        click.echo(f"run {info.run_id}: {info.status}")
+        if info.started:
+            ended = f" → {info.ended:%H:%M:%S}" if info.ended else ""
+            click.echo(f"time: {info.started:%Y-%m-%d %H:%M:%S}{ended} UTC")
+        click.echo(f"steps: {info.steps_done}/{info.steps_total}")
+        for asset in info.assets:
+            click.echo(f"  materialized {asset}")
+        if info.error:
+            click.echo(f"error: {info.error}")
+    if wait and not info.succeeded:
+        raise SystemExit(1)
