@@ -28,6 +28,14 @@ class Serializer(ABC):
     def load(self, path: Path) -> Any:
         """Read the object stored in the file at `path`."""
 
+    def to_bytes(self, obj: Any) -> bytes | None:
+        """Return the whole file content for `obj`, or None to write through `dump`.
+
+        Serializers whose output is naturally an in-memory byte string (text, CSV, JSON)
+        override this so the file can be checksummed while it is written.
+        """
+        return None
+
     def __repr__(self) -> str:
         """Show the class and registry name."""
         return f"{type(self).__name__}(name={self.name!r})"
@@ -43,15 +51,18 @@ class TextSerializer(Serializer):
         """Use `encoding` for the file bytes."""
         self.encoding = encoding
 
-    def dump(self, obj: Any, path: Path) -> None:
-        """Write the string `obj` to `path`."""
+    def to_bytes(self, obj: Any) -> bytes:
+        """Return the encoded text of the string `obj`."""
         if not isinstance(obj, str):
             raise SerializerError(
                 f"The text serializer stores a str, got {type(obj).__name__}; "
                 "convert the value to text first (e.g. str(value) or json.dumps(value))."
             )
-        with open(path, "w", encoding=self.encoding, newline="") as fh:
-            fh.write(obj)
+        return obj.encode(self.encoding)
+
+    def dump(self, obj: Any, path: Path) -> None:
+        """Write the string `obj` to `path`."""
+        path.write_bytes(self.to_bytes(obj))
 
     def load(self, path: Path) -> str:
         """Return the text of `path`."""
