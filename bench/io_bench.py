@@ -2,7 +2,8 @@
 
 Run:  PYTHONPATH=. .venv/bin/python bench/io_bench.py [--mib 256] [--repeat 5] [--dir DIR]
 
-Each figure is the median of `repeat` runs; ratio = raw_time / lume_time (>= 0.9 is the target).
+Raw and lume_assets runs alternate; each figure is the best of `repeat` (the machine is shared,
+so the minimum is the least noisy estimate). ratio = raw_time / lume_time (target >= 0.9).
 "HDF5 write" compares HDF5IOManager.handle_output (temp file, HDF5Serializer with ~1 MiB
 chunks, fsync, atomic rename, sha256, dataset metadata) with h5py writing the same array with
 the same chunk shape; "raw+fsync" also shows raw h5py followed by an fsync (a durable raw write).
@@ -11,7 +12,6 @@ the same chunk shape; "raw+fsync" also shows raw h5py followed by an fsync (a du
 import argparse
 import os
 import shutil
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,16 +26,15 @@ from lume_assets.io_managers.text import TextIOManager
 from lume_assets.storage.hdf5 import chunk_shape
 
 
-def timed(fn: Callable[[], object], repeat: int, setup: Callable[[], None] | None = None) -> float:
-    """Median wall time of `fn` over `repeat` runs (`setup` runs untimed before each)."""
-    times = []
+def compare(raw: Callable[[], object], lume: Callable[[], object], repeat: int) -> tuple:
+    """Best-of-`repeat` wall times of `raw` and `lume`, run alternately (same machine state)."""
+    t_raw, t_lume = [], []
     for _ in range(repeat):
-        if setup:
-            setup()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, times in ((raw, t_raw), (lume, t_lume)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return min(t_raw), min(t_lume)
 
 
 def fsync_path(path: Path) -> None:
@@ -79,13 +78,11 @@ def bench_hdf5(root: Path, mib: int, repeat: int) -> list[tuple[str, float, floa
     assert np.array_equal(lume_read(), arr)
     with h5py.File(root / "lume/bench_array.h5") as fh:
         assert fh["x"].chunks == chunks
-    rows = []
-    t_raw, t_lume = timed(raw_write, repeat), timed(lume_write, repeat)
-    rows.append((f"HDF5 write {mib} MiB float64", t_raw, t_lume))
-    rows.append((f"HDF5 write {mib} MiB (raw+fsync)", timed(raw_write_fsync, repeat), t_lume))
-    raw_write()
-    rows.append((f"HDF5 read {mib} MiB float64", timed(raw_read, repeat), timed(lume_read, repeat)))
-    return rows
+    return [
+        (f"HDF5 write {mib} MiB float64", *compare(raw_write, lume_write, repeat)),
+        (f"HDF5 write {mib} MiB, raw+fsync", *compare(raw_write_fsync, lume_write, repeat)),
+        (f"HDF5 read {mib} MiB float64", *compare(raw_read, lume_read, repeat)),
+    ]
 
 
 def bench_text(root: Path, mib: int, repeat: int) -> list[tuple[str, float, float]]:
@@ -118,13 +115,11 @@ def bench_text(root: Path, mib: int, repeat: int) -> list[tuple[str, float, floa
 
     lume_write()
     assert lume_read() == text
-    rows = []
-    t_lume = timed(lume_write, repeat)
-    rows.append((f"text write {mib} MiB", timed(raw_write, repeat), t_lume))
-    rows.append((f"text write {mib} MiB (raw+fsync)", timed(raw_write_fsync, repeat), t_lume))
-    raw_write()
-    rows.append((f"text read {mib} MiB", timed(raw_read, repeat), timed(lume_read, repeat)))
-    return rows
+    return [
+        (f"text write {mib} MiB", *compare(raw_write, lume_write, repeat)),
+        (f"text write {mib} MiB, raw+fsync", *compare(raw_write_fsync, lume_write, repeat)),
+        (f"text read {mib} MiB", *compare(raw_read, lume_read, repeat)),
+    ]
 
 
 def main() -> None:

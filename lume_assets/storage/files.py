@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lume_assets.errors import SerializerError, StorageError
 from lume_assets.storage.filesystems import LocalFilesystem
-from lume_assets.storage.serializers import Serializer
+from lume_assets.storage.serializers import PendingDigest, Serializer
 
 _BLOCK = 8 << 20
 
@@ -97,12 +97,14 @@ def _write_all(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _dump(serializer: Serializer, obj: Any, tmp: Path, checksum: bool) -> _Hasher | None:
-    """Write `obj` to `tmp`; return a started hasher of the content (or None) when possible."""
+def _dump(serializer: Serializer, obj: Any, tmp: Path, checksum: bool) -> PendingDigest | None:
+    """Write `obj` to `tmp`; return the hash running alongside the write, if there is one."""
     data = serializer.to_bytes(obj)
     if data is None:
-        serializer.dump(obj, tmp)
-        return None
+        if not checksum:
+            serializer.dump(obj, tmp)
+            return None
+        return serializer.dump_with_sha256(obj, tmp)
     hasher = _Hasher(data=data) if checksum else None
     if hasher is not None:
         hasher.start()  # hashes the bytes while they are written
@@ -122,11 +124,11 @@ def write_file(
 
     The serializer writes a temp file beside the final name; only a complete, fsynced file is
     renamed over `path`, so a failure or a crash leaves any previous version intact. The
-    sha256 is computed while the bytes are written (serializers with `to_bytes`) or while the
-    file is fsynced; `checksum=False` skips it (the record's sha256 is then None).
+    sha256 is computed alongside the write and the fsync (serializers with `to_bytes` or
+    `dump_with_sha256`) or during the fsync; `checksum=False` skips it (sha256 is then None).
     """
     fd = -1
-    hasher: _Hasher | None = None
+    hasher: PendingDigest | None = None
     try:
         with fs.atomic_path(path) as tmp:
             try:

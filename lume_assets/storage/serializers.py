@@ -5,9 +5,21 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from lume_assets.errors import SerializerError, UnknownSerializerError
+
+
+class PendingDigest(Protocol):
+    """A sha256 being computed in the background while a file is written and synced."""
+
+    def digest(self) -> tuple[str, int]:
+        """Wait for and return (sha256 hex, size in bytes); raise if hashing failed."""
+        ...
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the background work to end (used on error paths)."""
+        ...
 
 
 class Serializer(ABC):
@@ -34,6 +46,15 @@ class Serializer(ABC):
         Serializers whose output is naturally an in-memory byte string (text, CSV, JSON)
         override this so the file can be checksummed while it is written.
         """
+        return None
+
+    def dump_with_sha256(self, obj: Any, path: Path) -> PendingDigest | None:
+        """Write like `dump`; return the file's sha256 if it is being computed alongside.
+
+        The default returns None and the caller hashes the finished file; serializers that
+        can overlap hashing with writing (HDF5) override this.
+        """
+        self.dump(obj, path)
         return None
 
     def __repr__(self) -> str:

@@ -131,7 +131,11 @@ def _spawn_writer(root: Path) -> subprocess.Popen:
 
 
 def _wait_for_partial_write(root: Path, proc: subprocess.Popen, nbytes: int) -> None:
-    """Return once the writer's temp file holds `nbytes` (or the writer has exited)."""
+    """Return once the writer's temp file has `nbytes` (or the writer has exited).
+
+    The HDF5 file reaches its full size as soon as its chunks are allocated; the array data
+    are written into it afterwards, so the caller adds a random delay on top of this.
+    """
     deadline = time.monotonic() + 30
     while proc.poll() is None and time.monotonic() < deadline:
         for tmp in root.glob(".result.h5.tmp-*"):
@@ -151,8 +155,9 @@ def test_sigkill_during_large_hdf5_write_never_leaves_a_partial_file(tmp_path: P
     killed_mid_write = 0
     for _ in range(20):
         proc = _spawn_writer(tmp_path)
-        # kill at a random point of the write: when the temp file reaches 5-95 % of its size
+        # kill at a random point of the write: once the temp file reaches 5-95 % of its size
         _wait_for_partial_write(tmp_path, proc, int(rng.uniform(0.05, 0.95) * total))
+        time.sleep(rng.uniform(0.0, 0.05))
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate(timeout=60)
         if "done" not in out:
