@@ -1,6 +1,5 @@
 """Interim demo model: a damped harmonic oscillator integrated with numpy (replaced by issue 4)."""
 
-
 import dagster as dg
 import numpy as np
 
