@@ -39,6 +39,7 @@ MARKERS = frozenset({ARRAY, ARRAY_REF, COMPLEX, BYTES, DATETIME})
 DEFAULT_ARRAY_THRESHOLD = 1024 * 1024  # 1 MiB
 DEFAULT_INLINE_BUDGET = 8 * 1024 * 1024  # inline array bytes per document (BSON limit 16 MiB)
 _INT64 = (-(2**63), 2**63 - 1)
+_PLAIN = frozenset({str, float, bool, type(None)})  # stored exactly as they are
 
 
 class BlobStore(Protocol):
@@ -118,6 +119,8 @@ class Codec:
 
     def _encode(self, value: Any, path: str, budget: list[int]) -> Any:
         """Encode recursively, spending `budget[0]` inline array bytes."""
+        if type(value) in _PLAIN:
+            return value
         if value is None or isinstance(value, bool | str):
             return value
         if isinstance(value, int):
@@ -142,12 +145,18 @@ class Codec:
         if isinstance(value, np.ndarray):
             return self._encode_array(value, path, budget)
         if isinstance(value, list | tuple):
-            return [self._encode(v, f"{path}[{i}]", budget) for i, v in enumerate(value)]
+            return [
+                v if type(v) in _PLAIN else self._encode(v, f"{path}[{i}]", budget)
+                for i, v in enumerate(value)
+            ]
         if isinstance(value, Mapping):
             out = {}
             for key, item in value.items():
                 check_key(key, path)
-                out[key] = self._encode(item, f"{path}.{key}", budget)
+                # plain values are stored as they are: skip the recursion (hot path)
+                out[key] = (
+                    item if type(item) in _PLAIN else self._encode(item, f"{path}.{key}", budget)
+                )
             return out
         raise SerializerError(
             f"{path}: a value of type {type(value).__name__} cannot be stored in a result; use "
@@ -156,11 +165,14 @@ class Codec:
 
     def _encode_array(self, array: np.ndarray, path: str, budget: list[int]) -> dict:
         """Encode an array inline as typed binary, or offload it to the blob store."""
-        check_array_dtype(array, path)
-        meta = {"dtype": array.dtype.str, "shape": list(array.shape)}
-        if array.nbytes <= self.array_threshold and array.nbytes <= budget[0]:
-            budget[0] -= array.nbytes
-            return {ARRAY: {**meta, "data": self._bin(np.ascontiguousarray(array).tobytes())}}
+        dtype, nbytes = array.dtype, array.nbytes
+        if dtype.kind in "OV" or dtype.fields is not None:
+            check_array_dtype(array, path)
+        meta = {"dtype": dtype.str, "shape": list(array.shape)}
+        if nbytes <= self.array_threshold and nbytes <= budget[0]:
+            budget[0] -= nbytes
+            meta["data"] = self._bin(array.tobytes())  # tobytes() is C order for any layout
+            return {ARRAY: meta}
         if self.blobs is None:
             raise SerializerError(
                 f"{path}: array of {array.nbytes} bytes is over the inline limit "
@@ -216,6 +228,8 @@ class Codec:
 
 def check_key(key: Any, path: str) -> None:
     """Refuse dict keys a document store cannot hold or query unambiguously."""
+    if type(key) is str and key and key[0] not in "$_" and "." not in key and "\x00" not in key:
+        return  # the common case, decided without building anything
     if not isinstance(key, str):
         raise SerializerError(f"{path}: key {key!r} is not a string; use string keys.")
     if not key or key.startswith("$") or "." in key or "\x00" in key or key in MARKERS:

@@ -38,11 +38,15 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def open_store(
-    backend: str, store_url: Callable[[str], str], tmp_path: Path
-) -> Iterator[Callable[..., ResultStore]]:
+def backend_url(backend: str, store_url: Callable[[str], str]) -> str:
+    """URL of this test's fresh database on the backend under test."""
+    return store_url(backend)
+
+
+@pytest.fixture
+def open_store(backend_url: str, tmp_path: Path) -> Iterator[Callable[..., ResultStore]]:
     """Return a factory opening stores on this test's database (closed at teardown)."""
-    url = store_url(backend)
+    url = backend_url
     opened: list[ResultStore] = []
 
     def make(**kwargs: object) -> ResultStore:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -154,6 +156,30 @@ def test_concurrent_writers_of_one_hash_leave_one_document(
     assert check.count(filter={"inputs.i": 2}) == 1
     got = check.get(make_result(1).inputs_hash)
     assert got.outputs["round"] in range(5) and got.outputs["writer"] in range(len(stores))
+
+
+def test_concurrent_processes_writing_one_hash_leave_one_document(
+    store: ResultStore, backend_url: str, tmp_path: Path
+) -> None:
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.results.writer_process",
+                backend_url,
+                str(tmp_path / "files"),
+                str(k),
+                "5",
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        for k in range(3)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    assert store.count() == 1
+    got = store.find("sim")[0]
+    assert got.outputs["writer"] in (0, 1, 2) and got.outputs["round"] == 4
 
 
 def test_put_many_writes_batches_and_find_filters_by_model(store: ResultStore) -> None:
@@ -370,3 +396,20 @@ def test_created_is_queryable_and_sortable(store: ResultStore) -> None:
         filter={"created": {"$gte": t0 + timedelta(hours=3)}}, sort=[("created", -1)]
     )
     assert [r.inputs["i"] for r in later] == [4, 3]
+
+
+def test_mongo_password_from_settings_never_appears_in_errors(
+    lume_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lume_assets.settings import get_settings
+
+    monkeypatch.setenv("LUME_MONGO_PASSWORD", "from-env-s3cret")
+    get_settings.cache_clear()
+    port = free_port()
+    with pytest.raises(StoreUnavailableError) as info:
+        open_result_store(f"mongodb://lume@127.0.0.1:{port}/db", timeout_s=0.5)
+    assert f"127.0.0.1:{port}" in str(info.value)
+    assert "from-env-s3cret" not in str(info.value)
+    with pytest.raises(StoreUnavailableError) as info:
+        open_result_store(f"mongodb://lume:in-uri-s3cret@127.0.0.1:{port}/db", timeout_s=0.5)
+    assert "in-uri-s3cret" not in str(info.value)
