@@ -5,7 +5,7 @@ Design choice — a typed key/value index table, not JSON functions. Each result
 as JSON text) plus one row of ``lume_result_fields`` per queryable value: (result id, dotted
 path, kind, number, text, sort key), where kind is the value's BSON sort rank. Filters compile to
 ``EXISTS`` sub-queries on that table, served by B-tree indexes on (path, kind, number) and
-(path, kind, text). Why not JSON functions (``json_extract`` / ``->>``)?
+(path, kind, text), run as semi-joins (``id IN (SELECT result_id ...)``). Why not JSON functions (``json_extract`` / ``->>``)?
 
 - they differ between SQLite and PostgreSQL in typing: ``json_extract`` returns native values,
   ``->>`` returns text that must be cast — and a cast fails on a row holding another type, while
@@ -24,7 +24,8 @@ databases), with the index rows replaced in the same transaction. SQLite writers
 up front (``BEGIN IMMEDIATE``, WAL journal, busy timeout) so concurrent writers queue instead of
 failing. Strings are compared by bytes (``COLLATE "C"`` on PostgreSQL), as MongoDB does.
 Limits (documented in the README): integers beyond 2**53 compare as float64; strings longer
-than 1024 characters are stored but not indexed, so they cannot be queried here.
+than 1024 bytes (UTF-8) or paths longer than 500 bytes are stored but not indexed, so they
+cannot be queried here.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from lume_assets.storage.query import (
     NULL,
     STRING,
     Condition,
+    Leaf,
     check_limit,
     datetime_ms,
     iter_leaves,
@@ -67,7 +69,8 @@ from lume_assets.storage.query import (
 from lume_assets.storage.result_stores import ResultStore, SortSpec, created_from_ms
 from lume_assets.storage.results import Result
 
-MAX_INDEXED_TEXT = 1024
+MAX_INDEXED_TEXT = 1024  # bytes of UTF-8
+MAX_PATH_BYTES = 500
 BATCH = 500
 
 
@@ -117,6 +120,13 @@ COLUMNS = {
     "inputs_hash": (R.c.inputs_hash, STRING),
     "created": (R.c.created_ms, DATE),
 }
+
+
+def _indexable(leaf: Leaf) -> bool:
+    """Whether a leaf fits the index (PostgreSQL B-tree entries are limited to ~2.7 kB)."""
+    if len(leaf.path.encode()) > MAX_PATH_BYTES:
+        return False
+    return leaf.text is None or len(leaf.text.encode()) <= MAX_INDEXED_TEXT
 
 
 def _leaf_value(value: Any) -> tuple[str, Any]:
@@ -301,7 +311,7 @@ class SqlResultStore(ResultStore):
                 leaf
                 for root in ("inputs", "outputs", "provenance")
                 for leaf in iter_leaves(body[root], root)
-                if leaf.text is None or len(leaf.text) <= MAX_INDEXED_TEXT
+                if _indexable(leaf)
             ]
         stmt = self._insert(R)
         stmt = stmt.on_conflict_do_update(
@@ -359,7 +369,9 @@ class SqlResultStore(ResultStore):
             return self._column_condition(c)
 
         def exists(*clauses: Any) -> sa.ColumnElement[bool]:
-            return sa.exists().where(F.c.result_id == R.c.id, F.c.path == c.path, *clauses)
+            # An uncorrelated IN (sub-select): the index finds the matching rows once (a
+            # semi-join), instead of one probe per candidate result.
+            return R.c.id.in_(sa.select(F.c.result_id).where(F.c.path == c.path, *clauses))
 
         def equals(values: Iterable[Any]) -> sa.ColumnElement[bool]:
             by_kind: dict[int, list[Any]] = {}

@@ -413,3 +413,15 @@ def test_mongo_password_from_settings_never_appears_in_errors(
     with pytest.raises(StoreUnavailableError) as info:
         open_result_store(f"mongodb://lume:in-uri-s3cret@127.0.0.1:{port}/db", timeout_s=0.5)
     assert "in-uri-s3cret" not in str(info.value)
+
+
+def test_long_strings_and_deep_paths_are_stored(store: ResultStore) -> None:
+    long_text = "é" * 3000  # 6000 bytes: over PostgreSQL's B-tree entry limit
+    deep: dict = {"leaf": 1}
+    for _ in range(60):
+        deep = {"level_x": deep}
+    r = Result(model="m", version="1", outputs={"log": long_text, "deep": deep, "tag": "t"})
+    store.put(r)
+    got = store.get(r.inputs_hash)
+    assert got.outputs["log"] == long_text and got.outputs["deep"] == deep
+    assert store.count("m", {"outputs.tag": "t"}) == 1
