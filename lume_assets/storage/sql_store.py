@@ -4,8 +4,9 @@ Design choice — a typed key/value index table, not JSON functions. Each result
 ``lume_results`` (columns for model, version, hash, created, published and the encoded document
 as JSON text) plus one row of ``lume_result_fields`` per queryable value: (result id, dotted
 path, kind, number, text, sort key), where kind is the value's BSON sort rank. Filters compile to
-``EXISTS`` sub-queries on that table, served by B-tree indexes on (path, kind, number) and
-(path, kind, text), run as semi-joins (``id IN (SELECT result_id ...)``). Why not JSON functions (``json_extract`` / ``->>``)?
+semi-joins on that table (``id IN (SELECT result_id ... WHERE path = ? AND kind = ? AND num >
+?)``), served by B-tree indexes on (path, kind, number) and (path, kind, text).
+Why not JSON functions (``json_extract`` / ``->>``)?
 
 - they differ between SQLite and PostgreSQL in typing: ``json_extract`` returns native values,
   ``->>`` returns text that must be cast — and a cast fails on a row holding another type, while
