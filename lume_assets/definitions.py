@@ -9,15 +9,22 @@ import dagster as dg
 from lume_assets.demo.oscillator import demo_assets
 from lume_assets.deploy.jobs import group_job
 from lume_assets.deploy.launch import DEMO_JOB
+from lume_assets.io_managers.hdf5 import HDF5IOManager
+from lume_assets.io_managers.text import TextIOManager
 from lume_assets.settings import get_settings
-from lume_assets.storage.filesystems import files_filesystem
 
 
 def build_resources() -> dict[str, Any]:
     """Return the resource set (IO managers) for the configured deployment."""
     settings = get_settings()
-    files = files_filesystem(settings.resolved_files_root(), settings.mount_alias)
-    return {"io_manager": dg.FilesystemIOManager(base_dir=str(files.root))}
+    files_root = str(settings.resolved_files_root())
+    alias = str(settings.mount_alias) if settings.mount_alias else None
+    return {
+        # In a container the host's files root is only reachable through its mount alias.
+        "io_manager": dg.FilesystemIOManager(base_dir=alias or files_root),
+        "hdf5_io_manager": HDF5IOManager(root_dir=files_root, mount_alias=alias),
+        "text_io_manager": TextIOManager(root_dir=files_root, mount_alias=alias),
+    }
 
 
 defs = dg.Definitions(

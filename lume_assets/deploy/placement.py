@@ -1,7 +1,7 @@
 """Per-model placement: a model's CPU, memory, image and node selector as run-launcher tags.
 
-A model declares what it needs as `ModelResources`; `placement_tags` turns that into the tags the
-launchers read:
+A model declares what it needs as `ModelSpec.resources` (`ModelResources`); `placement_tags`
+turns that into the tags the launchers read:
 
 - Kubernetes (`K8sRunLauncher`, `k8s_job_executor`): the `dagster-k8s/config` tag. The model's
   CPU/memory become resource *requests*, merged DEEP into the launcher's `resources`, so the
@@ -23,9 +23,9 @@ from decimal import Decimal
 from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lume_assets.errors import DeploymentError
+from lume_assets.models.model import ModelResources
 
 RESOURCES_TAG = "lume/resources"
 K8S_CONFIG_TAG = "dagster-k8s/config"
@@ -38,56 +38,28 @@ def _quantity(value: Any, field: str) -> Decimal:
     try:
         parsed = parse_quantity(value)
     except (ValueError, TypeError):
-        raise ValueError(
-            f"{field}={value!r} is not a Kubernetes quantity; use e.g. "
-            + ("'500m' or '2' (cores)" if field == "cpu" else "'512Mi' or '4Gi' (bytes)")
-        ) from None
-    if parsed <= 0:
-        raise ValueError(f"{field}={value!r} must be positive")
+        parsed = None
+    if parsed is None or parsed <= 0:
+        example = "'500m' or '2' (cores)" if field == "cpu" else "'512Mi' or '4Gi' (bytes)"
+        raise DeploymentError(
+            f"resources.{field}={value!r} is not a positive Kubernetes quantity; use e.g. {example}"
+        )
     return parsed
 
 
-class ModelResources(BaseModel):
-    """What a model needs to run: CPU, memory, container image and node selector."""
+def is_empty(resources: ModelResources) -> bool:
+    """Return whether a model declares no resources at all."""
+    return not (resources.cpu or resources.memory or resources.image or resources.node_selector)
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    cpu: str | None = Field(default=None, description="CPU request: '500m', '2' (cores).")
-    memory: str | None = Field(default=None, description="Memory request: '512Mi', '4Gi'.")
-    image: str | None = Field(default=None, description="Container image the model runs in.")
-    node_selector: dict[str, str] = Field(
-        default_factory=dict, description="Kubernetes node labels the pod must match."
-    )
+def cpu_cores(resources: ModelResources) -> Decimal | None:
+    """Return the model's CPU request in cores."""
+    return None if resources.cpu is None else _quantity(resources.cpu, "cpu")
 
-    @field_validator("cpu", "memory", mode="before")
-    @classmethod
-    def _valid_quantity(cls, value: Any, info: Any) -> str | None:
-        """Accept numbers or quantity strings; store the quantity string."""
-        if value is None:
-            return None
-        _quantity(value, info.field_name)
-        return str(value)
 
-    @field_validator("image")
-    @classmethod
-    def _valid_image(cls, value: str | None) -> str | None:
-        """Refuse blank or whitespace-containing image names."""
-        if value is not None and (not value.strip() or any(c.isspace() for c in value)):
-            raise ValueError(f"image={value!r} is not an image reference; use e.g. 'repo/name:tag'")
-        return value
-
-    @property
-    def is_empty(self) -> bool:
-        """Return whether nothing is declared."""
-        return not (self.cpu or self.memory or self.image or self.node_selector)
-
-    def cpu_cores(self) -> Decimal | None:
-        """Return the CPU request in cores."""
-        return None if self.cpu is None else _quantity(self.cpu, "cpu")
-
-    def memory_bytes(self) -> int | None:
-        """Return the memory request in bytes."""
-        return None if self.memory is None else int(_quantity(self.memory, "memory"))
+def memory_bytes(resources: ModelResources) -> int | None:
+    """Return the model's memory request in bytes."""
+    return None if resources.memory is None else int(_quantity(resources.memory, "memory"))
 
 
 def k8s_config(resources: ModelResources) -> dict[str, Any]:
@@ -109,10 +81,10 @@ def k8s_config(resources: ModelResources) -> dict[str, Any]:
 def docker_container_kwargs(resources: ModelResources) -> dict[str, Any]:
     """Return docker-py `containers.create` kwargs for the model's CPU and memory."""
     kwargs: dict[str, Any] = {}
-    cores = resources.cpu_cores()
+    cores = cpu_cores(resources)
     if cores is not None:
         kwargs["nano_cpus"] = int(cores * Decimal(1_000_000_000))
-    mem = resources.memory_bytes()
+    mem = memory_bytes(resources)
     if mem is not None:
         kwargs["mem_limit"] = mem
     return kwargs
@@ -120,7 +92,7 @@ def docker_container_kwargs(resources: ModelResources) -> dict[str, Any]:
 
 def placement_tags(resources: ModelResources | None) -> dict[str, str]:
     """Return the tags that place a model on Kubernetes and Docker (empty if nothing declared)."""
-    if resources is None or resources.is_empty:
+    if resources is None or is_empty(resources):
         return {}
     tags = {
         RESOURCES_TAG: resources.model_dump_json(exclude_defaults=True),
@@ -150,11 +122,11 @@ def combine_resources(declared: Iterable[ModelResources | None]) -> ModelResourc
     Raises DeploymentError when two models ask for different images or conflicting node labels,
     since one run executes in a single container/pod.
     """
-    items = [r for r in declared if r is not None and not r.is_empty]
+    items = [r for r in declared if r is not None and not is_empty(r)]
     if not items:
         return None
-    cpu = max((r for r in items if r.cpu), key=lambda r: r.cpu_cores(), default=None)
-    mem = max((r for r in items if r.memory), key=lambda r: r.memory_bytes(), default=None)
+    cpu = max((r for r in items if r.cpu), key=cpu_cores, default=None)
+    mem = max((r for r in items if r.memory), key=memory_bytes, default=None)
     images = sorted({r.image for r in items if r.image})
     if len(images) > 1:
         raise DeploymentError(

@@ -181,17 +181,3 @@ class MountedFilesystem(LocalFilesystem):
                 "only files inside the mounted directory are visible in the container."
             ) from None
         return self.resolve(rel.as_posix() or ".")
-
-
-def files_filesystem(
-    files_root: str | os.PathLike[str], mount_alias: str | os.PathLike[str] | None
-):
-    """Return the result-files filesystem: local, or mounted when running inside a container.
-
-    `files_root` is the host directory (LUME_FILES_ROOT). In a container that sees it at
-    `mount_alias` (LUME_MOUNT_ALIAS), files are written through the alias and `host_path` maps
-    them back, so paths recorded in results are valid on the host.
-    """
-    if mount_alias is None:
-        return LocalFilesystem(files_root)
-    return MountedFilesystem(mount_path=files_root, mount_alias=mount_alias)
