@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -37,6 +38,8 @@ class LumeGroup(click.Group):
 @click.version_option(package_name="lume_assets")
 def cli() -> None:
     """lume_assets: scientific models and their results as Dagster assets."""
+    # Dagster's beta/preview notices about its own APIs are not the user's business here.
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
 
 
 @cli.command()

@@ -20,6 +20,8 @@ import requests
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The Dagit command of the README (host 127.0.0.1 by default; port from LUME_DAGIT_PORT).
+DEV_ARGS = ["dev"]
 #: Immediate run launch (no queue): runs start as soon as the webserver receives them.
 DAGSTER_YAML = """\
 telemetry:
@@ -85,8 +87,8 @@ class DagitServer:
         log = base / "dagit.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [lume_assets_exe(), "dev", "--host", "127.0.0.1", "--port", str(port)],
-                env=project_env(lume_home, dagster_home),
+                [lume_assets_exe(), *DEV_ARGS],  # exactly the README's `lume-assets dev`
+                env={**project_env(lume_home, dagster_home), "LUME_DAGIT_PORT": str(port)},
                 cwd=base,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -30,6 +30,7 @@ from lume_assets.errors import ClientError, ModelInputError
 
 Progress = Callable[[int, int], None]
 POLL_S = 0.5
+ASSET_JOB = "__ASSET_JOB"
 
 
 def _key(path: Sequence[str]) -> str:
@@ -189,7 +190,7 @@ class RemoteBackend:
         repo = node["repository"]
         try:
             return self.client.submit_job_execution(
-                job or node["jobNames"][0],
+                job or _asset_job(node["jobNames"]),
                 repository_location_name=repo["location"]["name"],
                 repository_name=repo["name"],
                 run_config=dict(config),
@@ -397,6 +398,11 @@ class RemoteBackend:
 
     def close(self) -> None:
         """Nothing to release (HTTP requests are one-shot)."""
+
+
+def _asset_job(jobs: Sequence[str]) -> str:
+    """The job to launch an asset selection with: Dagster's implicit asset job if it has one."""
+    return ASSET_JOB if ASSET_JOB in jobs else jobs[0]
 
 
 def _config_inputs(node: Mapping[str, Any]) -> list[VariableInfo]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -98,15 +99,26 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
 
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A click progress bar fed with (done, total) calls; its length follows `total`."""
-    with click.progressbar(
-        length=1, label=label, show_pos=True, file=click.get_text_stream("stderr")
-    ) as bar:
+    """A click progress bar on stderr fed with (done, total); shown from the first report on.
 
-        def update(done: int, total: int) -> None:
-            if total and bar.length != total:
-                bar.length = total
-            if done > bar.pos:
-                bar.update(done - bar.pos)
+    Nothing is drawn before work starts, so an early error stays a one-line message.
+    """
+    state: dict[str, Any] = {}
 
+    def update(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = click.progressbar(
+                length=max(total, 1), label=label, show_pos=True, file=sys.stderr
+            )
+            state["bar"] = bar.__enter__()
+        if total and bar.length != total:
+            bar.length = total
+        if done > bar.pos:
+            bar.update(done - bar.pos)
+
+    try:
         yield update
+    finally:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)

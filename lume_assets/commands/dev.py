@@ -29,7 +29,8 @@ def dev_command(host: str, port: int) -> list[str]:
     type=click.IntRange(1, 65535),
     default=3000,
     show_default=True,
-    help="Webserver port.",
+    envvar="LUME_DAGIT_PORT",
+    help="Webserver port (env LUME_DAGIT_PORT).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the command and DAGSTER_HOME, start nothing.")
 def dev(host: str, port: int, dry_run: bool) -> None:
