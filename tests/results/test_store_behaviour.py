@@ -15,6 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from lume_assets.errors import (
+    ConfigError,
     QueryError,
     ResultNotFoundError,
     SerializerError,
@@ -425,3 +426,6 @@ def test_long_strings_and_deep_paths_are_stored(store: ResultStore) -> None:
     got = store.get(r.inputs_hash)
     assert got.outputs["log"] == long_text and got.outputs["deep"] == deep
     assert store.count("m", {"outputs.tag": "t"}) == 1
+    with pytest.raises(ConfigError) as bad:
+        open_result_store("mongodb://lume:in-uri-s3cret@127.0.0.1:notaport/db")
+    assert "in-uri-s3cret" not in str(bad.value)
