@@ -24,9 +24,73 @@ def demo() -> None:
     status = "succeeded" if report.success else "FAILED"
     click.echo(f"demo run {report.run_id} {status}: {', '.join(report.assets)}")
     click.echo(f"result files:  {report.files_root}")
+    for asset, path in report.files.items():
+        click.echo(f"  {asset}: {path}")
     click.echo(f"dagster home:  {report.dagster_home}")
     if not report.success:
         raise SystemExit(1)
+
+
+def _decide_cli(target: str, decision: str, by: str | None, reason: str, every: bool) -> None:
+    """Shared body of `approve` and `reject`: decide, publish on approval, print the outcome."""
+    import getpass
+
+    from lume_assets.automation.approval import (
+        ApprovalStore,
+        decide,
+        settings_result_store,
+        store_publisher,
+    )
+
+    approvals = ApprovalStore()
+    publish = store_publisher(settings_result_store()) if decision == "approve" else None
+    done = decide(
+        approvals,
+        target,
+        decision,
+        by or getpass.getuser(),
+        reason=reason,
+        publish=publish,
+        every=every,
+    )
+    for approval in done:
+        published = f", {len(approval.results)} result(s) published" if publish else ""
+        click.echo(f"{approval.describe()}{published}")
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--by", help="Who approves (default: your login name).")
+@click.option("--all", "every", is_flag=True, help="Approve every pending run at this gate.")
+def approve(target: str, by: str | None, every: bool) -> None:
+    """Approve the held results of TARGET (a run id, a gated asset, or #approval-id)."""
+    _decide_cli(target, "approve", by, "", every)
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--reason", required=True, help="Why the results are rejected.")
+@click.option("--by", help="Who rejects (default: your login name).")
+@click.option("--all", "every", is_flag=True, help="Reject every pending run at this gate.")
+def reject(target: str, reason: str, by: str | None, every: bool) -> None:
+    """Reject the held results of TARGET; they stay unpublished and the reason is recorded."""
+    _decide_cli(target, "reject", by, reason, every)
+
+
+@cli.command()
+@click.option(
+    "--status", type=click.Choice(["pending", "approved", "rejected"]), help="Only this status."
+)
+@click.option("--gate", help="Only this gate (asset key).")
+def approvals(status: str | None, gate: str | None) -> None:
+    """List approval gates crossed by runs, oldest first."""
+    from lume_assets.automation.approval import ApprovalStore
+
+    found = ApprovalStore().list(gate=gate, status=status)
+    for approval in found:
+        click.echo(approval.describe())
+    if not found:
+        click.echo("no approvals")
 
 
 def main() -> None:

@@ -145,8 +145,14 @@ class PostgresServer:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
 
     @classmethod
-    def start(cls) -> PostgresServer:
-        """initdb a new cluster in a temp dir and start it with pg_ctl on a free port."""
+    def start(
+        cls, listen_addresses: tuple[str, ...] = ("127.0.0.1",), trust_cidrs: tuple[str, ...] = ()
+    ) -> PostgresServer:
+        """initdb a new cluster in a temp dir and start it with pg_ctl on a free port.
+
+        `listen_addresses` beyond loopback (e.g. a docker bridge gateway) and `trust_cidrs`
+        (client networks allowed without password, e.g. the bridge subnet) let containers in.
+        """
         bindir = postgres_bin_dir()
         pg = pwd.getpwnam("postgres")
         base = Path(tempfile.mkdtemp(prefix="lume-pg-"))
@@ -172,6 +178,9 @@ class PostgresServer:
             "-E",
             "UTF8",
         )
+        if trust_cidrs:
+            with open(data / "pg_hba.conf", "a") as hba:
+                hba.writelines(f"host all all {cidr} trust\n" for cidr in trust_cidrs)
         as_postgres(
             str(bindir / "pg_ctl"),
             "-D",
@@ -182,7 +191,7 @@ class PostgresServer:
             "-t",
             "60",
             "-o",
-            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-p {port} -k {base} -c listen_addresses={','.join(listen_addresses)} -c fsync=off "
             "-c max_connections=200",
             "start",
         )

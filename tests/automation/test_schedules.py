@@ -1,0 +1,97 @@
+"""Schedules from ScheduleSpec, evaluated with build_schedule_context in a time zone."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+from dagster._utils.schedules import cron_string_iterator
+
+from lume_assets.automation.schedules import (
+    SCHEDULED_FOR_TAG,
+    ScheduleSpec,
+    build_schedule,
+    parse_schedule_specs,
+)
+from lume_assets.errors import ConfigError
+
+
+@dg.asset
+def surrogate_validation() -> float:
+    """Stand-in for the surrogate re-validation asset."""
+    return 0.01
+
+
+DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="America/Los_Angeles")
+
+
+@dg.asset(partitions_def=DAILY)
+def daily_scan(context: dg.AssetExecutionContext) -> str:
+    """A time-window partitioned asset: one scan per local day."""
+    return context.partition_key
+
+
+def test_nightly_tick_in_a_time_zone_tags_local_time_and_carries_run_config():
+    spec = ScheduleSpec(
+        name="nightly_revalidation",
+        cron="0 2 * * *",
+        timezone="Europe/Berlin",
+        run_config={"ops": {"surrogate_validation": {}}},
+        tags={"purpose": "revalidation"},
+    )
+    schedule = build_schedule(spec, [surrogate_validation])
+    assert schedule.execution_timezone == "Europe/Berlin"
+    # 01:00 UTC on a winter day is 02:00 in Berlin (UTC+1)
+    tick_time = datetime(2026, 1, 15, 1, 0, tzinfo=UTC)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick_time)
+        [request] = schedule.evaluate_tick(context).run_requests
+    assert request.tags[SCHEDULED_FOR_TAG] == "2026-01-15T02:00:00+01:00"
+    assert request.tags["purpose"] == "revalidation"
+    assert request.run_key == "nightly_revalidation:2026-01-15T02:00:00+01:00"
+
+
+def test_ticks_follow_local_clock_across_daylight_saving():
+    schedule = build_schedule(
+        ScheduleSpec(name="nightly", cron="0 2 * * *", timezone="Europe/Berlin"),
+        [surrogate_validation],
+    )
+    start = datetime(2026, 3, 27, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+    ticks = cron_string_iterator(start, schedule.cron_schedule, schedule.execution_timezone)
+    local = [next(ticks) for _ in range(4)]
+    # 02:00 local is 01:00 UTC before the 29 March 2026 switch and 00:00 UTC after; on the
+    # switch day 02:00 does not exist and the tick runs at 03:00 local
+    assert [t.hour for t in local] == [2, 2, 3, 2]
+    assert [t.astimezone(UTC).hour for t in local] == [1, 1, 1, 0]
+
+
+def test_time_window_target_runs_the_day_that_just_closed_in_its_zone():
+    schedule = build_schedule(
+        ScheduleSpec(name="daily_scan_schedule", cron="30 0 * * *", timezone="America/Los_Angeles"),
+        [daily_scan],
+    )
+    tick_time = datetime(2026, 2, 10, 8, 30, tzinfo=UTC)  # 00:30 on 10 Feb in LA
+    defs = dg.Definitions(assets=[daily_scan], schedules=[schedule])
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=tick_time,
+            repository_def=defs.get_repository_def(),
+        )
+        [request] = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-02-09"
+    result = dg.materialize([daily_scan], partition_key=request.partition_key)
+    assert result.output_for_node("daily_scan") == "2026-02-09"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"name": "s", "cron": "every night"}, "not a valid cron expression"),
+        ({"name": "s", "cron": "0 2 * * *", "timezone": "Mars/Olympus"}, "not a known IANA"),
+        ({"name": "s", "cron": "0 2 * * *", "when": "now"}, "when"),
+    ],
+)
+def test_bad_schedule_entries_are_refused_with_the_field(entry, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_schedule_specs([entry])
