@@ -158,6 +158,10 @@ class MongoResultStore(ResultStore):
         password: SecretStr | None = None,
     ) -> None:
         """Connect (within `timeout_s`), ensure indexes, and set up large-array storage."""
+        if large_arrays not in ("gridfs", "hdf5"):
+            raise ConfigError(f"large_arrays must be 'gridfs' or 'hdf5', not {large_arrays!r}.")
+        if large_arrays == "hdf5" and files_root is None:
+            raise ConfigError("large_arrays='hdf5' needs files_root (e.g. LUME_FILES_ROOT).")
         self._secret = password.get_secret_value() if password else None
         try:
             parsed = parse_uri(uri)
@@ -186,12 +190,8 @@ class MongoResultStore(ResultStore):
         self.collection = self.db[project]
         if large_arrays == "gridfs":
             blobs: Any = GridFSBlobStore(self.db, f"{project}_arrays", self._call)
-        elif large_arrays == "hdf5":
-            if files_root is None:
-                raise ConfigError("large_arrays='hdf5' needs files_root (e.g. LUME_FILES_ROOT).")
-            blobs = HDF5BlobStore(LocalFilesystem(files_root))
         else:
-            raise ConfigError(f"large_arrays must be 'gridfs' or 'hdf5', not {large_arrays!r}.")
+            blobs = HDF5BlobStore(LocalFilesystem(files_root))  # type: ignore[arg-type]
         self.codec = Codec(binary="bytes", blobs=blobs, array_threshold=array_threshold)
         try:
             self._call(lambda: self.collection.create_index("inputs_hash", unique=True))
