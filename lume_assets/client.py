@@ -14,10 +14,10 @@ each carrying the server's message. Results are read from the result store the s
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lume_assets.api.records import ApprovalInfo, BackfillInfo, ModelInfo, RunInfo
+from lume_assets.api.records import ApprovalInfo, BackfillInfo, ModelInfo, Progress, RunInfo
 from lume_assets.errors import ClientError, ModelInputError, RunFailedError
 from lume_assets.storage.results import Result
 
@@ -29,7 +29,6 @@ __all__ = [
     "RunInfo",
 ]
 
-Progress = Callable[[int, int], None]
 #: The job that records approval decisions (see automation/gate.py).
 APPROVAL_JOB = "approve_results"
 APPROVAL_OP = "decide_approval"

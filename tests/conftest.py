@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +75,32 @@ def dagit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagitServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def dagit_backfill(dagit: DagitServer) -> Iterator[dict]:
+    """A remote `LumeClient.backfill` of one demo scan partition, run in a thread.
+
+    The daemon's backfill loop ticks every 30 s, so the first test using the session's Dagit
+    starts it and tests/client/test_remote_client.py joins it: the wait overlaps other tests.
+    """
+    from lume_assets.client import LumeClient
+
+    outcome: dict = {"progress": []}
+
+    def work() -> None:
+        client = LumeClient(dagit.url, results_url=dagit.results_url)
+        try:
+            outcome["info"] = client.backfill(
+                "envelope_scan",
+                ["2.20"],
+                timeout=240,
+                progress=lambda done, total: outcome["progress"].append((done, total)),
+            )
+        except Exception as exc:  # reported by the test that joins the thread
+            outcome["error"] = exc
+
+    outcome["thread"] = threading.Thread(target=work, daemon=True)
+    outcome["thread"].start()
+    yield outcome
+    outcome["thread"].join(timeout=300)

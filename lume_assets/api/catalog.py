@@ -7,6 +7,7 @@ import dagster as dg
 import numpy as np
 
 from lume_assets.api.records import ModelInfo, VariableInfo
+from lume_assets.assets.model_display import variable_row
 from lume_assets.errors import ClientError
 
 #: Metadata key model assets carry (set by `model_asset`).
@@ -26,22 +27,7 @@ class ModelEntry(NamedTuple):
 
 def variable_info(var: Any) -> VariableInfo:
     """Describe a ModelSpec variable for users (default, units, allowed range or shape)."""
-    allowed = ""
-    if hasattr(var, "describe_allowed"):
-        allowed = var.describe_allowed()
-    elif hasattr(var, "describe_shape"):
-        allowed = f"{getattr(var, 'dtype', '')} shape {var.describe_shape()}".strip()
-    default = getattr(var, "default", None)
-    if isinstance(default, np.ndarray):
-        default = default.tolist()
-    return VariableInfo(
-        name=var.name,
-        kind=var.kind,
-        default=default,
-        units=getattr(var, "units", None) or "",
-        allowed=allowed,
-        description=var.description or "",
-    )
+    return VariableInfo(**variable_row(var))
 
 
 def _owners(spec: dg.AssetSpec) -> list[str]:

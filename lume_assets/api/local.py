@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -19,19 +18,13 @@ from dagster._core.events import DagsterEventType
 from dagster._core.utils import make_new_backfill_id, make_new_run_id
 
 from lume_assets.api.catalog import ModelEntry, find_model, model_entries, run_config
-from lume_assets.api.records import BackfillInfo, RunInfo
+from lume_assets.api.records import BackfillInfo, Progress, RunInfo, utc_time
 from lume_assets.errors import ClientError, ModelInputError
 
-Progress = Callable[[int, int], None]
 POLL_S = 0.2
 #: Run config keeping Dagster's console logger to warnings (the client reports progress itself).
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-
-
-def _time(ts: float | None) -> datetime | None:
-    """A POSIX timestamp as an aware datetime."""
-    return datetime.fromtimestamp(ts, UTC) if ts else None
 
 
 def failure_message(event: Any) -> str | None:
@@ -190,8 +183,8 @@ class LocalBackend:
             assets=list(dict.fromkeys(assets)),
             steps_total=len(run.step_keys_to_execute or []) or len(steps),
             steps_done=sum(1 for s in steps if s.end_time is not None),
-            started=_time(stats.start_time),
-            ended=_time(stats.end_time),
+            started=utc_time(stats.start_time),
+            ended=utc_time(stats.end_time),
             error=next((e for e in errors if e), None),
             tags=dict(run.tags),
         )

@@ -8,6 +8,7 @@ fragment LumeMetadata on MetadataEntry {
   ... on FloatMetadataEntry { floatValue }
   ... on BoolMetadataEntry { boolValue }
   ... on MarkdownMetadataEntry { mdStr }
+  ... on TableMetadataEntry { table { records } }
 }
 """
 

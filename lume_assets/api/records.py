@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: A progress callback: (units done, units in total).
+Progress = Callable[[int, int], None]
 
 #: Dagster run statuses after which a run never changes again.
 FINISHED = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
@@ -105,3 +109,8 @@ class ApprovalInfo(BaseModel):
     decided_at: str | None = None
     reason: str | None = None
     results: int = 0
+
+
+def utc_time(ts: float | None) -> datetime | None:
+    """A POSIX timestamp as an aware UTC datetime (None stays None)."""
+    return datetime.fromtimestamp(ts, UTC) if ts else None

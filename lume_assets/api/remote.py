@@ -7,8 +7,7 @@ Runs are launched with `DagsterGraphQLClient.submit_job_execution`; what that cl
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,10 +24,17 @@ from lume_assets.api.catalog import (
     run_config,
 )
 from lume_assets.api.local import error_text
-from lume_assets.api.records import BackfillInfo, ModelInfo, RunInfo, VariableInfo
+from lume_assets.api.records import (
+    BackfillInfo,
+    ModelInfo,
+    Progress,
+    RunInfo,
+    VariableInfo,
+    utc_time,
+)
+from lume_assets.assets.model_display import INPUTS_METADATA, OUTPUTS_METADATA
 from lume_assets.errors import ClientError, ModelInputError
 
-Progress = Callable[[int, int], None]
 POLL_S = 0.5
 ASSET_JOB = "__ASSET_JOB"
 
@@ -38,15 +44,13 @@ def _key(path: Sequence[str]) -> str:
     return "/".join(path)
 
 
-def _time(ts: float | None) -> datetime | None:
-    """A POSIX timestamp as an aware datetime."""
-    return datetime.fromtimestamp(ts, UTC) if ts else None
-
-
 def metadata_values(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """GraphQL metadata entries as {label: plain value}."""
-    out = {}
+    out: dict[str, Any] = {}
     for entry in entries:
+        if "table" in entry:  # records are JSON objects
+            out[entry["label"]] = [json.loads(r) for r in entry["table"]["records"]]
+            continue
         for field in ("text", "intValue", "floatValue", "boolValue", "mdStr"):
             if field in entry:
                 out[entry["label"]] = entry[field]
@@ -139,8 +143,8 @@ class RemoteBackend:
                     group=node["groupName"],
                     owners=[o.get("email") or f"team:{o.get('team')}" for o in node["owners"]],
                     kinds=sorted({k for n in siblings for k in n["kinds"]}),
-                    inputs=_config_inputs(node),
-                    outputs=[],
+                    inputs=_config_inputs(node, meta.get(INPUTS_METADATA)),
+                    outputs=[_variable(row) for row in meta.get(OUTPUTS_METADATA, [])],
                     assets=sorted(_key(n["assetKey"]["path"]) for n in siblings),
                     result_asset=_key(node["assetKey"]["path"]),
                     op_name=op,
@@ -266,8 +270,8 @@ class RemoteBackend:
             ),
             steps_total=len(run["stepKeysToExecute"] or []) or len(steps),
             steps_done=sum(1 for s in steps if s["endTime"] is not None),
-            started=_time(run["startTime"]),
-            ended=_time(run["endTime"]),
+            started=utc_time(run["startTime"]),
+            ended=utc_time(run["endTime"]),
             error=self.failure(run_id) if run["status"] in ("FAILURE", "CANCELED") else None,
             tags={t["key"]: t["value"] for t in run["tags"]},
         )
@@ -405,12 +409,24 @@ def _asset_job(jobs: Sequence[str]) -> str:
     return ASSET_JOB if ASSET_JOB in jobs else jobs[0]
 
 
-def _config_inputs(node: Mapping[str, Any]) -> list[VariableInfo]:
-    """Inputs from the result asset's op config schema (defaults and descriptions)."""
+def _variable(row: Mapping[str, Any]) -> VariableInfo:
+    """A variable from a row of the `lume/inputs` / `lume/outputs` tables (default as JSON)."""
+    default = row.get("default")
+    return VariableInfo(**{**row, "default": json.loads(default) if default else None})
+
+
+def _config_inputs(
+    node: Mapping[str, Any], declared: Sequence[Mapping[str, Any]] | None = None
+) -> list[VariableInfo]:
+    """Inputs the op's config takes: as the asset declares them, else from the config schema."""
     config_type = (node.get("configField") or {}).get("configType") or {}
+    by_name = {row["name"]: row for row in declared or []}
     out = []
     for field in config_type.get("fields", []):
         if field["name"] == FORCE_FIELD:
+            continue
+        if field["name"] in by_name:
+            out.append(_variable(by_name[field["name"]]))
             continue
         raw = field.get("defaultValueAsJson")
         description = field.get("description") or ""

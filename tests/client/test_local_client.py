@@ -1,0 +1,130 @@
+"""LumeClient in local mode, end to end on the demo: run, cache, status, results, backfill."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import h5py
+import pytest
+
+from lume_assets.client import LumeClient
+from lume_assets.errors import ClientError, ModelInputError, RunFailedError
+from lume_assets.storage.results import Result
+
+
+@pytest.fixture(scope="module")
+def client(module_home: Path) -> Iterator[LumeClient]:
+    """A local client on the project's definitions and the module's homes."""
+    with LumeClient() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def first(client: LumeClient) -> Result:
+    """One real run of the beam model, shared by the tests that read it."""
+    return client.run("beam_envelope", {"k_f": 2.2, "k_d": -2.1})
+
+
+def test_run_waits_and_returns_the_stored_result(client: LumeClient, first: Result) -> None:
+    assert first.model == "beam_envelope" and first.version == "1.0.0"
+    assert first.inputs["k_f"] == 2.2 and first.inputs["k_d"] == -2.1
+    assert 0 < first.outputs["max_sigma"] < 20
+    assert client.store.get(first.inputs_hash).outputs["max_sigma"] == first.outputs["max_sigma"]
+    run = client.status(first.provenance.run_id)
+    assert run.succeeded and "beam_envelope/result" in run.assets
+    assert run.steps_done == run.steps_total == 1
+    with h5py.File(first.provenance.files["sigma_x"]) as f:  # the HDF5 output is on disk
+        assert f["value"].shape == first.outputs["sigma_x"].shape
+
+
+def test_same_inputs_reuse_the_cached_result(client: LumeClient, first: Result) -> None:
+    run_id = client.submit("beam_envelope", {"k_f": 2.2, "k_d": -2.1})
+    assert client.wait(run_id).succeeded
+    again = client.result_of(run_id, "beam_envelope")
+    assert again.inputs_hash == first.inputs_hash
+    assert again.provenance.run_id == first.provenance.run_id  # evaluated once, reused
+    meta = client.backend.materialization_metadata(run_id, "beam_envelope/result")
+    assert meta["cache_hit"] is True
+
+
+def test_submit_returns_at_once_and_status_follows_the_run(client: LumeClient) -> None:
+    run_id = client.submit("beam_envelope", {"k_f": 2.35})
+    assert client.status(run_id).status in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED")
+    seen: list[tuple[int, int]] = []
+    info = client.wait(run_id, progress=lambda done, total: seen.append((done, total)))
+    assert info.status == "SUCCESS" and info.ended is not None
+    assert seen[-1] == (1, 1)
+
+
+def test_bad_input_fails_before_any_run(client: LumeClient) -> None:
+    runs_before = len(client.backend.instance.get_runs())
+    with pytest.raises(ModelInputError, match=r"'k_f' = 50 is outside .*\[0, 10\]"):
+        client.run("beam_envelope", {"k_f": 50})
+    with pytest.raises(ModelInputError, match="unknown input"):
+        client.run("beam_envelope", {"k_ff": 1.0})
+    assert len(client.backend.instance.get_runs()) == runs_before
+    with pytest.raises(ClientError, match="No model 'nope'.*beam_envelope"):
+        client.submit("nope", {})
+    with pytest.raises(ClientError, match="No run 'not-a-run'"):
+        client.status("not-a-run")
+
+
+def test_results_as_list_and_dataframe(client: LumeClient, first: Result) -> None:
+    found = client.results("beam_envelope", {"inputs.k_d": {"$lte": -2.05}})
+    assert [r.inputs_hash for r in found] == [first.inputs_hash]
+    frame = client.results("beam_envelope", {"inputs.k_f": {"$gte": 2.1}}, dataframe=True)
+    assert set(frame["inputs.k_f"]) >= {2.2, 2.35}
+    assert "outputs.max_sigma" in frame.columns
+
+
+def test_models_describe_the_demo(client: LumeClient) -> None:
+    (info,) = [m for m in client.models() if m.name == "beam_envelope"]
+    assert info.version == "1.0.0" and info.project == "demo"
+    assert info.owners == ["beam-physics@lume.example"]
+    k_f = next(v for v in info.inputs if v.name == "k_f")
+    assert k_f.default == 2.0 and k_f.units == "1/m^2" and "[0, 10]" in k_f.allowed
+    assert {v.name for v in info.outputs} >= {"max_sigma", "sigma_x", "report"}
+    assert "beam_envelope/result" in info.assets
+    assert {"hdf5", "text", "sqlite"} <= set(info.kinds)  # where each output lives
+
+
+def test_backfill_runs_a_contiguous_range_as_one_run(client: LumeClient) -> None:
+    seen: list[tuple[int, int]] = []
+    info = client.backfill(
+        "envelope_scan", ["2.10", "2.00"], progress=lambda d, t: seen.append((d, t))
+    )
+    assert info.succeeded and info.partitions == ["2.00", "2.10"]
+    assert len(info.run_ids) == 1  # single-run backfill policy
+    assert seen[-1][0] == seen[-1][1]
+    stored = client.results("beam_envelope", {"provenance.partition_key": "2.10"}, limit=1000)
+    assert stored and all(r.inputs["k_f"] == 2.1 for r in stored)
+    with pytest.raises(ClientError, match=r"no partition\(s\) \['9.99'\]"):
+        client.backfill("envelope_scan", ["9.99"])
+    with pytest.raises(ClientError, match="not partitioned"):
+        client.backfill("beam_envelope/result")
+
+
+def test_failed_run_raises_run_failed_with_the_models_message(module_home: Path) -> None:
+    from lume_assets.assets.model_assets import model_asset
+    from lume_assets.definitions import build_resources
+    from lume_assets.models.model import ModelSpec
+    from lume_assets.models.variables import ScalarVariable
+
+    def unstable(k: float) -> dict:
+        raise RuntimeError(f"lattice unstable at k={k}")
+
+    spec = ModelSpec(
+        name="unstable",
+        version="1",
+        inputs=[ScalarVariable(name="k", default=1.0, value_range=(0.0, 5.0))],
+        outputs=[ScalarVariable(name="y")],
+        function=unstable,
+    )
+    defs = dg.Definitions(assets=[model_asset(spec)], resources=build_resources())
+    with LumeClient(definitions=defs, models=[spec]) as client:
+        with pytest.raises(RunFailedError, match="lattice unstable at k=3") as caught:
+            client.run("unstable", {"k": 3})
+        assert caught.value.run.status == "FAILURE"
+        assert "lattice unstable" in client.status(caught.value.run.run_id).error

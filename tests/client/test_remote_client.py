@@ -1,0 +1,77 @@
+"""LumeClient in remote mode against a real `lume-assets dev` on a loopback port."""
+
+from __future__ import annotations
+
+
+import pytest
+
+from lume_assets.client import LumeClient
+from lume_assets.errors import ClientError, ModelInputError
+from tests.dagit_server import DagitServer
+from tests.servers import free_port
+
+
+@pytest.fixture(scope="module")
+def remote(dagit: DagitServer) -> LumeClient:
+    """A client talking GraphQL to the session's Dagit, reading the store its runs write."""
+    return LumeClient(dagit.url, results_url=dagit.results_url)
+
+
+def test_remote_run_status_results(remote: LumeClient) -> None:
+    steps: list[tuple[int, int]] = []
+    result = remote.run(
+        "beam_envelope", {"k_f": 2.3, "k_d": -2.2}, progress=lambda d, t: steps.append((d, t))
+    )
+    assert result.inputs["k_f"] == 2.3 and 0 < result.outputs["max_sigma"] < 20
+    run = remote.status(result.provenance.run_id)
+    assert run.status == "SUCCESS" and "beam_envelope/result" in run.assets
+    assert run.tags["dagster/code_location"]
+    assert steps[-1] == (1, 1)
+    found = remote.results("beam_envelope", {"inputs.k_f": 2.3, "inputs.k_d": -2.2})
+    assert [r.inputs_hash for r in found] == [result.inputs_hash]
+    frame = remote.results("beam_envelope", dataframe=True)
+    assert result.inputs_hash in set(frame["inputs_hash"])
+
+
+def test_remote_models(remote: LumeClient) -> None:
+    info = remote.model("beam_envelope")
+    assert info.version == "1.0.0" and info.owners == ["beam-physics@lume.example"]
+    assert info.group == "demo" and info.op_name == "beam_envelope"
+    k_f = next(v for v in info.inputs if v.name == "k_f")
+    assert k_f.default == 2.0 and "[0, 10]" in k_f.allowed and k_f.units == "1/m^2"
+    max_sigma = next(v for v in info.outputs if v.name == "max_sigma")
+    assert max_sigma.units == "mm" and max_sigma.kind == "scalar"
+    assert {"hdf5", "text", "sqlite"} <= set(info.kinds)
+
+
+def test_remote_errors_carry_the_servers_message(remote: LumeClient) -> None:
+    with pytest.raises(ModelInputError, match=r"Invalid scalar at path .*k_f.*\"abc\""):
+        remote.submit("beam_envelope", {"k_f": "abc"})
+    with pytest.raises(ModelInputError, match=r"'k_f' = 99 is outside .*\(run [0-9a-f-]+\)") as bad:
+        remote.run("beam_envelope", {"k_f": 99.0})  # refused inside the run, by the model
+    assert bad.value.run.status == "FAILURE"
+    with pytest.raises(ModelInputError, match=r"no input\(s\) \['nope'\]"):
+        remote.submit("beam_envelope", {"nope": 1})
+    with pytest.raises(ClientError, match="No model 'nope'"):
+        remote.submit("nope", {})
+    with pytest.raises(ClientError, match="Run 'no-such-run'"):
+        remote.status("no-such-run")
+
+
+def test_unreachable_server_is_a_client_error() -> None:
+    client = LumeClient(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(ClientError, match="Cannot reach the Dagster webserver"):
+        client.models()
+
+
+def test_remote_backfill_through_the_daemon(remote: LumeClient, dagit_backfill: dict) -> None:
+    backfill = dagit_backfill
+    backfill["thread"].join(timeout=300)
+    assert "error" not in backfill, backfill.get("error")
+    info = backfill["info"]
+    assert info.succeeded and info.partitions == ["2.20"] and info.partitions_done == 1
+    assert backfill["progress"][-1] == (1, 1)
+    stored = remote.results("beam_envelope", {"provenance.partition_key": "2.20"}, limit=100)
+    assert stored and {r.provenance.run_id for r in stored} <= set(info.run_ids)
+    with pytest.raises(ClientError, match=r"no partition\(s\) \['0.00'\]"):
+        remote.backfill("envelope_scan", ["0.00"])
