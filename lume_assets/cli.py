@@ -22,11 +22,21 @@ def demo() -> None:
 
     report = run_demo()
     status = "succeeded" if report.success else "FAILED"
-    click.echo(f"demo run {report.run_id} {status}: {', '.join(report.assets)}")
+    click.echo(f"demo runs {', '.join(report.run_ids)} {status}: {', '.join(report.assets)}")
+    for check, passed in report.checks.items():
+        click.echo(f"check {check}: {'passed' if passed else 'FAILED'}")
     click.echo(f"result files:  {report.files_root}")
-    for asset, path in report.files.items():
-        click.echo(f"  {asset}: {path}")
+    for key, path in report.files.items():
+        click.echo(f"  {key:<28} {path}")
+    click.echo(f"result store:  {report.results_url}")
+    click.echo(f"registry:      {report.registry_url}")
     click.echo(f"dagster home:  {report.dagster_home}")
+    click.echo("query the results:")
+    click.echo("  from lume_assets.storage.result_stores import open_result_store")
+    click.echo(f"  store = open_result_store({report.results_url!r})")
+    click.echo('  store.find("beam_envelope", {"outputs.max_sigma": {"$lt": 3.0}})')
+    click.echo("  import h5py; h5py.File(<path above>)['value'][()]")
+    click.echo("or browse them:  dagster dev -w workspace.yaml")
     if not report.success:
         raise SystemExit(1)
 

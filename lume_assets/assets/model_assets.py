@@ -1,0 +1,529 @@
+"""`model_asset(spec)`: a ModelSpec as Dagster assets with validated config, routed outputs,
+a result cache, provenance and an output-range asset check.
+
+One multi-asset per model, keyed `[*key_prefix, <model name>, <output>]`:
+
+- `<model>/result` — the `Result` record (inputs, every output, inputs hash, provenance with the
+  deployment id and the files below) through the "result_io_manager" into the result store. It
+  is the cache: the next materialization with the same (model, version, inputs) reuses it.
+- `<model>/<array output>` — each array/image output as an HDF5 file ("hdf5_io_manager").
+- `<model>/<text output>` — each text output as a text file ("text_io_manager").
+
+Scalar and file-path outputs live in the result record. The model's input variables become the
+run config (a Dagster `Config`, shown with defaults in the launchpad) plus a `force` flag.
+"""
+
+import base64
+import inspect
+import io
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import dagster as dg
+import numpy as np
+import pydantic
+
+from lume_assets.errors import (
+    LumeError,
+    ModelError,
+    ModelInputError,
+    ModelOutputError,
+    ModelTimeoutError,
+    RegistryError,
+)
+from lume_assets.models.model import ModelSpec
+from lume_assets.models.variables import (
+    ArrayVariable,
+    FileVariable,
+    ScalarVariable,
+)
+from lume_assets.storage.results import Provenance, Result, compute_inputs_hash
+
+RESULT_OUTPUT = "result"
+FORCE_FIELD = "force"
+RANGE_CHECK = "outputs_in_declared_range"
+IO_MANAGER_BY_KIND = {
+    "array": "hdf5_io_manager",
+    "image": "hdf5_io_manager",
+    "text": "text_io_manager",
+}
+
+
+class FromOutput(NamedTuple):
+    """Bind an input to one output of an upstream asset's `Result` (or loaded dict)."""
+
+    asset: str | Sequence[str] | dg.AssetKey
+    output: str | None
+
+
+#: An upstream binding: an asset key (its loaded value is the input) or a `FromOutput`.
+Upstream = str | Sequence[str] | dg.AssetKey | FromOutput
+
+
+# -- keys ----------------------------------------------------------------------------------------
+def _prefix(key_prefix: str | Sequence[str] | None) -> list[str]:
+    """Normalize a key prefix to a list of path components."""
+    if key_prefix is None:
+        return []
+    return [key_prefix] if isinstance(key_prefix, str) else list(key_prefix)
+
+
+def file_outputs(spec: ModelSpec) -> list[Any]:
+    """Outputs stored as their own file asset (array/image → HDF5, text → text file)."""
+    return [v for v in spec.outputs if v.kind in IO_MANAGER_BY_KIND]
+
+
+def model_output_key(
+    spec: ModelSpec, output: str, key_prefix: str | Sequence[str] | None = None
+) -> dg.AssetKey:
+    """Asset key holding `output` of `spec` (scalar and file outputs: the result asset)."""
+    if output != RESULT_OUTPUT and output not in spec.output_map:
+        raise ModelError(
+            f"model {spec.name!r} has no output {output!r}; outputs are "
+            f"{', '.join(spec.output_map)}."
+        )
+    own = output if output in {v.name for v in file_outputs(spec)} else RESULT_OUTPUT
+    return dg.AssetKey([*_prefix(key_prefix), spec.name, own])
+
+
+def output_binding(
+    spec: ModelSpec, output: str, key_prefix: str | Sequence[str] | None = None
+) -> Upstream:
+    """How a downstream model binds an input to `output` of `spec` (for `upstream=`)."""
+    key = model_output_key(spec, output, key_prefix)
+    return key if key.path[-1] == output else FromOutput(key, output)
+
+
+def model_result_key(spec: ModelSpec, key_prefix: str | Sequence[str] | None = None) -> dg.AssetKey:
+    """Asset key of the model's result record."""
+    return dg.AssetKey([*_prefix(key_prefix), spec.name, RESULT_OUTPUT])
+
+
+# -- config ----------------------------------------------------------------------------------------
+def _describe(var: Any) -> str:
+    """Launchpad description of an input: text, units and allowed range/shape."""
+    parts = [var.description] if var.description else []
+    if isinstance(var, ScalarVariable):
+        parts.append(f"allowed: {var.describe_allowed()}")
+    elif isinstance(var, ArrayVariable):
+        parts.append(f"{var.dtype} array, shape {var.describe_shape()}")
+    elif isinstance(var, FileVariable):
+        parts.append("path of an existing file")
+    return "; ".join(parts)
+
+
+def _config_type(var: Any) -> Any:
+    """Python type of the config field for an input variable."""
+    if isinstance(var, ScalarVariable):
+        return float
+    if isinstance(var, ArrayVariable):
+        elem: Any = (
+            int
+            if var.dtype.startswith(("int", "uint"))
+            else (bool if var.dtype == "bool" else float)
+        )
+        ndim = len(var.shape) if var.shape is not None else 1
+        for _ in range(max(ndim, 1)):
+            elem = list[elem]
+        return elem
+    return str  # text, file
+
+
+def build_config_class(spec: ModelSpec, exclude: Sequence[str] = ()) -> type[dg.Config]:
+    """A Dagster Config class with one field per input (defaults shown) and `force`."""
+    fields: dict[str, Any] = {}
+    for var in spec.inputs:
+        if var.name in exclude:
+            continue
+        default = getattr(var, "default", None)
+        kind = _config_type(var)
+        if default is None:
+            fields[var.name] = (kind, pydantic.Field(description=_describe(var)))
+        else:
+            fields[var.name] = (kind, pydantic.Field(default=default, description=_describe(var)))
+    fields[FORCE_FIELD] = (
+        bool,
+        pydantic.Field(default=False, description="Re-evaluate even if a cached result exists."),
+    )
+    name = "".join(p.capitalize() for p in spec.name.split("_")) + "Config"
+    return pydantic.create_model(name, __base__=dg.Config, **fields)
+
+
+# -- metadata ------------------------------------------------------------------------------------
+_IO_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("name", "string"),
+        dg.TableColumn("kind", "string"),
+        dg.TableColumn("value", "string"),
+        dg.TableColumn("units", "string"),
+        dg.TableColumn("allowed", "string"),
+    ]
+)
+
+
+def _show(value: Any) -> str:
+    """Short text of a value for a metadata table."""
+    if isinstance(value, np.ndarray):
+        if value.size and value.dtype.kind in "fiu":
+            return f"{value.dtype}{list(value.shape)} min {value.min():.6g} max {value.max():.6g}"
+        return f"{value.dtype}{list(value.shape)}"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, str) and ("\n" in value or len(value) > 60):
+        return f"text, {len(value)} chars"
+    return str(value)
+
+
+def _allowed(var: Any) -> str:
+    """Allowed range/shape of a variable as text."""
+    if isinstance(var, ScalarVariable):
+        return var.describe_allowed()
+    if isinstance(var, ArrayVariable):
+        rng = f" in [{var.value_range[0]:g}, {var.value_range[1]:g}]" if var.value_range else ""
+        return f"shape {var.describe_shape()}{rng}"
+    return ""
+
+
+def io_table(variables: Sequence[Any], values: Mapping[str, Any]) -> dg.TableMetadataValue:
+    """Metadata table of variables and their values."""
+    rows = [
+        dg.TableRecord(
+            {
+                "name": v.name,
+                "kind": v.kind,
+                "value": _show(values.get(v.name)),
+                "units": getattr(v, "units", None) or "",
+                "allowed": _allowed(v),
+            }
+        )
+        for v in variables
+    ]
+    return dg.MetadataValue.table(rows, schema=_IO_SCHEMA)
+
+
+def plot_markdown(
+    spec: ModelSpec, inputs: Mapping[str, Any], outputs: Mapping[str, Any]
+) -> str | None:
+    """The model's plot as a markdown image (inline PNG), or None if it has no plot."""
+    if spec.plot is None:
+        return None
+    figure = spec.plot(inputs, outputs)
+    buf = io.BytesIO()
+    figure.savefig(buf, format="png")
+    encoded = base64.b64encode(buf.getvalue()).decode()
+    return f"![{spec.name}](data:image/png;base64,{encoded})"
+
+
+def _output_metadata(var: Any, value: Any) -> dict[str, Any]:
+    """Metadata of one file output: shape/dtype/range for arrays, size for text."""
+    if isinstance(value, np.ndarray):
+        meta: dict[str, Any] = {
+            "shape": dg.MetadataValue.text(str(tuple(value.shape))),
+            "dtype": dg.MetadataValue.text(str(value.dtype)),
+        }
+        if value.size and value.dtype.kind in "fiu":
+            meta["min"] = dg.MetadataValue.float(float(value.min()))
+            meta["max"] = dg.MetadataValue.float(float(value.max()))
+        if getattr(var, "units", None):
+            meta["units"] = dg.MetadataValue.text(var.units)
+        return meta
+    if isinstance(value, str):
+        return {
+            "characters": dg.MetadataValue.int(len(value)),
+            "lines": dg.MetadataValue.int(value.count("\n") + (not value.endswith("\n"))),
+        }
+    return {}
+
+
+# -- resources -------------------------------------------------------------------------------------
+def _result_store(context: dg.AssetExecutionContext) -> Any:
+    """The ResultStore behind the "result_store" resource."""
+    return context.resources.result_store.get_store()
+
+
+_DEPLOYMENTS: dict[tuple[str, str, str, int], Any] = {}
+
+
+def _deployment(context: dg.AssetExecutionContext, spec: ModelSpec) -> Any:
+    """The registry deployment of `spec`: looked up (the definitions registered it), registered
+    if absent; memoized per process and registry."""
+    registry = context.resources.registry.registry
+    key = (registry.url, spec.name, spec.version, id(spec.function))
+    if key not in _DEPLOYMENTS:
+        try:
+            found = registry.get_deployment(spec.name, spec.version)
+        except RegistryError:
+            found = None
+        if found is None or found.source_sha256 != spec.source_sha256():
+            found = registry.register_spec(spec)  # registers, or refuses changed source
+        _DEPLOYMENTS[key] = found
+    return _DEPLOYMENTS[key]
+
+
+def _planned_files(
+    context: dg.AssetExecutionContext, spec: ModelSpec, keys: Mapping[str, dg.AssetKey]
+) -> dict[str, str]:
+    """Host paths the file IO managers will write for each file output (for provenance)."""
+    files: dict[str, str] = {}
+    partition = context.partition_key if context.has_partition_key else None
+    for var in file_outputs(spec):
+        iom = getattr(context.resources, IO_MANAGER_BY_KIND[var.kind], None)
+        if iom is None or not hasattr(iom, "file_path"):
+            continue
+        out_ctx = dg.build_output_context(asset_key=keys[var.name], partition_key=partition)
+        serializer = iom.get_serializer(iom.serializer)
+        rel = iom.file_path(out_ctx, serializer, partition)
+        files[var.name] = iom.filesystem().host_path(rel)
+    return files
+
+
+# -- the asset ----------------------------------------------------------------------------------
+def _failure(exc: LumeError, spec: ModelSpec, retry: bool) -> dg.Failure:
+    """A clean Dagster failure carrying the model error's message."""
+    return dg.Failure(
+        description=f"{type(exc).__name__}: {exc}",
+        metadata={"model": spec.name, "version": spec.version},
+        allow_retries=retry,
+    )
+
+
+def _bound_value(loaded: Any, output: str | None, input_name: str, spec: ModelSpec) -> Any:
+    """The value an upstream asset gives to input `input_name`."""
+    if output is None:
+        if isinstance(loaded, Result):
+            raise ModelInputError(
+                f"input {input_name!r} of {spec.name!r} is bound to a result asset; bind it "
+                "to (asset key, output name) to pick one of its outputs."
+            )
+        return loaded
+    source = loaded.outputs if isinstance(loaded, Result) else loaded
+    if not isinstance(source, Mapping) or output not in source:
+        raise ModelInputError(
+            f"input {input_name!r} of {spec.name!r}: the upstream asset has no output {output!r}."
+        )
+    return source[output]
+
+
+def _reusable_outputs(
+    context: dg.AssetExecutionContext, spec: ModelSpec, cached: Result | None
+) -> dict[str, Any] | None:
+    """The cached result's outputs if they are complete and valid, else None (re-evaluate)."""
+    if cached is None:
+        return None
+    try:
+        return spec.validate_outputs(cached.outputs)
+    except ModelOutputError as exc:
+        context.log.warning(f"cached result {cached.inputs_hash[:12]} is not reusable: {exc}")
+        return None
+
+
+def _k8s_tags(spec: ModelSpec) -> dict[str, Any]:
+    """Op tags carrying the model's CPU/memory/image/node selector to container launchers."""
+    res = spec.resources
+    requests = {k: v for k, v in (("cpu", res.cpu), ("memory", res.memory)) if v}
+    container: dict[str, Any] = {}
+    if requests:
+        container["resources"] = {"requests": requests, "limits": dict(requests)}
+    if res.image:
+        container["image"] = res.image
+    k8s: dict[str, Any] = {}
+    if container:
+        k8s["container_config"] = container
+    if res.node_selector:
+        k8s["pod_spec_config"] = {"node_selector": dict(res.node_selector)}
+    tags: dict[str, Any] = {"lume/model": spec.name, "lume/version": spec.version}
+    if k8s:
+        tags["dagster-k8s/config"] = k8s
+    if res.image:
+        tags["lume/image"] = res.image
+    return tags
+
+
+def retry_policy_of(spec: ModelSpec) -> dg.RetryPolicy | None:
+    """The Dagster RetryPolicy of the spec's retry settings (None without retries)."""
+    retry = spec.retry
+    if retry.max_retries == 0:
+        return None
+    backoff = {
+        "linear": dg.Backoff.LINEAR,
+        "exponential": dg.Backoff.EXPONENTIAL,
+        None: None,
+    }[retry.backoff]
+    return dg.RetryPolicy(max_retries=retry.max_retries, delay=retry.delay or None, backoff=backoff)
+
+
+def model_asset(
+    spec: ModelSpec,
+    *,
+    key_prefix: str | Sequence[str] | None = None,
+    group_name: str | None = None,
+    upstream: Mapping[str, Upstream] | None = None,
+    partitions_def: dg.PartitionsDefinition | None = None,
+    partition_inputs: Callable[[str], Mapping[str, Any]] | None = None,
+    backfill_policy: dg.BackfillPolicy | None = None,
+    range_check: bool = True,
+) -> dg.AssetsDefinition:
+    """Turn `spec` into a multi-asset (result record + one file asset per array/text output).
+
+    `upstream` binds inputs to upstream assets (those inputs leave the config);
+    `partition_inputs(partition_key)` gives input values per partition of `partitions_def`;
+    `range_check=False` leaves out the output-range asset check (for chain-internal models).
+    """
+    reserved = {RESULT_OUTPUT} & set(spec.output_map) | {FORCE_FIELD} & set(spec.input_map)
+    if reserved:
+        raise ModelError(
+            f"model {spec.name!r} uses the reserved name(s) {sorted(reserved)}; rename them."
+        )
+    upstream = dict(upstream or {})
+    unknown = sorted(set(upstream) - set(spec.input_map))
+    if unknown:
+        raise ModelError(
+            f"model {spec.name!r} has no input(s) {unknown} to bind upstream; inputs are "
+            f"{', '.join(spec.input_map)}."
+        )
+    prefix = _prefix(key_prefix)
+    keys = {RESULT_OUTPUT: model_result_key(spec, prefix)}
+    keys.update({v.name: dg.AssetKey([*prefix, spec.name, v.name]) for v in file_outputs(spec)})
+    Config = build_config_class(spec, exclude=list(upstream))
+
+    owners = list(spec.owners)
+    common = {"code_version": spec.version, "owners": owners, "group_name": group_name}
+    outs = {
+        RESULT_OUTPUT: dg.AssetOut(
+            key=keys[RESULT_OUTPUT],
+            io_manager_key="result_io_manager",
+            description=f"{spec.description} — result record (inputs, outputs, provenance).",
+            metadata={"lume/model": spec.name, "lume/version": spec.version},
+            tags={"lume/kind": "result"},
+            dagster_type=Result,
+            **common,
+        )
+    }
+    for var in file_outputs(spec):
+        outs[var.name] = dg.AssetOut(
+            key=keys[var.name],
+            io_manager_key=IO_MANAGER_BY_KIND[var.kind],
+            description=var.description or f"{var.kind} output {var.name!r} of {spec.name}",
+            metadata={"lume/model": spec.name, "lume/output": var.name},
+            tags={"lume/kind": var.kind},
+            **common,
+        )
+
+    ins: dict[str, dg.AssetIn] = {}
+    bound: dict[str, tuple[str, str | None]] = {}
+    for input_name, target in upstream.items():
+        ref = target if isinstance(target, FromOutput) else FromOutput(target, None)
+        param = f"in_{input_name}"
+        ins[param] = dg.AssetIn(key=dg.AssetKey.from_coercible(ref.asset))
+        bound[param] = (input_name, ref.output)
+
+    check = dg.AssetCheckSpec(
+        name=RANGE_CHECK,
+        asset=keys[RESULT_OUTPUT],
+        description="Every output lies within its declared range, shape and dtype.",
+    )
+
+    def compute(context: dg.AssetExecutionContext, config: Any, **loaded: Any):  # noqa: ANN202
+        values = {k: v for k, v in config.model_dump().items() if k != FORCE_FIELD}
+        try:
+            for param, (input_name, output) in bound.items():
+                values[input_name] = _bound_value(loaded[param], output, input_name, spec)
+            if partition_inputs is not None and context.has_partition_key:
+                values.update(partition_inputs(context.partition_key))
+            inputs = spec.validate_inputs(values)
+        except ModelInputError as exc:
+            raise _failure(exc, spec, retry=False) from None
+        inputs_hash = compute_inputs_hash(spec.name, spec.version, inputs)
+        store = _result_store(context)
+        cached = None if config.force else store.find_one(inputs_hash)
+        deployment = _deployment(context, spec)
+        started = time.perf_counter()
+        outputs = _reusable_outputs(context, spec, cached)
+        if outputs is not None:
+            result = cached
+            context.log.info(f"{spec.name} v{spec.version}: cache hit {inputs_hash[:12]}")
+        else:
+            cached = None
+            try:
+                outputs = spec.evaluate(inputs)
+            except ModelTimeoutError as exc:
+                raise _failure(exc, spec, retry=True) from None
+            except ModelOutputError as exc:
+                raise _failure(exc, spec, retry=False) from None
+            result = Result(
+                model=spec.name,
+                version=spec.version,
+                inputs=inputs,
+                outputs=outputs,
+                inputs_hash=inputs_hash,
+                provenance=Provenance(
+                    run_id=context.run.run_id,
+                    asset_key=keys[RESULT_OUTPUT].to_user_string(),
+                    partition_key=context.partition_key if context.has_partition_key else None,
+                    code_sha=deployment.source_sha256,
+                    deployment_id=deployment.id,
+                    files=_planned_files(context, spec, keys),
+                ),
+            )
+        elapsed = time.perf_counter() - started
+        meta: dict[str, Any] = {
+            "cache_hit": dg.MetadataValue.bool(cached is not None),
+            "inputs_hash": dg.MetadataValue.text(inputs_hash),
+            "model": dg.MetadataValue.text(f"{spec.name} v{spec.version}"),
+            "deployment_id": dg.MetadataValue.int(int(deployment.id)),
+            "evaluated_in_run": dg.MetadataValue.text(result.provenance.run_id or ""),
+            "seconds": dg.MetadataValue.float(round(elapsed, 6)),
+            "inputs": io_table(spec.inputs, inputs),
+            "outputs": io_table(spec.outputs, outputs),
+        }
+        plot = plot_markdown(spec, inputs, outputs)
+        if plot is not None:
+            meta["plot"] = dg.MetadataValue.md(plot)
+        yield dg.Output(result, output_name=RESULT_OUTPUT, metadata=meta)
+        for var in file_outputs(spec):
+            yield dg.Output(
+                outputs[var.name],
+                output_name=var.name,
+                metadata={
+                    "cache_hit": dg.MetadataValue.bool(cached is not None),
+                    "inputs_hash": dg.MetadataValue.text(inputs_hash),
+                    **_output_metadata(var, outputs[var.name]),
+                },
+            )
+        if not range_check:
+            return
+        problems = spec.out_of_range_outputs(outputs)
+        yield dg.AssetCheckResult(
+            check_name=RANGE_CHECK,
+            asset_key=keys[RESULT_OUTPUT],
+            passed=not problems,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "violations": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+            },
+        )
+
+    params = [
+        inspect.Parameter(
+            "context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=dg.AssetExecutionContext
+        ),
+        inspect.Parameter("config", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Config),
+        *(inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in ins),
+    ]
+    compute.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    compute.__name__ = spec.name
+    compute.__doc__ = spec.description or f"Evaluate model {spec.name} v{spec.version}."
+
+    return dg.multi_asset(
+        name="__".join([*prefix, spec.name]),
+        outs=outs,
+        ins=ins,
+        check_specs=[check] if range_check else None,
+        required_resource_keys={"result_store", "registry"},
+        retry_policy=retry_policy_of(spec),
+        op_tags=_k8s_tags(spec),
+        partitions_def=partitions_def,
+        backfill_policy=backfill_policy,
+        description=spec.description,
+    )(compute)
