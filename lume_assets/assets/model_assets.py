@@ -24,6 +24,7 @@ import dagster as dg
 import numpy as np
 import pydantic
 
+from lume_assets.deploy.placement import placement_tags
 from lume_assets.errors import (
     LumeError,
     ModelError,
@@ -318,28 +319,6 @@ def _reusable_outputs(
         return None
 
 
-def _k8s_tags(spec: ModelSpec) -> dict[str, Any]:
-    """Op tags carrying the model's CPU/memory/image/node selector to container launchers."""
-    res = spec.resources
-    requests = {k: v for k, v in (("cpu", res.cpu), ("memory", res.memory)) if v}
-    container: dict[str, Any] = {}
-    if requests:
-        container["resources"] = {"requests": requests, "limits": dict(requests)}
-    if res.image:
-        container["image"] = res.image
-    k8s: dict[str, Any] = {}
-    if container:
-        k8s["container_config"] = container
-    if res.node_selector:
-        k8s["pod_spec_config"] = {"node_selector": dict(res.node_selector)}
-    tags: dict[str, Any] = {"lume/model": spec.name, "lume/version": spec.version}
-    if k8s:
-        tags["dagster-k8s/config"] = k8s
-    if res.image:
-        tags["lume/image"] = res.image
-    return tags
-
-
 def retry_policy_of(spec: ModelSpec) -> dg.RetryPolicy | None:
     """The Dagster RetryPolicy of the spec's retry settings (None without retries)."""
     retry = spec.retry
@@ -470,12 +449,11 @@ def model_asset(
         meta: dict[str, Any] = {
             "cache_hit": dg.MetadataValue.bool(cached is not None),
             "inputs_hash": dg.MetadataValue.text(inputs_hash),
-            "model": dg.MetadataValue.text(f"{spec.name} v{spec.version}"),
             "deployment_id": dg.MetadataValue.int(int(deployment.id)),
             "evaluated_in_run": dg.MetadataValue.text(result.provenance.run_id or ""),
             "seconds": dg.MetadataValue.float(round(elapsed, 6)),
-            "inputs": io_table(spec.inputs, inputs),
-            "outputs": io_table(spec.outputs, outputs),
+            "inputs_table": io_table(spec.inputs, inputs),
+            "outputs_table": io_table(spec.outputs, outputs),
         }
         plot = plot_markdown(spec, inputs, outputs)
         if plot is not None:
@@ -522,7 +500,11 @@ def model_asset(
         check_specs=[check] if range_check else None,
         required_resource_keys={"result_store", "registry"},
         retry_policy=retry_policy_of(spec),
-        op_tags=_k8s_tags(spec),
+        op_tags={
+            "lume/model": spec.name,
+            "lume/version": spec.version,
+            **placement_tags(spec.resources),  # CPU/memory/image for Docker and Kubernetes
+        },
         partitions_def=partitions_def,
         backfill_policy=backfill_policy,
         description=spec.description,

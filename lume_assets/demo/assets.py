@@ -19,7 +19,8 @@ from lume_assets.assets.model_assets import model_asset
 from lume_assets.demo.beam_model import BEAM_ENVELOPE, matched_points
 from lume_assets.storage.results import Provenance, Result
 
-GROUP = "demo"
+GROUP = "demo"  # the model: self-contained, what the `demo_job` launches
+SCAN_GROUP = "demo_scan"  # the partitioned scan and the surrogate fitted on it
 #: focusing strengths scanned, one partition each (1/m^2)
 SCAN_K_F = (2.0, 2.1, 2.2, 2.3, 2.4)
 #: defocusing strengths swept inside every partition (1/m^2)
@@ -35,7 +36,7 @@ beam_envelope = model_asset(BEAM_ENVELOPE, group_name=GROUP)
 
 
 @dg.asset(
-    group_name=GROUP,
+    group_name=SCAN_GROUP,
     partitions_def=scan_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="hdf5_io_manager",
@@ -114,7 +115,9 @@ def _scan_tables(envelope_scan: Any) -> list[dict[str, Any]]:
     return list(envelope_scan.values())
 
 
-@dg.asset(group_name=GROUP, io_manager_key="hdf5_io_manager", code_version="1", kinds={"numpy"})
+@dg.asset(
+    group_name=SCAN_GROUP, io_manager_key="hdf5_io_manager", code_version="1", kinds={"numpy"}
+)
 def envelope_surrogate(context: dg.AssetExecutionContext, envelope_scan: Any) -> dict[str, Any]:
     """Cubic polynomial max_sigma(k_f, k_d) fitted to the scan by linear least squares."""
     tables = _scan_tables(envelope_scan)

@@ -106,9 +106,9 @@ def test_outputs_are_routed_to_store_hdf5_and_text(resources, instance, store) -
 
     # metadata: cache miss, inputs/outputs tables, code version = model version
     assert meta["toy/result"]["cache_hit"].value is False
-    rows = {r.data["name"]: r.data for r in meta["toy/result"]["inputs"].value.records}
+    rows = {r.data["name"]: r.data for r in meta["toy/result"]["inputs_table"].value.records}
     assert rows["x"]["value"] == "1.5" and rows["x"]["allowed"] == "[0, 10] m"
-    out_rows = {r.data["name"]: r.data for r in meta["toy/result"]["outputs"].value.records}
+    out_rows = {r.data["name"]: r.data for r in meta["toy/result"]["outputs_table"].value.records}
     assert out_rows["curve"]["value"].startswith("float64[5]")
     assert asset.code_versions_by_key[model_result_key(spec)] == "1"
     [check] = result.get_asset_check_evaluations()
@@ -315,7 +315,9 @@ def test_spec_resources_become_launcher_tags() -> None:
     assert k8s["container_config"]["resources"]["requests"] == {"cpu": "2", "memory": "1Gi"}
     assert k8s["container_config"]["image"] == "lume/toy:1"
     assert k8s["pod_spec_config"]["node_selector"] == {"gpu": "none"}
-    assert tags["lume/model"] == "toy"
+    assert tags["docker/image"] == "lume/toy:1"
+    assert json.loads(tags["lume/resources"])["memory"] == "1Gi"
+    assert tags["lume/model"] == "toy" and tags["lume/version"] == "1"
 
 
 def test_declaration_errors() -> None:
