@@ -36,6 +36,8 @@ def demo() -> None:
     click.echo(f"  store = open_result_store({report.results_url!r})")
     click.echo('  store.find("beam_envelope", {"outputs.max_sigma": {"$lt": 3.0}})')
     click.echo("  import h5py; h5py.File(<path above>)['value'][()]")
+    click.echo("  from lume_assets.models.registry import ModelRegistry")
+    click.echo(f"  ModelRegistry({report.registry_url!r}).list_deployments()")
     click.echo("or browse them:  dagster dev -w workspace.yaml")
     if not report.success:
         raise SystemExit(1)

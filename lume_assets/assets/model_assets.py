@@ -152,15 +152,7 @@ def build_config_class(spec: ModelSpec, exclude: Sequence[str] = ()) -> type[dg.
 
 
 # -- metadata ------------------------------------------------------------------------------------
-_IO_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("name", "string"),
-        dg.TableColumn("kind", "string"),
-        dg.TableColumn("value", "string"),
-        dg.TableColumn("units", "string"),
-        dg.TableColumn("allowed", "string"),
-    ]
-)
+_IO_COLUMNS = ("name", "kind", "value", "units", "allowed")
 
 
 def _show(value: Any) -> str:
@@ -186,21 +178,35 @@ def _allowed(var: Any) -> str:
     return ""
 
 
-def io_table(variables: Sequence[Any], values: Mapping[str, Any]) -> dg.TableMetadataValue:
-    """Metadata table of variables and their values."""
-    rows = [
-        dg.TableRecord(
-            {
-                "name": v.name,
-                "kind": v.kind,
-                "value": _show(values.get(v.name)),
-                "units": getattr(v, "units", None) or "",
-                "allowed": _allowed(v),
-            }
-        )
+def io_rows(variables: Sequence[Any], values: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One row per variable: name, kind, value (arrays summarized), units, allowed range."""
+    return [
+        {
+            "name": v.name,
+            "kind": v.kind,
+            "value": _show(values.get(v.name)),
+            "units": getattr(v, "units", None) or "",
+            "allowed": _allowed(v),
+        }
         for v in variables
     ]
-    return dg.MetadataValue.table(rows, schema=_IO_SCHEMA)
+
+
+def io_table(variables: Sequence[Any], values: Mapping[str, Any]) -> dg.MarkdownMetadataValue:
+    """Markdown table of variables and their values (one string: cheap to store per event)."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [
+        "| " + " | ".join(_IO_COLUMNS) + " |",
+        "|" + "---|" * len(_IO_COLUMNS),
+        *(
+            "| " + " | ".join(cell(row[c]) for c in _IO_COLUMNS) + " |"
+            for row in io_rows(variables, values)
+        ),
+    ]
+    return dg.MetadataValue.md("\n".join(lines))
 
 
 def plot_markdown(

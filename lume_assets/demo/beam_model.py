@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from lume_assets.demo.physics import Fodo, emittance_of, matched_twiss, propagate, sigma_from_twiss
-from lume_assets.models.model import ModelSpec, RetrySpec
+from lume_assets.models.model import ModelResources, ModelSpec, RetrySpec
 from lume_assets.models.variables import ArrayVariable, ScalarVariable, TextVariable
 
 #: Nominal lattice: 4 FODO cells of 0.2 m quads and 1 m drifts.
@@ -158,6 +158,7 @@ BEAM_ENVELOPE = ModelSpec(
     function=beam_envelope,
     batch_function=beam_envelope_batch,
     plot=plot_envelope,
+    resources=ModelResources(cpu="500m", memory="512Mi"),
     retry=RetrySpec(max_retries=2, delay=1.0, backoff="exponential"),
     timeout=60.0,
     owners=["beam-physics@lume.example"],

@@ -38,6 +38,10 @@ def ensure_dagster_home() -> Path:
     return home
 
 
+#: Dagster's console logger at WARNING: the demo prints its own summary.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def _paths(result: dg.ExecuteInProcessResult) -> dict[str, Path]:
     """Asset key -> file path, from the materializations' `path` metadata."""
     out = {}
@@ -60,12 +64,17 @@ def run_demo() -> DemoReport:
     keys = demo.scan_partitions.get_partition_keys()
     results: list[dg.ExecuteInProcessResult] = []
     with dg.DagsterInstance.get() as instance:
-        results.append(dg.materialize([demo.beam_envelope], instance=instance, resources=resources))
+        results.append(
+            dg.materialize(
+                [demo.beam_envelope], instance=instance, resources=resources, run_config=QUIET
+            )
+        )
         results.append(
             dg.materialize(  # every scan partition in one run (single-run backfill policy)
                 [demo.envelope_scan],
                 instance=instance,
                 resources=resources,
+                run_config=QUIET,
                 tags={
                     "dagster/asset_partition_range_start": keys[0],
                     "dagster/asset_partition_range_end": keys[-1],
@@ -78,6 +87,7 @@ def run_demo() -> DemoReport:
                 selection=[demo.envelope_surrogate, *demo.demo_checks],
                 instance=instance,
                 resources=resources,
+                run_config=QUIET,
             )
         )
     assets = [

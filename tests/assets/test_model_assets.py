@@ -106,10 +106,11 @@ def test_outputs_are_routed_to_store_hdf5_and_text(resources, instance, store) -
 
     # metadata: cache miss, inputs/outputs tables, code version = model version
     assert meta["toy/result"]["cache_hit"].value is False
-    rows = {r.data["name"]: r.data for r in meta["toy/result"]["inputs_table"].value.records}
-    assert rows["x"]["value"] == "1.5" and rows["x"]["allowed"] == "[0, 10] m"
-    out_rows = {r.data["name"]: r.data for r in meta["toy/result"]["outputs_table"].value.records}
-    assert out_rows["curve"]["value"].startswith("float64[5]")
+    inputs_md = meta["toy/result"]["inputs_table"].value
+    assert inputs_md.splitlines()[0] == "| name | kind | value | units | allowed |"
+    assert "| x | scalar | 1.5 | m | [0, 10] m |" in inputs_md
+    outputs_md = meta["toy/result"]["outputs_table"].value
+    assert "| curve | array | float64[5] min 0 max 1.5 | m | shape (None,) |" in outputs_md
     assert asset.code_versions_by_key[model_result_key(spec)] == "1"
     [check] = result.get_asset_check_evaluations()
     assert check.check_name == RANGE_CHECK and check.passed
