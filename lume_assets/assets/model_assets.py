@@ -37,8 +37,10 @@ from lume_assets.models.model import ModelSpec
 from lume_assets.models.variables import (
     ArrayVariable,
     FileVariable,
+    ImageVariable,
     ScalarVariable,
 )
+from lume_assets.storage.hdf5 import H5Node
 from lume_assets.storage.results import Provenance, Result, compute_inputs_hash
 
 RESULT_OUTPUT = "result"
@@ -222,6 +224,28 @@ def plot_markdown(
     return f"![{spec.name}](data:image/png;base64,{encoded})"
 
 
+def _file_value(var: Any, value: Any, spec: ModelSpec, inputs_hash: str) -> Any:
+    """What the file IO manager writes for an output: images carry their axes as HDF5 attrs."""
+    if not isinstance(var, ImageVariable):
+        return value
+    attrs: dict[str, Any] = {
+        "model": spec.name,
+        "version": spec.version,
+        "inputs_hash": inputs_hash,
+        "axis_labels": list(var.axis_labels),
+    }
+    optional = {
+        "units": var.units,
+        "axis_units": list(var.axis_units) if var.axis_units else None,
+        "x_min": var.x_min,
+        "x_max": var.x_max,
+        "y_min": var.y_min,
+        "y_max": var.y_max,
+    }
+    attrs.update({k: v for k, v in optional.items() if v is not None})
+    return H5Node(value, attrs)
+
+
 def _output_metadata(var: Any, value: Any) -> dict[str, Any]:
     """Metadata of one file output: shape/dtype/range for arrays, size for text."""
     if isinstance(value, np.ndarray):
@@ -297,6 +321,8 @@ def _failure(exc: LumeError, spec: ModelSpec, retry: bool) -> dg.Failure:
 
 def _bound_value(loaded: Any, output: str | None, input_name: str, spec: ModelSpec) -> Any:
     """The value an upstream asset gives to input `input_name`."""
+    if isinstance(loaded, H5Node):  # an image output: its array (axes are in the attrs)
+        loaded = loaded.value
     if output is None:
         if isinstance(loaded, Result):
             raise ModelInputError(
@@ -467,7 +493,7 @@ def model_asset(
         yield dg.Output(result, output_name=RESULT_OUTPUT, metadata=meta)
         for var in file_outputs(spec):
             yield dg.Output(
-                outputs[var.name],
+                _file_value(var, outputs[var.name], spec, inputs_hash),
                 output_name=var.name,
                 metadata={
                     "cache_hit": dg.MetadataValue.bool(cached is not None),

@@ -335,3 +335,63 @@ def test_declaration_errors() -> None:
         )
     with pytest.raises(ModelError, match="has no output 'nope'"):
         model_output_key(make_spec(Counter()), "nope")
+
+
+def test_array_inputs_in_config_and_image_outputs_with_axes(resources, instance, store) -> None:
+    from lume_assets.models.variables import ImageVariable
+
+    screen = ModelSpec(
+        name="screen",
+        version="1",
+        inputs=[ArrayVariable(name="centroid", shape=(2,), default=[0.0, 0.0], units="mm")],
+        outputs=[
+            ImageVariable(
+                name="xy",
+                shape=(4, 5),
+                axis_labels=("x", "y"),
+                axis_units=("mm", "mm"),
+                x_min=-2,
+                x_max=2,
+                y_min=-1,
+                y_max=1,
+                units="counts",
+            )
+        ],
+        function=lambda centroid: {"xy": np.full((4, 5), centroid.sum())},
+    )
+    total = ModelSpec(
+        name="total",
+        version="1",
+        inputs=[ArrayVariable(name="image", shape=(None, None))],
+        outputs=[ScalarVariable(name="sum")],
+        function=lambda image: {"sum": float(image.sum())},
+    )
+    screen_asset = model_asset(screen)
+    fields = screen_asset.op.config_schema.as_field().config_type.fields
+    assert fields["centroid"].default_value == [0.0, 0.0]
+    assets = [screen_asset, model_asset(total, upstream={"image": output_binding(screen, "xy")})]
+    result = dg.materialize(
+        assets,
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"screen": {"config": {"centroid": [1.0, 0.5]}}}},
+    )
+    assert result.success
+    [rec] = store.find("screen")
+    with h5py.File(rec.provenance.files["xy"], "r") as f:
+        np.testing.assert_array_equal(f["value"][()], np.full((4, 5), 1.5))
+        attrs = dict(f["value"].attrs)
+    assert list(attrs["axis_labels"]) == ["x", "y"] and attrs["x_min"] == -2
+    assert attrs["units"] == "counts" and attrs["inputs_hash"] == rec.inputs_hash
+    assert store.find("total")[0].outputs["sum"] == 30.0
+    bad = dg.materialize(
+        [screen_asset],
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+        run_config={"ops": {"screen": {"config": {"centroid": [1.0, 2.0, 3.0]}}}},
+    )
+    [failure] = [e for e in bad.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "input 'centroid' has shape (3,), expected (2,)" in (
+        failure.step_failure_data.user_failure_data.description
+    )
