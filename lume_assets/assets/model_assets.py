@@ -13,17 +13,26 @@ Scalar and file-path outputs live in the result record. The model's input variab
 run config (a Dagster `Config`, shown with defaults in the launchpad) plus a `force` flag.
 """
 
-import base64
 import inspect
-import io
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import dagster as dg
-import numpy as np
-import pydantic
 
+from lume_assets.assets.model_config import FORCE_FIELD, build_config_class, retry_policy_of
+from lume_assets.assets.model_keys import (
+    IO_MANAGER_BY_KIND,
+    RESULT_OUTPUT,
+    FromOutput,
+    Upstream,
+    file_outputs,
+    model_output_key,
+    model_result_key,
+    output_binding,
+    prefix_parts,
+)
+from lume_assets.assets.model_metadata import file_value, io_table, output_metadata, plot_markdown
 from lume_assets.deploy.placement import placement_tags
 from lume_assets.errors import (
     LumeError,
@@ -34,237 +43,21 @@ from lume_assets.errors import (
     RegistryError,
 )
 from lume_assets.models.model import ModelSpec
-from lume_assets.models.variables import (
-    ArrayVariable,
-    FileVariable,
-    ImageVariable,
-    ScalarVariable,
-)
 from lume_assets.storage.hdf5 import H5Node
 from lume_assets.storage.results import Provenance, Result, compute_inputs_hash
 
-RESULT_OUTPUT = "result"
-FORCE_FIELD = "force"
+__all__ = [
+    "RANGE_CHECK",
+    "RESULT_OUTPUT",
+    "FromOutput",
+    "Upstream",
+    "model_asset",
+    "model_output_key",
+    "model_result_key",
+    "output_binding",
+]
+
 RANGE_CHECK = "outputs_in_declared_range"
-IO_MANAGER_BY_KIND = {
-    "array": "hdf5_io_manager",
-    "image": "hdf5_io_manager",
-    "text": "text_io_manager",
-}
-
-
-class FromOutput(NamedTuple):
-    """Bind an input to one output of an upstream asset's `Result` (or loaded dict)."""
-
-    asset: str | Sequence[str] | dg.AssetKey
-    output: str | None
-
-
-#: An upstream binding: an asset key (its loaded value is the input) or a `FromOutput`.
-Upstream = str | Sequence[str] | dg.AssetKey | FromOutput
-
-
-# -- keys ----------------------------------------------------------------------------------------
-def _prefix(key_prefix: str | Sequence[str] | None) -> list[str]:
-    """Normalize a key prefix to a list of path components."""
-    if key_prefix is None:
-        return []
-    return [key_prefix] if isinstance(key_prefix, str) else list(key_prefix)
-
-
-def file_outputs(spec: ModelSpec) -> list[Any]:
-    """Outputs stored as their own file asset (array/image → HDF5, text → text file)."""
-    return [v for v in spec.outputs if v.kind in IO_MANAGER_BY_KIND]
-
-
-def model_output_key(
-    spec: ModelSpec, output: str, key_prefix: str | Sequence[str] | None = None
-) -> dg.AssetKey:
-    """Asset key holding `output` of `spec` (scalar and file outputs: the result asset)."""
-    if output != RESULT_OUTPUT and output not in spec.output_map:
-        raise ModelError(
-            f"model {spec.name!r} has no output {output!r}; outputs are "
-            f"{', '.join(spec.output_map)}."
-        )
-    own = output if output in {v.name for v in file_outputs(spec)} else RESULT_OUTPUT
-    return dg.AssetKey([*_prefix(key_prefix), spec.name, own])
-
-
-def output_binding(
-    spec: ModelSpec, output: str, key_prefix: str | Sequence[str] | None = None
-) -> Upstream:
-    """How a downstream model binds an input to `output` of `spec` (for `upstream=`)."""
-    key = model_output_key(spec, output, key_prefix)
-    return key if key.path[-1] == output else FromOutput(key, output)
-
-
-def model_result_key(spec: ModelSpec, key_prefix: str | Sequence[str] | None = None) -> dg.AssetKey:
-    """Asset key of the model's result record."""
-    return dg.AssetKey([*_prefix(key_prefix), spec.name, RESULT_OUTPUT])
-
-
-# -- config ----------------------------------------------------------------------------------------
-def _describe(var: Any) -> str:
-    """Launchpad description of an input: text, units and allowed range/shape."""
-    parts = [var.description] if var.description else []
-    if isinstance(var, ScalarVariable):
-        parts.append(f"allowed: {var.describe_allowed()}")
-    elif isinstance(var, ArrayVariable):
-        parts.append(f"{var.dtype} array, shape {var.describe_shape()}")
-    elif isinstance(var, FileVariable):
-        parts.append("path of an existing file")
-    return "; ".join(parts)
-
-
-def _config_type(var: Any) -> Any:
-    """Python type of the config field for an input variable."""
-    if isinstance(var, ScalarVariable):
-        return float
-    if isinstance(var, ArrayVariable):
-        elem: Any = (
-            int
-            if var.dtype.startswith(("int", "uint"))
-            else (bool if var.dtype == "bool" else float)
-        )
-        ndim = len(var.shape) if var.shape is not None else 1
-        for _ in range(max(ndim, 1)):
-            elem = list[elem]
-        return elem
-    return str  # text, file
-
-
-def build_config_class(spec: ModelSpec, exclude: Sequence[str] = ()) -> type[dg.Config]:
-    """A Dagster Config class with one field per input (defaults shown) and `force`."""
-    fields: dict[str, Any] = {}
-    for var in spec.inputs:
-        if var.name in exclude:
-            continue
-        default = getattr(var, "default", None)
-        kind = _config_type(var)
-        if default is None:
-            fields[var.name] = (kind, pydantic.Field(description=_describe(var)))
-        else:
-            fields[var.name] = (kind, pydantic.Field(default=default, description=_describe(var)))
-    fields[FORCE_FIELD] = (
-        bool,
-        pydantic.Field(default=False, description="Re-evaluate even if a cached result exists."),
-    )
-    name = "".join(p.capitalize() for p in spec.name.split("_")) + "Config"
-    return pydantic.create_model(name, __base__=dg.Config, **fields)
-
-
-# -- metadata ------------------------------------------------------------------------------------
-_IO_COLUMNS = ("name", "kind", "value", "units", "allowed")
-
-
-def _show(value: Any) -> str:
-    """Short text of a value for a metadata table."""
-    if isinstance(value, np.ndarray):
-        if value.size and value.dtype.kind in "fiu":
-            return f"{value.dtype}{list(value.shape)} min {value.min():.6g} max {value.max():.6g}"
-        return f"{value.dtype}{list(value.shape)}"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, str) and ("\n" in value or len(value) > 60):
-        return f"text, {len(value)} chars"
-    return str(value)
-
-
-def _allowed(var: Any) -> str:
-    """Allowed range/shape of a variable as text."""
-    if isinstance(var, ScalarVariable):
-        return var.describe_allowed()
-    if isinstance(var, ArrayVariable):
-        rng = f" in [{var.value_range[0]:g}, {var.value_range[1]:g}]" if var.value_range else ""
-        return f"shape {var.describe_shape()}{rng}"
-    return ""
-
-
-def io_rows(variables: Sequence[Any], values: Mapping[str, Any]) -> list[dict[str, str]]:
-    """One row per variable: name, kind, value (arrays summarized), units, allowed range."""
-    return [
-        {
-            "name": v.name,
-            "kind": v.kind,
-            "value": _show(values.get(v.name)),
-            "units": getattr(v, "units", None) or "",
-            "allowed": _allowed(v),
-        }
-        for v in variables
-    ]
-
-
-def io_table(variables: Sequence[Any], values: Mapping[str, Any]) -> dg.MarkdownMetadataValue:
-    """Markdown table of variables and their values (one string: cheap to store per event)."""
-
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = [
-        "| " + " | ".join(_IO_COLUMNS) + " |",
-        "|" + "---|" * len(_IO_COLUMNS),
-        *(
-            "| " + " | ".join(cell(row[c]) for c in _IO_COLUMNS) + " |"
-            for row in io_rows(variables, values)
-        ),
-    ]
-    return dg.MetadataValue.md("\n".join(lines))
-
-
-def plot_markdown(
-    spec: ModelSpec, inputs: Mapping[str, Any], outputs: Mapping[str, Any]
-) -> str | None:
-    """The model's plot as a markdown image (inline PNG), or None if it has no plot."""
-    if spec.plot is None:
-        return None
-    figure = spec.plot(inputs, outputs)
-    buf = io.BytesIO()
-    figure.savefig(buf, format="png")
-    encoded = base64.b64encode(buf.getvalue()).decode()
-    return f"![{spec.name}](data:image/png;base64,{encoded})"
-
-
-def _file_value(var: Any, value: Any, spec: ModelSpec, inputs_hash: str) -> Any:
-    """What the file IO manager writes for an output: images carry their axes as HDF5 attrs."""
-    if not isinstance(var, ImageVariable):
-        return value
-    attrs: dict[str, Any] = {
-        "model": spec.name,
-        "version": spec.version,
-        "inputs_hash": inputs_hash,
-        "axis_labels": list(var.axis_labels),
-    }
-    optional = {
-        "units": var.units,
-        "axis_units": list(var.axis_units) if var.axis_units else None,
-        "x_min": var.x_min,
-        "x_max": var.x_max,
-        "y_min": var.y_min,
-        "y_max": var.y_max,
-    }
-    attrs.update({k: v for k, v in optional.items() if v is not None})
-    return H5Node(value, attrs)
-
-
-def _output_metadata(var: Any, value: Any) -> dict[str, Any]:
-    """Metadata of one file output: shape/dtype/range for arrays, size for text."""
-    if isinstance(value, np.ndarray):
-        meta: dict[str, Any] = {
-            "shape": dg.MetadataValue.text(str(tuple(value.shape))),
-            "dtype": dg.MetadataValue.text(str(value.dtype)),
-        }
-        if value.size and value.dtype.kind in "fiu":
-            meta["min"] = dg.MetadataValue.float(float(value.min()))
-            meta["max"] = dg.MetadataValue.float(float(value.max()))
-        if getattr(var, "units", None):
-            meta["units"] = dg.MetadataValue.text(var.units)
-        return meta
-    if isinstance(value, str):
-        return {
-            "characters": dg.MetadataValue.int(len(value)),
-            "lines": dg.MetadataValue.int(value.count("\n") + (not value.endswith("\n"))),
-        }
-    return {}
 
 
 # -- resources -------------------------------------------------------------------------------------
@@ -351,19 +144,6 @@ def _reusable_outputs(
         return None
 
 
-def retry_policy_of(spec: ModelSpec) -> dg.RetryPolicy | None:
-    """The Dagster RetryPolicy of the spec's retry settings (None without retries)."""
-    retry = spec.retry
-    if retry.max_retries == 0:
-        return None
-    backoff = {
-        "linear": dg.Backoff.LINEAR,
-        "exponential": dg.Backoff.EXPONENTIAL,
-        None: None,
-    }[retry.backoff]
-    return dg.RetryPolicy(max_retries=retry.max_retries, delay=retry.delay or None, backoff=backoff)
-
-
 def model_asset(
     spec: ModelSpec,
     *,
@@ -393,7 +173,7 @@ def model_asset(
             f"model {spec.name!r} has no input(s) {unknown} to bind upstream; inputs are "
             f"{', '.join(spec.input_map)}."
         )
-    prefix = _prefix(key_prefix)
+    prefix = prefix_parts(key_prefix)
     keys = {RESULT_OUTPUT: model_result_key(spec, prefix)}
     keys.update({v.name: dg.AssetKey([*prefix, spec.name, v.name]) for v in file_outputs(spec)})
     Config = build_config_class(spec, exclude=list(upstream))
@@ -493,12 +273,12 @@ def model_asset(
         yield dg.Output(result, output_name=RESULT_OUTPUT, metadata=meta)
         for var in file_outputs(spec):
             yield dg.Output(
-                _file_value(var, outputs[var.name], spec, inputs_hash),
+                file_value(var, outputs[var.name], spec, inputs_hash),
                 output_name=var.name,
                 metadata={
                     "cache_hit": dg.MetadataValue.bool(cached is not None),
                     "inputs_hash": dg.MetadataValue.text(inputs_hash),
-                    **_output_metadata(var, outputs[var.name]),
+                    **output_metadata(var, outputs[var.name]),
                 },
             )
         if not range_check:
