@@ -15,6 +15,7 @@ from lume_assets.assets.graph_loader import (
     load_graphs,
 )
 from lume_assets.assets.graph_validation import indexed_shape
+from lume_assets.demo.beam_model import BEAM_ENVELOPE
 from lume_assets.errors import GraphSpecError
 from tests.assets.graph_toys import toy_catalogue
 
@@ -65,11 +66,11 @@ def test_examples_load_in_dependency_order_with_overrides() -> None:
 
     chain = graphs["beam_chain"]
     sim = chain.node("sim")
-    # retry merged over the model's own (delay 1.0, 2 retries, exponential) -> only keys given
+    # the node's retry keys are merged over the model's own; other keys are kept
     assert sim.model.retry.max_retries == 3
     assert sim.model.retry.backoff == "linear"
-    assert sim.model.retry.delay == 1.0
-    assert sim.model.resources.cpu == "500m"  # untouched model resources
+    assert sim.model.retry.delay == BEAM_ENVELOPE.retry.delay
+    assert sim.model.resources == BEAM_ENVELOPE.resources  # no override: untouched
     assert sim.model.input_map["k_f"].default == 2.2
     analysis = chain.node("analysis")
     assert analysis.mappings["final_sigma_x"].index_tuple() == (-1,)
