@@ -95,3 +95,39 @@ def test_time_window_target_runs_the_day_that_just_closed_in_its_zone():
 def test_bad_schedule_entries_are_refused_with_the_field(entry, message):
     with pytest.raises(ConfigError, match=message):
         parse_schedule_specs([entry])
+
+
+CHUNKS = dg.StaticPartitionsDefinition(["c0", "c1", "c2"])
+
+
+@dg.asset(partitions_def=CHUNKS, backfill_policy=dg.BackfillPolicy.single_run())
+def chunked(context: dg.AssetExecutionContext) -> None:
+    """A statically partitioned asset, like a chunked scan."""
+    context.add_output_metadata({"keys": ",".join(context.partition_keys)})
+
+
+def test_static_partitioned_target_runs_every_partition_in_one_run():
+    schedule = build_schedule(ScheduleSpec(name="nightly_scan", cron="0 3 * * *"), [chunked])
+    defs = dg.Definitions(assets=[chunked], schedules=[schedule])
+    tick_time = datetime(2026, 2, 10, 3, 0, tzinfo=UTC)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=tick_time,
+            repository_def=defs.get_repository_def(),
+        )
+        [request] = schedule.evaluate_tick(context).run_requests
+        result = dg.materialize([chunked], instance=instance, tags=request.tags)
+    assert result.success
+    [mat] = result.asset_materializations_for_node("chunked")[:1]
+    assert len(result.asset_materializations_for_node("chunked")) == 3
+    assert mat.metadata["keys"].value == "c0,c1,c2"
+
+
+def test_dynamic_partitioned_target_cannot_be_scheduled():
+    @dg.asset(partitions_def=dg.DynamicPartitionsDefinition(name="d"))
+    def dyn() -> None:
+        return None
+
+    with pytest.raises(ConfigError, match="DynamicPartitionsDefinition"):
+        build_schedule(ScheduleSpec(name="s", cron="0 3 * * *"), [dyn])
