@@ -24,6 +24,8 @@ def demo() -> None:
     status = "succeeded" if report.success else "FAILED"
     click.echo(f"demo run {report.run_id} {status}: {', '.join(report.assets)}")
     click.echo(f"result files:  {report.files_root}")
+    for asset, path in report.files.items():
+        click.echo(f"  {asset}: {path}")
     click.echo(f"dagster home:  {report.dagster_home}")
     if not report.success:
         raise SystemExit(1)

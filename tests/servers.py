@@ -87,8 +87,23 @@ class MongoServer:
             raise RuntimeError("nx-27017 is not installed: run `pip install -e '.[dev]'`")
         port = free_port()
         log = tempfile.NamedTemporaryFile(prefix="nx27017-", suffix=".log", delete=False)
+        # its own pid/log files: nx-27017 refuses to start while another one's pid file
+        # (default /tmp/nx_27017.pid) names a live process, e.g. a concurrent test session
+        pid_file = f"{log.name}.pid"
         proc = subprocess.Popen(
-            [exe, "--db", "memory", "--host", "127.0.0.1", "-p", str(port)],
+            [
+                exe,
+                "--db",
+                "memory",
+                "--host",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "--pid-file",
+                pid_file,
+                "--log-file",
+                log.name,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -21,4 +21,7 @@ def test_demo_command_materializes_and_reports_paths(lume_home: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "succeeded" in result.output
     assert str(lume_home) in result.output
-    assert any((lume_home / "files").rglob("*")), "demo wrote no result files"
+    files = lume_home / "files"
+    assert str(files / "oscillator_trajectory.h5") in result.output
+    assert str(files / "oscillator_summary.txt") in result.output
+    assert (files / "oscillator_summary.txt").read_text().startswith("damped oscillator")

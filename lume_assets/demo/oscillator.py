@@ -14,7 +14,7 @@ class OscillatorConfig(dg.Config):
     dt: float = 1e-3
 
 
-@dg.asset(group_name="demo", code_version="1")
+@dg.asset(group_name="demo", code_version="1", io_manager_key="hdf5_io_manager")
 def oscillator_trajectory(config: OscillatorConfig) -> dict:
     """Position over time of a damped harmonic oscillator (symplectic Euler)."""
     x, v = config.x0, 0.0
@@ -26,11 +26,15 @@ def oscillator_trajectory(config: OscillatorConfig) -> dict:
     return {"t": np.arange(config.n_steps) * config.dt, "x": xs}
 
 
-@dg.asset(group_name="demo", code_version="1")
-def oscillator_summary(oscillator_trajectory: dict) -> dict:
-    """Peak amplitude and final position of the trajectory."""
+@dg.asset(group_name="demo", code_version="1", io_manager_key="text_io_manager")
+def oscillator_summary(oscillator_trajectory: dict) -> str:
+    """A text report: peak amplitude and final position of the trajectory."""
     x = oscillator_trajectory["x"]
-    return {"peak": float(np.max(np.abs(x))), "final": float(x[-1])}
+    return (
+        f"damped oscillator, {x.size} steps\n"
+        f"peak |x|: {float(np.max(np.abs(x))):.6g}\n"
+        f"final x:  {float(x[-1]):.6g}\n"
+    )
 
 
 demo_assets = [oscillator_trajectory, oscillator_summary]

@@ -18,6 +18,7 @@ class DemoReport(BaseModel):
     run_id: str
     assets: list[str]
     files_root: Path
+    files: dict[str, str]
     dagster_home: Path
 
 
@@ -42,10 +43,16 @@ def run_demo() -> DemoReport:
     resources = build_resources()
     with dg.DagsterInstance.get() as instance:
         result = dg.materialize(demo_assets, instance=instance, resources=resources)
+    files: dict[str, str] = {}
+    for event in result.get_asset_materialization_events():
+        path = event.materialization.metadata.get("path")
+        if path is not None:
+            files[event.asset_key.to_user_string()] = str(path.value)
     return DemoReport(
         success=result.success,
         run_id=result.run_id,
         assets=[a.key.to_user_string() for a in demo_assets],
         files_root=get_settings().resolved_files_root(),
+        files=files,
         dagster_home=dagster_home,
     )

@@ -1,0 +1,131 @@
+"""Serializers turn Python objects into files and back; users register their own by name."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lume_assets.errors import SerializerError, UnknownSerializerError
+
+
+class Serializer(ABC):
+    """Writes one object to one file (`dump`) and reads it back (`load`).
+
+    Subclasses set `name` (the registry key, e.g. "csv") and `extension` (with the dot, e.g.
+    ".csv"). `dump` writes to exactly the path it is given; the caller makes it atomic.
+    """
+
+    name: ClassVar[str]
+    extension: ClassVar[str]
+
+    @abstractmethod
+    def dump(self, obj: Any, path: Path) -> None:
+        """Write `obj` to the file at `path`."""
+
+    @abstractmethod
+    def load(self, path: Path) -> Any:
+        """Read the object stored in the file at `path`."""
+
+    def __repr__(self) -> str:
+        """Show the class and registry name."""
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class TextSerializer(Serializer):
+    """A `str` as a UTF-8 text file (logs, reports, input decks)."""
+
+    name = "text"
+    extension = ".txt"
+
+    def __init__(self, encoding: str = "utf-8") -> None:
+        """Use `encoding` for the file bytes."""
+        self.encoding = encoding
+
+    def dump(self, obj: Any, path: Path) -> None:
+        """Write the string `obj` to `path`."""
+        if not isinstance(obj, str):
+            raise SerializerError(
+                f"The text serializer stores a str, got {type(obj).__name__}; "
+                "convert the value to text first (e.g. str(value) or json.dumps(value))."
+            )
+        with open(path, "w", encoding=self.encoding, newline="") as fh:
+            fh.write(obj)
+
+    def load(self, path: Path) -> str:
+        """Return the text of `path`."""
+        with open(path, encoding=self.encoding, newline="") as fh:
+            return fh.read()
+
+
+_REGISTRY: dict[str, Serializer] = {}
+_LOCK = threading.Lock()
+_BUILTINS_LOADED = False
+
+
+def _ensure_builtins() -> None:
+    """Register the built-in serializers (text, hdf5) once."""
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    from lume_assets.storage.hdf5 import HDF5Serializer  # imports h5py lazily
+
+    with _LOCK:
+        if not _BUILTINS_LOADED:
+            _REGISTRY.setdefault(TextSerializer.name, TextSerializer())
+            _REGISTRY.setdefault(HDF5Serializer.name, HDF5Serializer())
+            _BUILTINS_LOADED = True
+
+
+def register_serializer(serializer: Serializer, *, replace: bool = False) -> Serializer:
+    """Register `serializer` under its `name`; refuse to shadow another unless `replace`."""
+    if not isinstance(serializer, Serializer):
+        raise SerializerError(
+            f"{serializer!r} is not a Serializer instance; subclass "
+            "lume_assets.storage.serializers.Serializer and register an instance of it."
+        )
+    name = getattr(serializer, "name", None)
+    ext = getattr(serializer, "extension", None)
+    if not isinstance(name, str) or not name:
+        raise SerializerError(f"{type(serializer).__name__} needs a non-empty class attr `name`.")
+    if not isinstance(ext, str) or not ext.startswith("."):
+        raise SerializerError(
+            f"{type(serializer).__name__}.extension must be a string starting with '.', "
+            f"got {ext!r}."
+        )
+    _ensure_builtins()
+    with _LOCK:
+        existing = _REGISTRY.get(name)
+        if existing is not None and not replace and type(existing) is not type(serializer):
+            raise SerializerError(
+                f"A serializer named {name!r} is already registered ({existing!r}); "
+                "choose another name or pass replace=True."
+            )
+        _REGISTRY[name] = serializer
+    return serializer
+
+
+def unregister_serializer(name: str) -> None:
+    """Remove the serializer registered under `name` (no-op if absent)."""
+    with _LOCK:
+        _REGISTRY.pop(name, None)
+
+
+def get_serializer(name: str) -> Serializer:
+    """Return the serializer registered as `name`, or raise listing the known names."""
+    _ensure_builtins()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "(none)"
+        raise UnknownSerializerError(
+            f"No serializer is registered under {name!r}; known serializers: {known}. "
+            "Register yours with lume_assets.storage.serializers.register_serializer()."
+        ) from None
+
+
+def available_serializers() -> list[str]:
+    """Return the sorted names of every registered serializer."""
+    _ensure_builtins()
+    return sorted(_REGISTRY)

@@ -1,0 +1,313 @@
+"""Text and HDF5 IO managers: real files via Dagster's materialize and build_*_context."""
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import h5py
+import numpy as np
+import pytest
+
+from lume_assets.errors import PathEscapeError, StorageError, UnknownSerializerError
+from lume_assets.io_managers.files import partition_file_stem
+from lume_assets.io_managers.hdf5 import HDF5IOManager
+from lume_assets.io_managers.text import TextIOManager
+from lume_assets.storage.hdf5 import H5Node
+from lume_assets.storage.serializers import register_serializer, unregister_serializer
+from tests.storage.test_serializers import CSVSerializer
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+points = dg.StaticPartitionsDefinition(["p0", "p1", "p2", "p3"])
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, Any]:
+    """The metadata recorded on the materialization(s) of asset `key` (values unwrapped).
+
+    A multi-partition run records one materialization per partition, all with this metadata.
+    """
+    events = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)
+    ]
+    assert events
+    metas = [{k: v.value for k, v in e.materialization.metadata.items()} for e in events]
+    assert all(m == metas[0] for m in metas)
+    return metas[0]
+
+
+def test_hdf5_asset_file_is_plain_hdf5_with_values_attrs_and_metadata(tmp_path: Path) -> None:
+    beam_x = np.linspace(-1, 1, 11, dtype="f4")
+
+    @dg.asset(io_manager_key="hdf5_io_manager")
+    def beam() -> H5Node:
+        return H5Node(
+            {"x": H5Node(beam_x, {"units": "mm"}), "stats": {"n": np.int64(11)}},
+            {"code": "impact-t", "charge_C": np.float64(1e-10)},
+        )
+
+    result = dg.materialize(
+        [beam], resources={"hdf5_io_manager": HDF5IOManager(root_dir=str(tmp_path))}
+    )
+    assert result.success
+    path = tmp_path / "beam.h5"
+    with h5py.File(path, "r") as fh:  # plain h5py, no lume code
+        np.testing.assert_array_equal(fh["x"][()], beam_x)
+        assert fh["x"].dtype == np.float32
+        assert fh["x"].attrs["units"] == "mm"
+        assert fh.attrs["code"] == "impact-t"
+        assert fh.attrs["charge_C"] == 1e-10
+        assert fh["stats/n"][()] == 11
+    meta = materialization_metadata(result, "beam")
+    assert meta["path"] == str(path)
+    assert meta["bytes"] == path.stat().st_size
+    assert meta["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert meta["serializer"] == "hdf5"
+    rows = {r.data["name"]: r.data for r in meta["datasets"].records}
+    assert rows == {
+        "/x": {"name": "/x", "shape": "(11,)", "dtype": "float32"},
+        "/stats/n": {"name": "/stats/n", "shape": "()", "dtype": "int64"},
+    }
+
+
+def test_text_and_hdf5_chain_loads_inputs(tmp_path: Path) -> None:
+    @dg.asset(io_manager_key="hdf5_io_manager")
+    def trajectory() -> dict:
+        return {"x": np.arange(5.0)}
+
+    @dg.asset(io_manager_key="text_io_manager")
+    def report(trajectory: dict) -> str:
+        return f"sum={trajectory['x'].sum()}\n"
+
+    @dg.asset
+    def word_count(report: str) -> int:
+        return len(report)
+
+    resources = {
+        "hdf5_io_manager": HDF5IOManager(root_dir=str(tmp_path)),
+        "text_io_manager": TextIOManager(root_dir=str(tmp_path)),
+        "io_manager": TextIOManager(root_dir=str(tmp_path / "ints"), serializer="hdf5"),
+    }
+    result = dg.materialize([trajectory, report, word_count], resources=resources)
+    assert result.success
+    assert (tmp_path / "report.txt").read_text() == "sum=10.0\n"
+    assert result.output_for_node("word_count") == len("sum=10.0\n")
+    meta = materialization_metadata(result, "report")
+    assert meta["sha256"] == hashlib.sha256(b"sum=10.0\n").hexdigest()
+    assert "datasets" not in meta
+
+
+def test_partitioned_asset_writes_one_file_per_partition(tmp_path: Path) -> None:
+    @dg.asset(partitions_def=points, io_manager_key="hdf5_io_manager")
+    def scan(context: dg.AssetExecutionContext) -> dict:
+        return {"k": context.partition_key, "y": np.full(3, int(context.partition_key[1:]))}
+
+    @dg.asset(io_manager_key="text_io_manager")
+    def summary(scan: dict) -> str:
+        return ",".join(f"{k}:{int(v['y'].sum())}" for k, v in sorted(scan.items()))
+
+    io = HDF5IOManager(root_dir=str(tmp_path))
+    text = TextIOManager(root_dir=str(tmp_path))
+    instance = dg.DagsterInstance.ephemeral()
+    for key in ["p0", "p2", "p1", "p3"]:
+        res = dg.materialize(
+            [scan], partition_key=key, instance=instance, resources={"hdf5_io_manager": io}
+        )
+        assert materialization_metadata(res, "scan")["path"] == str(tmp_path / f"scan/{key}.h5")
+    assert sorted(p.name for p in (tmp_path / "scan").iterdir()) == [
+        "p0.h5",
+        "p1.h5",
+        "p2.h5",
+        "p3.h5",
+    ]
+    with h5py.File(tmp_path / "scan/p2.h5") as fh:
+        assert fh["k"].asstr()[()] == "p2"
+    # a non-partitioned downstream asset reads every partition: a dict by partition key
+    res = dg.materialize(
+        [scan.to_source_asset(), summary],
+        instance=instance,
+        resources={"hdf5_io_manager": io, "text_io_manager": text},
+    )
+    assert (tmp_path / "summary.txt").read_text() == "p0:0,p1:3,p2:6,p3:9"
+    assert res.success
+
+
+def test_single_run_backfill_output_writes_every_partition(tmp_path: Path) -> None:
+    @dg.asset(
+        partitions_def=points,
+        io_manager_key="hdf5_io_manager",
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def vectorized(context: dg.AssetExecutionContext) -> dict:
+        # one vectorized evaluation for the whole range, split by partition key
+        keys = context.partition_keys
+        values = np.arange(len(keys)) ** 2
+        return {k: {"value": np.float64(v)} for k, v in zip(keys, values, strict=True)}
+
+    @dg.asset(
+        partitions_def=points,
+        io_manager_key="text_io_manager",
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def labels(context: dg.AssetExecutionContext, vectorized: dict) -> dict:
+        assert sorted(vectorized) == context.partition_keys
+        return {k: f"{k}={float(v['value'])}" for k, v in vectorized.items()}
+
+    resources = {
+        "hdf5_io_manager": HDF5IOManager(root_dir=str(tmp_path)),
+        "text_io_manager": TextIOManager(root_dir=str(tmp_path)),
+    }
+    result = dg.materialize(
+        [vectorized, labels], resources=resources, tags={RANGE_START: "p1", RANGE_END: "p3"}
+    )
+    assert result.success
+    assert sorted(p.name for p in (tmp_path / "vectorized").iterdir()) == [
+        "p1.h5",
+        "p2.h5",
+        "p3.h5",
+    ]
+    for i, key in enumerate(["p1", "p2", "p3"]):
+        with h5py.File(tmp_path / f"vectorized/{key}.h5") as fh:
+            assert fh["value"][()] == float(i**2)
+        assert (tmp_path / f"labels/{key}.txt").read_text() == f"{key}={float(i**2)}"
+    meta = materialization_metadata(result, "vectorized")
+    assert meta["partitions"] == 3
+    files = {r.data["partition"]: r.data for r in meta["files"].records}
+    assert set(files) == {"p1", "p2", "p3"}
+    p2 = tmp_path / "vectorized/p2.h5"
+    assert files["p2"]["sha256"] == hashlib.sha256(p2.read_bytes()).hexdigest()
+    assert files["p2"]["bytes"] == p2.stat().st_size
+    assert meta["bytes"] == sum(r["bytes"] for r in files.values())
+    assert [r.data["name"] for r in meta["datasets"].records] == ["/value"]
+
+
+def test_multi_partition_output_with_wrong_keys_is_refused(tmp_path: Path) -> None:
+    io = HDF5IOManager(root_dir=str(tmp_path))
+    with dg.build_output_context(
+        asset_key="scan",
+        asset_partitions_def=points,
+        asset_partition_key_range=dg.PartitionKeyRange("p0", "p2"),
+    ) as ctx:
+        with pytest.raises(StorageError, match="dict keyed by partition key"):
+            io.handle_output(ctx, {"p0": 1, "p1": 2})
+    assert not (tmp_path / "scan").exists()
+
+
+def test_build_contexts_round_trip_and_partition_range_input(tmp_path: Path) -> None:
+    io = HDF5IOManager(root_dir=str(tmp_path))
+    for key in ["p0", "p1", "p2"]:
+        with dg.build_output_context(
+            asset_key=["sim", "out"], partition_key=key, asset_partitions_def=points
+        ) as ctx:
+            io.handle_output(ctx, {"key": key})
+    upstream = dg.build_output_context(asset_key=["sim", "out"], asset_partitions_def=points)
+    one = dg.build_input_context(
+        asset_key=["sim", "out"],
+        upstream_output=upstream,
+        partition_key="p1",
+        asset_partitions_def=points,
+    )
+    assert io.load_input(one) == {"key": "p1"}
+    many = dg.build_input_context(
+        asset_key=["sim", "out"],
+        upstream_output=upstream,
+        asset_partition_key_range=dg.PartitionKeyRange("p0", "p2"),
+        asset_partitions_def=points,
+    )
+    assert io.load_input(many) == {"p0": {"key": "p0"}, "p1": {"key": "p1"}, "p2": {"key": "p2"}}
+    missing = dg.build_input_context(
+        asset_key=["sim", "out"],
+        upstream_output=upstream,
+        partition_key="p3",
+        asset_partitions_def=points,
+    )
+    with pytest.raises(StorageError, match="materialize"):
+        io.load_input(missing)
+
+
+@pytest.mark.parametrize("bad", ["../../outside", "/etc/lume", "a/../../../x"])
+def test_path_escapes_are_refused_through_the_io_manager(tmp_path: Path, bad: str) -> None:
+    root = tmp_path / "root"
+    io = TextIOManager(root_dir=str(root))
+    with dg.build_output_context(asset_key="report", definition_metadata={"path": bad}) as ctx:
+        with pytest.raises(PathEscapeError):
+            io.handle_output(ctx, "data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
+    assert list(root.rglob("*")) == []
+
+
+def test_partition_keys_cannot_escape_or_nest(tmp_path: Path) -> None:
+    assert partition_file_stem("a/b") == "a%2Fb"
+    assert partition_file_stem("..") == "%2E."
+    parts = dg.StaticPartitionsDefinition(["..", "a/b", "2024-01-01|x"])
+    io = TextIOManager(root_dir=str(tmp_path))
+    for key in parts.get_partition_keys():
+        with dg.build_output_context(
+            asset_key="t", partition_key=key, asset_partitions_def=parts
+        ) as ctx:
+            io.handle_output(ctx, key)
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
+        "%2E..txt",
+        "2024-01-01|x.txt",
+        "a%2Fb.txt",
+    ]
+
+
+def test_mount_alias_writes_inside_the_container_path_and_records_the_host_path(
+    tmp_path: Path,
+) -> None:
+    @dg.asset(io_manager_key="hdf5_io_manager")
+    def field_map() -> dict:
+        return {"b": np.eye(3)}
+
+    io = HDF5IOManager(root_dir="/data/lume", mount_alias=str(tmp_path / "mnt"))
+    result = dg.materialize([field_map], resources={"hdf5_io_manager": io})
+    assert (tmp_path / "mnt/field_map.h5").is_file()
+    assert materialization_metadata(result, "field_map")["path"] == "/data/lume/field_map.h5"
+
+
+def test_compression_config_reaches_the_file(tmp_path: Path) -> None:
+    io = HDF5IOManager(root_dir=str(tmp_path), compression="gzip", compression_opts=6)
+    with dg.build_output_context(asset_key="z") as ctx:
+        io.handle_output(ctx, {"zeros": np.zeros((200, 200))})
+    with h5py.File(tmp_path / "z.h5") as fh:
+        assert fh["zeros"].compression == "gzip"
+        assert fh["zeros"].compression_opts == 6
+
+
+def test_user_serializer_chosen_by_asset_metadata(tmp_path: Path) -> None:
+    register_serializer(CSVSerializer())
+    try:
+
+        @dg.asset(io_manager_key="text_io_manager", metadata={"serializer": "csv"})
+        def table() -> list:
+            return [{"a": "1", "b": "2"}]
+
+        @dg.asset(io_manager_key="text_io_manager")
+        def first_row(table: list) -> str:
+            return str(table[0])
+
+        result = dg.materialize(
+            [table, first_row], resources={"text_io_manager": TextIOManager(root_dir=str(tmp_path))}
+        )
+        assert (tmp_path / "table.csv").read_text().splitlines() == ["a,b", "1,2"]
+        assert (tmp_path / "first_row.txt").read_text() == "{'a': '1', 'b': '2'}"
+        assert materialization_metadata(result, "table")["serializer"] == "csv"
+    finally:
+        unregister_serializer("csv")
+
+
+def test_unknown_serializer_in_config_names_the_known_ones(tmp_path: Path) -> None:
+    io = TextIOManager(root_dir=str(tmp_path), serializer="parquet")
+    with dg.build_output_context(asset_key="t") as ctx:
+        with pytest.raises(UnknownSerializerError, match="known serializers: .*hdf5.*text"):
+            io.handle_output(ctx, "x")
+
+
+def test_build_resources_registers_both_io_managers(lume_home: Path) -> None:
+    from lume_assets.definitions import build_resources
+
+    resources = build_resources()
+    assert isinstance(resources["hdf5_io_manager"], HDF5IOManager)
+    assert isinstance(resources["text_io_manager"], TextIOManager)
+    assert resources["hdf5_io_manager"].root_dir == str(lume_home / "files")
