@@ -44,8 +44,10 @@ def test_nightly_tick_in_a_time_zone_tags_local_time_and_carries_run_config():
     # 01:00 UTC on a winter day is 02:00 in Berlin (UTC+1)
     tick_time = datetime(2026, 1, 15, 1, 0, tzinfo=UTC)
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick_time)
-        [request] = schedule.evaluate_tick(context).run_requests
+        with dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=tick_time
+        ) as context:
+            [request] = schedule.evaluate_tick(context).run_requests
     assert request.tags[SCHEDULED_FOR_TAG] == "2026-01-15T02:00:00+01:00"
     assert request.tags["purpose"] == "revalidation"
     assert request.run_key == "nightly_revalidation:2026-01-15T02:00:00+01:00"
@@ -73,12 +75,12 @@ def test_time_window_target_runs_the_day_that_just_closed_in_its_zone():
     tick_time = datetime(2026, 2, 10, 8, 30, tzinfo=UTC)  # 00:30 on 10 Feb in LA
     defs = dg.Definitions(assets=[daily_scan], schedules=[schedule])
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
+        with dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=tick_time,
             repository_def=defs.get_repository_def(),
-        )
-        [request] = schedule.evaluate_tick(context).run_requests
+        ) as context:
+            [request] = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-02-09"
     result = dg.materialize([daily_scan], partition_key=request.partition_key)
     assert result.output_for_node("daily_scan") == "2026-02-09"
@@ -111,12 +113,12 @@ def test_static_partitioned_target_runs_every_partition_in_one_run():
     defs = dg.Definitions(assets=[chunked], schedules=[schedule])
     tick_time = datetime(2026, 2, 10, 3, 0, tzinfo=UTC)
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
+        with dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=tick_time,
             repository_def=defs.get_repository_def(),
-        )
-        [request] = schedule.evaluate_tick(context).run_requests
+        ) as context:
+            [request] = schedule.evaluate_tick(context).run_requests
         result = dg.materialize([chunked], instance=instance, tags=request.tags)
     assert result.success
     [mat] = result.asset_materializations_for_node("chunked")[:1]
