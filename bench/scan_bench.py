@@ -75,6 +75,7 @@ def run_lume(spec: ModelSpec, scan: ScanSpec, root: Path, url: str) -> float:
         "hdf5_io_manager": HDF5IOManager(root_dir=str(root / "files")),
     }
     tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+    (root / "dagster").mkdir(exist_ok=True)
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         t0 = time.perf_counter()
         result = dg.materialize([asset], instance=instance, resources=resources, tags=tags)

@@ -17,7 +17,7 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
-from lume_assets.automation.gate import hold_for_approval, result_store_of
+from lume_assets.automation.gate import hold_for_approval
 from lume_assets.automation.progress import Progress
 from lume_assets.automation.scan_grid import ScanSpec
 from lume_assets.errors import LumeError
@@ -125,7 +125,7 @@ def scan_asset(
     )
     def _scan(context: dg.AssetExecutionContext, config: ScanRunConfig) -> dict[str, Any]:
         keys = list(context.partition_keys)
-        store = result_store_of(context.resources.result_store)
+        store = context.resources.result_store.get_store()
         columns = scan.columns()
         progress = Progress(
             f"{key.to_user_string()}",

@@ -24,9 +24,9 @@ def whole_range(keys: list[str]) -> dict[str, str]:
 
 SCAN = ScanSpec(
     name="grid",
-    axes={"x": LinSpace(start=-3, stop=3, num=50), "y": LinSpace(start=0, stop=2, num=40)},
+    axes={"x": LinSpace(start=-3, stop=3, num=30), "y": LinSpace(start=0, stop=2, num=20)},
     fixed={"gain": 2.0},
-    chunk_size=500,
+    chunk_size=150,
 )
 
 
@@ -46,7 +46,7 @@ def test_whole_scan_is_one_run_writing_every_chunk_and_every_result(scan_resourc
         materialized = instance.get_materialized_partitions(asset.key)
     assert materialized == set(keys)
     # one progress line per chunk, ending at 100 %
-    assert len(lines) == 4 and "2000/2000 points (100%)" in lines[-1]
+    assert len(lines) == 4 and "600/600 points (100%)" in lines[-1]
     # HDF5: one readable file per chunk with inputs, outputs and hashes
     root = Path(scan_resources["hdf5_io_manager"].root_dir)
     xs = []
@@ -69,7 +69,7 @@ def test_one_chunk_can_run_alone(scan_resources):
     asset = scan_asset(make_cheap_spec(), SCAN)
     result = dg.materialize([asset], resources=scan_resources, partition_key="grid-00002")
     assert result.success
-    assert scan_resources["result_store"].get_store().count("cheap") == 500
+    assert scan_resources["result_store"].get_store().count("cheap") == 150
 
 
 def test_gated_scan_is_held_until_approved(scan_resources):
