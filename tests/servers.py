@@ -87,23 +87,12 @@ class MongoServer:
             raise RuntimeError("nx-27017 is not installed: run `pip install -e '.[dev]'`")
         port = free_port()
         log = tempfile.NamedTemporaryFile(prefix="nx27017-", suffix=".log", delete=False)
-        # its own pid/log files: nx-27017 refuses to start while another one's pid file
-        # (default /tmp/nx_27017.pid) names a live process, e.g. a concurrent test session
-        pid_file = f"{log.name}.pid"
+        # nx-27017 refuses to start while another instance holds its default PID file
+        # (/tmp/nx_27017.pid): give each server its own, so concurrent sessions coexist.
+        pid_file = Path(tempfile.mkdtemp(prefix="nx27017-")) / "nx.pid"
         proc = subprocess.Popen(
-            [
-                exe,
-                "--db",
-                "memory",
-                "--host",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "--pid-file",
-                pid_file,
-                "--log-file",
-                log.name,
-            ],
+            [exe, "--db", "memory", "--host", "127.0.0.1", "-p", str(port),
+             "--pid-file", str(pid_file)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -156,8 +145,14 @@ class PostgresServer:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
 
     @classmethod
-    def start(cls) -> PostgresServer:
-        """initdb a new cluster in a temp dir and start it with pg_ctl on a free port."""
+    def start(
+        cls, listen_addresses: tuple[str, ...] = ("127.0.0.1",), trust_cidrs: tuple[str, ...] = ()
+    ) -> PostgresServer:
+        """initdb a new cluster in a temp dir and start it with pg_ctl on a free port.
+
+        `listen_addresses` beyond loopback (e.g. a docker bridge gateway) and `trust_cidrs`
+        (client networks allowed without password, e.g. the bridge subnet) let containers in.
+        """
         bindir = postgres_bin_dir()
         pg = pwd.getpwnam("postgres")
         base = Path(tempfile.mkdtemp(prefix="lume-pg-"))
@@ -183,6 +178,9 @@ class PostgresServer:
             "-E",
             "UTF8",
         )
+        if trust_cidrs:
+            with open(data / "pg_hba.conf", "a") as hba:
+                hba.writelines(f"host all all {cidr} trust\n" for cidr in trust_cidrs)
         as_postgres(
             str(bindir / "pg_ctl"),
             "-D",
@@ -193,7 +191,7 @@ class PostgresServer:
             "-t",
             "60",
             "-o",
-            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-p {port} -k {base} -c listen_addresses={','.join(listen_addresses)} -c fsync=off "
             "-c max_connections=200",
             "start",
         )

@@ -39,6 +39,10 @@ class FileIOManager(dg.ConfigurableIOManager):
         "recorded with their host path under root_dir.",
     )
     serializer: str = Field(default="text", description="Registered serializer name.")
+    checksum: bool = Field(
+        default=True,
+        description="Record the sha256 of every file (costs one pass over the bytes).",
+    )
 
     # -- helpers -------------------------------------------------------------------------------
     def filesystem(self) -> LocalFilesystem:
@@ -110,7 +114,16 @@ class FileIOManager(dg.ConfigurableIOManager):
         else:
             items = [(None, obj)]
         records = [
-            (key, write_file(fs, self.file_path(context, serializer, key), value, serializer))
+            (
+                key,
+                write_file(
+                    fs,
+                    self.file_path(context, serializer, key),
+                    value,
+                    serializer,
+                    checksum=self.checksum,
+                ),
+            )
             for key, value in items
         ]
         context.add_output_metadata(self._metadata(fs, records, serializer))
@@ -126,9 +139,10 @@ class FileIOManager(dg.ConfigurableIOManager):
             meta: dict[str, Any] = {
                 "path": dg.MetadataValue.path(rec.host_path),
                 "bytes": dg.MetadataValue.int(rec.bytes),
-                "sha256": dg.MetadataValue.text(rec.sha256),
                 "serializer": dg.MetadataValue.text(rec.serializer),
             }
+            if rec.sha256:
+                meta["sha256"] = dg.MetadataValue.text(rec.sha256)
             meta.update(self.file_metadata(fs, rec, serializer))
             return meta
         schema = dg.TableSchema(
@@ -141,7 +155,12 @@ class FileIOManager(dg.ConfigurableIOManager):
         )
         rows = [
             dg.TableRecord(
-                {"partition": k or "", "path": r.host_path, "bytes": r.bytes, "sha256": r.sha256}
+                {
+                    "partition": k or "",
+                    "path": r.host_path,
+                    "bytes": r.bytes,
+                    "sha256": r.sha256 or "",
+                }
             )
             for k, r in records
         ]

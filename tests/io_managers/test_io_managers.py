@@ -311,3 +311,16 @@ def test_build_resources_registers_both_io_managers(lume_home: Path) -> None:
     assert isinstance(resources["hdf5_io_manager"], HDF5IOManager)
     assert isinstance(resources["text_io_manager"], TextIOManager)
     assert resources["hdf5_io_manager"].root_dir == str(lume_home / "files")
+
+
+def test_checksum_can_be_turned_off(tmp_path: Path) -> None:
+    @dg.asset(io_manager_key="hdf5_io_manager")
+    def quick() -> dict:
+        return {"x": np.arange(3)}
+
+    io = HDF5IOManager(root_dir=str(tmp_path), checksum=False)
+    meta = materialization_metadata(
+        dg.materialize([quick], resources={"hdf5_io_manager": io}), "quick"
+    )
+    assert "sha256" not in meta
+    assert meta["bytes"] == (tmp_path / "quick.h5").stat().st_size

@@ -1,0 +1,1 @@
+"""Deployment: per-model placement tags, the placed Docker run launcher, launching jobs."""

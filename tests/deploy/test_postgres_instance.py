@@ -1,0 +1,36 @@
+"""The demo materializes on a PostgreSQL-backed Dagster instance (dagster-postgres, real server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.test_utils import instance_for_test
+
+from lume_assets.deploy.launch import DEMO_JOB
+from tests.servers import PostgresServer
+
+
+def test_demo_job_materializes_on_a_postgres_instance(
+    lume_home: Path, postgres_server: PostgresServer
+) -> None:
+    """Runs, events and asset materializations of the demo are stored in PostgreSQL."""
+    from lume_assets.definitions import defs
+
+    url = postgres_server.database_url("dagster_pg_instance_test")
+    with instance_for_test(overrides={"storage": {"postgres": {"postgres_url": url}}}) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        job = defs.resolve_job_def(DEMO_JOB)
+        result = job.execute_in_process(instance=instance)
+        assert result.success
+        demo_keys = set(job.asset_layer.selected_asset_keys)
+        assert demo_keys
+        for key in demo_keys:
+            event = instance.get_latest_materialization_event(key)
+            assert event is not None and event.run_id == result.run_id
+        assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
+
+    # A second instance on the same database sees the same history: it really is in PostgreSQL.
+    with instance_for_test(overrides={"storage": {"postgres": {"postgres_url": url}}}) as again:
+        assert again.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
