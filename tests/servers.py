@@ -91,8 +91,17 @@ class MongoServer:
         # (/tmp/nx_27017.pid): give each server its own, so concurrent sessions coexist.
         pid_file = Path(tempfile.mkdtemp(prefix="nx27017-")) / "nx.pid"
         proc = subprocess.Popen(
-            [exe, "--db", "memory", "--host", "127.0.0.1", "-p", str(port),
-             "--pid-file", str(pid_file)],
+            [
+                exe,
+                "--db",
+                "memory",
+                "--host",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "--pid-file",
+                str(pid_file),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

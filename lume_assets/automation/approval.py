@@ -345,9 +345,14 @@ def store_publisher(result_store: object) -> Publisher:
     """Return a Publisher that marks results published in `result_store` (a ResultStore)."""
 
     def _publish(hashes: Sequence[str]) -> int:
-        for inputs_hash in hashes:
-            result_store.publish(inputs_hash, published=True)  # type: ignore[attr-defined]
-        return len(hashes)
+        found = result_store.publish_many(hashes, published=True)  # type: ignore[attr-defined]
+        if found != len(set(hashes)):
+            raise ApprovalError(
+                f"Only {found} of the {len(set(hashes))} held results are in the result store "
+                f"{getattr(result_store, 'location', '')}; was it cleared or is LUME_RESULTS_URL "
+                "pointing elsewhere? The approval is recorded; re-run approve once they are back."
+            )
+        return found
 
     return _publish
 
