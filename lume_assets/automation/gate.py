@@ -49,32 +49,34 @@ def hold_for_approval(
     approvals: ApprovalStore,
     result_hashes: Sequence[str],
     *,
+    gate: str,
     model: str = "",
-    gate: str | None = None,
 ) -> Approval:
     """Record that this run's results wait (unpublished) for approval and say how to approve."""
-    name = gate or context.asset_key.to_user_string()
+    run_id = context.run.run_id
     approval = approvals.request(
-        name,
-        context.run.run_id,
+        gate,
+        run_id,
         partition_key=gate_partition(context),
         model=model,
         results=result_hashes,
-        requested_by=f"run {context.run.run_id}",
+        requested_by=f"run {run_id}",
     )
     context.log.info(
-        f"{name}: {len(result_hashes)} result(s) held for approval #{approval.id}. Approve with "
-        f"`lume-assets approve {context.run.run_id}` or launch the '{APPROVAL_JOB_NAME}' job; "
-        f"reject with `lume-assets reject {context.run.run_id} --reason ...`."
-    )
-    context.add_output_metadata(
-        {
-            "approval_id": dg.MetadataValue.int(approval.id),
-            "approval_status": dg.MetadataValue.text(approval.status.value),
-            "approve_with": dg.MetadataValue.text(f"lume-assets approve {context.run.run_id}"),
-        }
+        f"{gate}: {len(result_hashes)} result(s) held for approval #{approval.id}. Approve with "
+        f"`lume-assets approve {run_id}` or launch the '{APPROVAL_JOB_NAME}' job; "
+        f"reject with `lume-assets reject {run_id} --reason ...`."
     )
     return approval
+
+
+def approval_metadata(approval: Approval) -> dict[str, dg.MetadataValue]:
+    """Materialization metadata telling Dagit users the result waits for approval."""
+    return {
+        "approval_id": dg.MetadataValue.int(approval.id),
+        "approval_status": dg.MetadataValue.text(approval.status.value),
+        "approve_with": dg.MetadataValue.text(f"lume-assets approve {approval.run_id}"),
+    }
 
 
 class ApprovalDecision(dg.Config):

@@ -17,8 +17,9 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
-from lume_assets.automation.gate import hold_for_approval
+from lume_assets.automation.gate import approval_metadata, hold_for_approval
 from lume_assets.automation.progress import Progress
+from lume_assets.automation.provenance import planned_file
 from lume_assets.automation.scan_grid import ScanSpec
 from lume_assets.errors import LumeError
 from lume_assets.models.model import ModelSpec
@@ -33,18 +34,6 @@ class ScanRunConfig(dg.Config):
     chunks_per_batch: int = Field(
         default=1, ge=1, description="Chunks evaluated (and stored) per batch call."
     )
-
-
-def planned_file(
-    context: dg.AssetExecutionContext, io_manager_key: str, partition_key: str | None
-) -> str | None:
-    """Return the host path the file IO manager will write for one partition (provenance)."""
-    iom = getattr(context.resources, io_manager_key, None)
-    if iom is None or not hasattr(iom, "file_path"):
-        return None
-    out = dg.build_output_context(asset_key=context.asset_key, partition_key=partition_key)
-    rel = iom.file_path(out, iom.get_serializer(iom.serializer), partition_key)
-    return iom.filesystem().host_path(rel)
 
 
 def stack_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -146,7 +135,7 @@ def scan_asset(
                         asset_key=key.to_user_string(),
                         partition_key=batch[0] if len(batch) == 1 else None,
                         code_sha=spec.source_sha256(),
-                        files={"scan": planned_file(context, SCAN_IO_MANAGER, batch[0]) or ""},
+                        files={"scan": planned_file(context, SCAN_IO_MANAGER, key, batch[0]) or ""},
                     ),
                     published=not requires_approval,
                 )
@@ -173,9 +162,14 @@ def scan_asset(
             }
         )
         if requires_approval:
-            hold_for_approval(
-                context, context.resources.approvals.get_store(), hashes, model=spec.name
+            approval = hold_for_approval(
+                context,
+                context.resources.approvals.get_store(),
+                hashes,
+                gate=key.to_user_string(),
+                model=spec.name,
             )
+            context.add_output_metadata(approval_metadata(approval))
         return out
 
     return _scan
