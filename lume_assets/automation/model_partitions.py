@@ -33,7 +33,7 @@ from lume_assets.assets.model_assets import (
 from lume_assets.automation.gate import approval_metadata, hold_for_approval
 from lume_assets.automation.inbox import parse_inputs
 from lume_assets.automation.progress import Progress
-from lume_assets.automation.provenance import planned_file
+from lume_assets.automation.provenance import planned_files
 from lume_assets.errors import LumeError, ModelError, ModelInputError
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.results import Provenance, Result, compute_inputs_hash
@@ -166,6 +166,10 @@ def partitioned_model_asset(
             evaluated = spec.evaluate_batch([inputs[k] for k in todo]) if todo else []
         except (ModelError, LumeError) as exc:
             raise dg.Failure(description=f"{type(exc).__name__}: {exc}") from None
+        paths = {
+            name: planned_files(context, IO_MANAGER_BY_KIND[var.kind], keys[name], todo)
+            for name, var in files.items()
+        }
         results: dict[str, Result] = {}
         outputs: dict[str, dict[str, Any]] = {}
         for k, out in zip(todo, evaluated, strict=True):
@@ -182,15 +186,7 @@ def partitioned_model_asset(
                     asset_key=result_key.to_user_string(),
                     partition_key=k,
                     code_sha=spec.source_sha256(),
-                    files={
-                        name: path
-                        for name, var in files.items()
-                        if (
-                            path := planned_file(
-                                context, IO_MANAGER_BY_KIND[var.kind], keys[name], k
-                            )
-                        )
-                    },
+                    files={name: paths[name][k] for name in files if k in paths[name]},
                 ),
             )
         for k, hit in cached.items():

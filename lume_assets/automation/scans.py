@@ -19,7 +19,7 @@ from pydantic import Field
 
 from lume_assets.automation.gate import approval_metadata, hold_for_approval
 from lume_assets.automation.progress import Progress
-from lume_assets.automation.provenance import planned_file
+from lume_assets.automation.provenance import planned_files
 from lume_assets.automation.scan_grid import ScanSpec
 from lume_assets.errors import LumeError
 from lume_assets.models.model import ModelSpec
@@ -121,6 +121,7 @@ def scan_asset(
             sum(stop - start for start, stop in map(scan.chunk_bounds, keys)),
             emit=context.log.info,
         )
+        paths = planned_files(context, SCAN_IO_MANAGER, key, keys)
         out: dict[str, Any] = {}
         hashes: list[str] = []
         for start in range(0, len(keys), config.chunks_per_batch):
@@ -135,7 +136,7 @@ def scan_asset(
                         asset_key=key.to_user_string(),
                         partition_key=batch[0] if len(batch) == 1 else None,
                         code_sha=spec.source_sha256(),
-                        files={"scan": planned_file(context, SCAN_IO_MANAGER, key, batch[0]) or ""},
+                        files={"scan": paths.get(batch[0], "")},
                     ),
                     published=not requires_approval,
                 )

@@ -84,7 +84,7 @@ def _target_partitions(
 def _target_name(target: dg.AssetsDefinition | dg.JobDefinition) -> str:
     """Return a display name for the sensor target."""
     if isinstance(target, dg.AssetsDefinition):
-        return target.key.to_user_string()
+        return ", ".join(k.to_user_string() for k in sorted(target.keys))
     return target.name
 
 
@@ -116,7 +116,7 @@ def _run_request(
             INPUT_SHA256_TAG: file.sha256,
             PARTITION_NAME_TAG: file.name,
         },
-        asset_selection=[target.key] if isinstance(target, dg.AssetsDefinition) else None,
+        asset_selection=sorted(target.keys) if isinstance(target, dg.AssetsDefinition) else None,
     )
 
 
