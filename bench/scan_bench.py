@@ -28,42 +28,12 @@ from dagster._core.storage.tags import (
 
 from lume_assets.automation.scan_grid import LinSpace, ScanSpec
 from lume_assets.automation.scans import scan_asset
+from lume_assets.demo.focus_model import focus, make_focus_spec
 from lume_assets.io_managers.hdf5 import HDF5IOManager
 from lume_assets.io_managers.results import ResultStoreResource
 from lume_assets.models.model import ModelSpec
-from lume_assets.models.variables import ScalarVariable
 from lume_assets.storage.result_stores import open_result_store
 from lume_assets.storage.results import Result
-
-
-def focus(k: float, drift: float, emittance: float = 1e-6) -> dict[str, float]:
-    """A cheap thin-lens model: focal length and beam size after a drift."""
-    f = 1.0 / k
-    beta = f * f / drift + drift
-    return {"focal_length": f, "sigma": math.sqrt(beta * emittance)}
-
-
-def focus_batch(k: np.ndarray, drift: np.ndarray, emittance: np.ndarray) -> dict:
-    """The same model on columns of points."""
-    f = 1.0 / k
-    beta = f * f / drift + drift
-    return {"focal_length": f, "sigma": np.sqrt(beta * emittance)}
-
-
-def make_spec(batch: bool) -> ModelSpec:
-    """The benchmark model spec."""
-    return ModelSpec(
-        name="focus",
-        version="1.0",
-        inputs=[
-            ScalarVariable(name="k", value_range=(0.1, 10.0), units="1/m"),
-            ScalarVariable(name="drift", value_range=(0.1, 10.0), units="m"),
-            ScalarVariable(name="emittance", default=1e-6, value_range=(0.0, 1e-3)),
-        ],
-        outputs=[ScalarVariable(name="focal_length"), ScalarVariable(name="sigma")],
-        function=focus,
-        batch_function=focus_batch if batch else None,
-    )
 
 
 def run_lume(spec: ModelSpec, scan: ScanSpec, root: Path, url: str) -> float:
@@ -129,7 +99,7 @@ def main() -> None:
         },
         chunk_size=args.chunk,
     )
-    spec = make_spec(batch=not args.no_batch)
+    spec = make_focus_spec(batch=not args.no_batch)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         lume_url = args.results_url or f"sqlite:///{root / 'lume.db'}"

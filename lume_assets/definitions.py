@@ -6,6 +6,8 @@ from typing import Any
 
 import dagster as dg
 
+from lume_assets.automation.gate import ApprovalsResource
+from lume_assets.demo.automation import build_demo_automation
 from lume_assets.demo.oscillator import demo_assets
 from lume_assets.deploy.jobs import group_job
 from lume_assets.deploy.launch import DEMO_JOB
@@ -34,11 +36,20 @@ def build_resources() -> dict[str, Any]:
         "text_io_manager": TextIOManager(root_dir=files_root, mount_alias=alias),
         "result_store": result_store,
         "result_io_manager": ResultIOManager(result_store=result_store),
+        "approvals": ApprovalsResource(url=settings.resolved_registry_url()),
     }
 
 
-defs = dg.Definitions(
-    assets=demo_assets,
-    jobs=[group_job(demo_assets, "demo", DEMO_JOB)],
-    resources=build_resources(),
-)
+def build_definitions() -> dg.Definitions:
+    """Return the code location's Definitions for the current settings."""
+    automation = build_demo_automation()
+    return dg.Definitions(
+        assets=[*demo_assets, *automation["assets"]],
+        jobs=[group_job(demo_assets, "demo", DEMO_JOB), *automation["jobs"]],
+        sensors=automation["sensors"],
+        schedules=automation["schedules"],
+        resources=build_resources(),
+    )
+
+
+defs = build_definitions()

@@ -53,12 +53,14 @@ def table_inputs(table: Mapping[str, Mapping[str, Any]]) -> PartitionInputs:
     return _inputs
 
 
-def inbox_inputs(inbox_dir: str | Path) -> PartitionInputs:
-    """Inputs of a dynamic partition from the inbox file named by its key (sensor partitions)."""
-    inbox = Path(inbox_dir)
+def inbox_inputs(inbox_dir: str | Path | Callable[[], Path]) -> PartitionInputs:
+    """Inputs of a dynamic partition from the inbox file named by its key (sensor partitions).
+
+    `inbox_dir` may be a function, resolved at run time (e.g. from the current settings).
+    """
 
     def _inputs(key: str) -> Mapping[str, Any]:
-        path = inbox / key
+        path = Path(inbox_dir() if callable(inbox_dir) else inbox_dir) / key
         try:
             data = path.read_bytes()
         except FileNotFoundError:
