@@ -6,7 +6,8 @@ Raw and lume_assets runs alternate; each figure is the best of `repeat` (the mac
 so the minimum is the least noisy estimate). ratio = raw_time / lume_time (target >= 0.9).
 "HDF5 write" compares HDF5IOManager.handle_output (temp file, HDF5Serializer with ~1 MiB
 chunks, fsync, atomic rename, sha256, dataset metadata) with h5py writing the same array with
-the same chunk shape; "raw+fsync" also shows raw h5py followed by an fsync (a durable raw write).
+the same chunk shape; "raw+fsync" rows time raw h5py followed by an fsync (a durable raw write,
+what lume_assets' atomic write also pays); "checksum=False" rows time lume_assets without sha256.
 """
 
 import argparse
@@ -52,6 +53,7 @@ def bench_hdf5(root: Path, mib: int, repeat: int) -> list[tuple[str, float, floa
     chunks = chunk_shape(arr.shape, arr.dtype.itemsize)
     raw_path = root / "raw.h5"
     io = HDF5IOManager(root_dir=str(root / "lume"))
+    io_nock = HDF5IOManager(root_dir=str(root / "lume"), checksum=False)
     in_ctx = dg.build_input_context(
         asset_key="bench_array", upstream_output=dg.build_output_context(asset_key="bench_array")
     )
@@ -71,6 +73,9 @@ def bench_hdf5(root: Path, mib: int, repeat: int) -> list[tuple[str, float, floa
     def lume_write() -> None:
         io.handle_output(dg.build_output_context(asset_key="bench_array"), {"x": arr})
 
+    def lume_write_no_checksum() -> None:
+        io_nock.handle_output(dg.build_output_context(asset_key="bench_array"), {"x": arr})
+
     def lume_read() -> np.ndarray:
         return io.load_input(in_ctx)["x"]
 
@@ -81,6 +86,10 @@ def bench_hdf5(root: Path, mib: int, repeat: int) -> list[tuple[str, float, floa
     return [
         (f"HDF5 write {mib} MiB float64", *compare(raw_write, lume_write, repeat)),
         (f"HDF5 write {mib} MiB, raw+fsync", *compare(raw_write_fsync, lume_write, repeat)),
+        (
+            f"HDF5 write {mib} MiB, raw+fsync vs checksum=False",
+            *compare(raw_write_fsync, lume_write_no_checksum, repeat),
+        ),
         (f"HDF5 read {mib} MiB float64", *compare(raw_read, lume_read, repeat)),
     ]
 
@@ -91,6 +100,7 @@ def bench_text(root: Path, mib: int, repeat: int) -> list[tuple[str, float, floa
     text = line * (mib * (1 << 20) // len(line))
     raw_path = root / "raw.txt"
     io = TextIOManager(root_dir=str(root / "lume"))
+    io_nock = TextIOManager(root_dir=str(root / "lume"), checksum=False)
     in_ctx = dg.build_input_context(
         asset_key="bench_text", upstream_output=dg.build_output_context(asset_key="bench_text")
     )
@@ -110,6 +120,9 @@ def bench_text(root: Path, mib: int, repeat: int) -> list[tuple[str, float, floa
     def lume_write() -> None:
         io.handle_output(dg.build_output_context(asset_key="bench_text"), text)
 
+    def lume_write_no_checksum() -> None:
+        io_nock.handle_output(dg.build_output_context(asset_key="bench_text"), text)
+
     def lume_read() -> str:
         return io.load_input(in_ctx)
 
@@ -118,6 +131,10 @@ def bench_text(root: Path, mib: int, repeat: int) -> list[tuple[str, float, floa
     return [
         (f"text write {mib} MiB", *compare(raw_write, lume_write, repeat)),
         (f"text write {mib} MiB, raw+fsync", *compare(raw_write_fsync, lume_write, repeat)),
+        (
+            f"text write {mib} MiB, raw+fsync vs checksum=False",
+            *compare(raw_write_fsync, lume_write_no_checksum, repeat),
+        ),
         (f"text read {mib} MiB", *compare(raw_read, lume_read, repeat)),
     ]
 

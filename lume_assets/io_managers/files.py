@@ -30,6 +30,9 @@ class FileIOManager(dg.ConfigurableIOManager):
 
     Definition metadata on an asset may set `serializer` (a registered name) and `path`
     (root-relative, without extension: a file, or for partitioned assets a directory).
+    A run over several partitions returns a dict keyed by partition key (a dict whose keys
+    are exactly the run's partition keys is always read that way, even for one partition);
+    loading several partitions gives such a dict, loading one gives its value.
     """
 
     root_dir: str = Field(description="Directory for the files (the host path when mounted).")

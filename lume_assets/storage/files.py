@@ -88,7 +88,7 @@ class _Hasher(threading.Thread):
 def _write_all(path: Path, data: bytes) -> None:
     """Write `data` to `path` in large blocks (each write releases the GIL)."""
     view = memoryview(data)
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         offset = 0
         while offset < len(view):

@@ -128,12 +128,21 @@ def dump_hashed(obj: Any, path: Path, options: WriteOptions) -> _PlanHasher | No
     deferred: list[tuple[h5py.Dataset, np.ndarray]] = []
     with h5py.File(path, "w", track_order=True) as fh:
         write_root(fh, obj, replace(options, deferred=deferred))
-        chunks = [seg for ds, arr in deferred for seg in _chunk_segments(ds, arr)]
+        try:
+            chunks = [seg for ds, arr in deferred for seg in _chunk_segments(ds, arr)]
+        except ValueError:  # a layout we cannot mirror: let HDF5 write the data itself
+            for ds, arr in deferred:
+                ds[...] = arr
+            return None
     if not deferred:
         return None
     eof = os.path.getsize(path)
-    hasher = _PlanHasher(path, _plan(chunks, eof))
-    hasher.start()
+    try:
+        hasher: _PlanHasher | None = _PlanHasher(path, _plan(chunks, eof))
+    except ValueError:  # unexpected layout: write the data, the caller hashes the file
+        hasher = None
+    if hasher is not None:
+        hasher.start()
     try:
         fd = os.open(path, os.O_WRONLY)
         try:
@@ -142,9 +151,10 @@ def dump_hashed(obj: Any, path: Path, options: WriteOptions) -> _PlanHasher | No
                 _pwrite_all(fd, seg.data, seg.start)
         finally:
             os.close(fd)
-        if os.path.getsize(path) != eof:
+        if hasher is not None and os.path.getsize(path) != eof:
             raise OSError(f"{path} changed size while its arrays were written")
     except BaseException:
-        hasher.join()
+        if hasher is not None:
+            hasher.join()
         raise
     return hasher

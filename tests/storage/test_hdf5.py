@@ -320,3 +320,17 @@ def test_sha256_while_writing_falls_back_for_small_or_compressed_files(tmp_path:
         is None
     )
     assert HDF5Serializer().load(tmp_path / "b.h5")["x"].shape == (10**6,)
+
+
+def test_hash_plan_covers_the_file_and_refuses_overlaps() -> None:
+    from lume_assets.storage.hdf5_checksum import _plan, _Segment
+
+    data = memoryview(b"x" * 10)
+    plan = _plan([_Segment(30, 40, data), _Segment(10, 20, data)], 50)
+    assert [(s.start, s.end, s.data is not None) for s in plan] == [
+        (0, 10, False), (10, 20, True), (20, 30, False), (30, 40, True), (40, 50, False)
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        _plan([_Segment(10, 20, data), _Segment(15, 25, data)], 50)
+    with pytest.raises(ValueError):
+        _plan([_Segment(45, 55, data)], 50)
