@@ -20,6 +20,7 @@ from typing import Any
 
 import dagster as dg
 import numpy as np
+import pydantic
 
 from lume_assets.assets.model_assets import (
     FORCE_FIELD,
@@ -93,6 +94,23 @@ def model_inputs_validator(spec: ModelSpec) -> Callable[[dict[str, Any]], dict[s
     return _validate
 
 
+def partition_config_class(spec: ModelSpec, optional: bool) -> type[dg.Config]:
+    """The model's run-config class; inputs without defaults become optional when `optional`
+    (per-partition inputs supply them, and a backfill launches runs without run config)."""
+    base = build_config_class(spec)
+    if not optional:
+        return base
+    fields = {
+        name: (
+            field.annotation | None,
+            pydantic.Field(default=None, description=field.description),
+        )
+        for name, field in base.model_fields.items()
+        if field.is_required()
+    }
+    return pydantic.create_model(f"{base.__name__}ByPartition", __base__=base, **fields)
+
+
 def _per_partition(keys: Sequence[str], values: Mapping[str, Any]) -> Any:
     """What an IO manager receives: the value itself for one partition, else a dict by key."""
     return values[keys[0]] if len(keys) == 1 else dict(values)
@@ -114,7 +132,7 @@ def partitioned_model_asset(
     files = {v.name: v for v in file_outputs(spec)}
     keys = {RESULT_OUTPUT: result_key}
     keys.update({name: dg.AssetKey([*prefix, spec.name, name]) for name in files})
-    config_class = build_config_class(spec)
+    config_class = partition_config_class(spec, optional=partition_inputs is not None)
     common = {"code_version": spec.version, "owners": list(spec.owners), "group_name": group_name}
     outs = {
         RESULT_OUTPUT: dg.AssetOut(
@@ -143,7 +161,7 @@ def partitioned_model_asset(
 
     def compute(context: dg.AssetExecutionContext, config: Any):  # noqa: ANN202
         part_keys = list(context.partition_keys)
-        base = {k: v for k, v in config.model_dump().items() if k != FORCE_FIELD}
+        base = {k: v for k, v in config.model_dump().items() if k != FORCE_FIELD and v is not None}
         store = context.resources.result_store.get_store()
         progress = Progress(f"{spec.name} partitions", len(part_keys), emit=context.log.info)
         try:
