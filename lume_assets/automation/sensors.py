@@ -168,15 +168,14 @@ def build_inbox_sensor(
             cursor=scan.cursor,
         )
 
-    sensor_target = {"target": target}
     return dg.SensorDefinition(
         name=spec.name,
         evaluation_fn=_evaluate,
         minimum_interval_seconds=spec.minimum_interval_seconds,
         description=f"Runs {_target_name(target)} once per new or changed input file in "
-        f"{spec.inbox_dir or 'the configured inbox'}.",
+        f"{spec.inbox_dir or 'the inbox (LUME_INBOX_DIR, default <home>/inbox)'}.",
         default_status=dg.DefaultSensorStatus.RUNNING
         if spec.running
         else dg.DefaultSensorStatus.STOPPED,
-        **sensor_target,
+        target=target,
     )

@@ -239,3 +239,36 @@ def test_rejected_results_stay_unpublished_via_the_launchpad_job(resources):
     assert resources["result_store"].get_store().find("ramp") == []
     observed = [e for e in job.all_events if e.event_type_value == "ASSET_OBSERVATION"]
     assert observed and observed[0].asset_key == dg.AssetKey(["ramp", "result"])
+
+
+def test_downstream_of_a_gate_cannot_read_the_result_until_it_is_approved(resources):
+    from lume_assets.automation.approval import decide, store_publisher
+
+    parts = dg.StaticPartitionsDefinition(["only"])
+    gated = partitioned_model_asset(
+        RAMP, parts, table_inputs({"only": {"x": 4.0}}), requires_approval=True
+    )
+
+    @dg.asset(partitions_def=parts, ins={"ramp": dg.AssetIn(key=["ramp", "result"])})
+    def doubled(ramp) -> float:  # noqa: ANN001 - the upstream Result
+        return 2 * ramp.outputs["total"]
+
+    run = dg.materialize([gated], resources=resources, partition_key="only")
+    blocked = dg.materialize(
+        [gated, doubled],
+        selection=[doubled.key],
+        resources=resources,
+        partition_key="only",
+        raise_on_error=False,
+    )
+    assert not blocked.success
+    failure = [e for e in blocked.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    cause = failure.event_specific_data.error.cause
+    assert cause.cls_name == "ResultNotFoundError" and "held for approval" in cause.message
+    approvals = resources["approvals"].get_store()
+    store = resources["result_store"].get_store()
+    decide(approvals, run.run_id, "approve", "dana", publish=store_publisher(store))
+    after = dg.materialize(
+        [gated, doubled], selection=[doubled.key], resources=resources, partition_key="only"
+    )
+    assert after.output_for_node("doubled") == pytest.approx(2 * np.linspace(0, 4, 8).sum())
