@@ -15,7 +15,6 @@ from typing import Any
 
 import dagster as dg
 import numpy as np
-from pydantic import Field
 
 from lume_assets.automation.gate import approval_metadata, hold_for_approval
 from lume_assets.automation.progress import Progress
@@ -26,14 +25,6 @@ from lume_assets.models.model import ModelSpec
 from lume_assets.storage.results import Provenance, Result
 
 SCAN_IO_MANAGER = "hdf5_io_manager"
-
-
-class ScanRunConfig(dg.Config):
-    """Run config of a scan."""
-
-    chunks_per_batch: int = Field(
-        default=1, ge=1, description="Chunks evaluated (and stored) per batch call."
-    )
 
 
 def stack_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -112,47 +103,41 @@ def scan_asset(
         description=f"{scan.size}-point scan of {spec.name} over {', '.join(scan.axes)} "
         f"in chunks of {scan.chunk_size}.",
     )
-    def _scan(context: dg.AssetExecutionContext, config: ScanRunConfig) -> dict[str, Any]:
+    def _scan(context: dg.AssetExecutionContext) -> dict[str, Any]:
         keys = list(context.partition_keys)
         store = context.resources.result_store.get_store()
         columns = scan.columns()
         progress = Progress(
-            f"{key.to_user_string()}",
+            key.to_user_string(),
             sum(stop - start for start, stop in map(scan.chunk_bounds, keys)),
             emit=context.log.info,
         )
         paths = planned_files(context, SCAN_IO_MANAGER, key, keys)
+        code_sha = spec.source_sha256()
         out: dict[str, Any] = {}
         hashes: list[str] = []
-        for start in range(0, len(keys), config.chunks_per_batch):
-            batch = keys[start : start + config.chunks_per_batch]
-            points = [p for k in batch for p in scan.chunk_points(k, columns)]
+        for chunk in keys:  # one chunk = one batch call = one put_many = one HDF5 file
+            points = scan.chunk_points(chunk, columns)
             try:
-                results, cols = evaluate_chunk(
+                results, out[chunk] = evaluate_chunk(
                     spec,
                     points,
                     provenance=Provenance(
                         run_id=context.run.run_id,
                         asset_key=key.to_user_string(),
-                        partition_key=batch[0] if len(batch) == 1 else None,
-                        code_sha=spec.source_sha256(),
-                        files={"scan": paths.get(batch[0], "")},
+                        partition_key=chunk,
+                        code_sha=code_sha,
+                        files={"scan": paths.get(chunk, "")},
                     ),
                     published=not requires_approval,
                 )
             except LumeError as exc:
                 raise dg.Failure(
-                    description=f"{type(exc).__name__} in {batch[0]}: {exc}",
-                    metadata={"chunk": batch[0]},
+                    description=f"{type(exc).__name__} in {chunk}: {exc}",
+                    metadata={"chunk": chunk},
                 ) from None
             store.put_many(results)
             hashes.extend(r.inputs_hash for r in results)
-            offset = 0
-            for k in batch:
-                first, last = scan.chunk_bounds(k)
-                n = last - first
-                out[k] = _slice(cols, offset, offset + n)
-                offset += n
             progress.advance(len(points))
         context.add_output_metadata(
             {
@@ -174,11 +159,3 @@ def scan_asset(
         return out
 
     return _scan
-
-
-def _slice(columns: Mapping[str, Any], start: int, stop: int) -> dict[str, Any]:
-    """Return rows start:stop of nested column arrays."""
-    return {
-        name: _slice(value, start, stop) if isinstance(value, Mapping) else value[start:stop]
-        for name, value in columns.items()
-    }
