@@ -43,6 +43,33 @@ def demo() -> None:
         raise SystemExit(1)
 
 
+@cli.command()
+@click.argument("asset_key")
+@click.option("--first", help="First partition of the range (default: the first).")
+@click.option("--last", help="Last partition of the range (default: the last).")
+def scan(asset_key: str, first: str | None, last: str | None) -> None:
+    """Materialize a partitioned asset (a scan) over a range of partitions as ONE run."""
+    import dagster as dg
+
+    from lume_assets.automation.progress import subscribe
+    from lume_assets.automation.runs import run_partition_range
+    from lume_assets.definitions import build_definitions
+    from lume_assets.demo.run import ensure_dagster_home
+
+    ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance, subscribe(click.echo):
+        report = run_partition_range(
+            build_definitions(), asset_key, instance=instance, first=first, last=last
+        )
+    status = "succeeded" if report.success else "FAILED"
+    click.echo(
+        f"run {report.run_id} {status}: {report.partitions} partition(s) "
+        f"{report.first}...{report.last} of {asset_key}"
+    )
+    if not report.success:
+        raise SystemExit(1)
+
+
 def _decide_cli(target: str, decision: str, by: str | None, reason: str, every: bool) -> None:
     """Shared body of `approve` and `reject`: decide, publish on approval, print the outcome."""
     import getpass
