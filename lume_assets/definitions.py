@@ -10,6 +10,7 @@ from lume_assets.demo.oscillator import demo_assets
 from lume_assets.deploy.jobs import group_job
 from lume_assets.deploy.launch import DEMO_JOB
 from lume_assets.io_managers.hdf5 import HDF5IOManager
+from lume_assets.io_managers.results import ResultIOManager, ResultStoreResource
 from lume_assets.io_managers.text import TextIOManager
 from lume_assets.settings import get_settings
 
@@ -19,11 +20,20 @@ def build_resources() -> dict[str, Any]:
     settings = get_settings()
     files_root = str(settings.resolved_files_root())
     alias = str(settings.mount_alias) if settings.mount_alias else None
+    result_store = ResultStoreResource(
+        url=settings.resolved_results_url(),
+        project=settings.project,
+        files_root=files_root,
+        # The password stays an EnvVar: Dagster resolves it at run time and never shows it.
+        mongo_password=dg.EnvVar("LUME_MONGO_PASSWORD") if settings.mongo_password else None,
+    )
     return {
         # In a container the host's files root is only reachable through its mount alias.
         "io_manager": dg.FilesystemIOManager(base_dir=alias or files_root),
         "hdf5_io_manager": HDF5IOManager(root_dir=files_root, mount_alias=alias),
         "text_io_manager": TextIOManager(root_dir=files_root, mount_alias=alias),
+        "result_store": result_store,
+        "result_io_manager": ResultIOManager(result_store=result_store),
     }
 
 

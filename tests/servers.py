@@ -87,9 +87,9 @@ class MongoServer:
             raise RuntimeError("nx-27017 is not installed: run `pip install -e '.[dev]'`")
         port = free_port()
         log = tempfile.NamedTemporaryFile(prefix="nx27017-", suffix=".log", delete=False)
-        # its own pid/log files: nx-27017 refuses to start while another one's pid file
-        # (default /tmp/nx_27017.pid) names a live process, e.g. a concurrent test session
-        pid_file = f"{log.name}.pid"
+        # nx-27017 refuses to start while another instance holds its default PID file
+        # (/tmp/nx_27017.pid): give each server its own, so concurrent sessions coexist.
+        pid_file = Path(tempfile.mkdtemp(prefix="nx27017-")) / "nx.pid"
         proc = subprocess.Popen(
             [
                 exe,
@@ -100,9 +100,7 @@ class MongoServer:
                 "-p",
                 str(port),
                 "--pid-file",
-                pid_file,
-                "--log-file",
-                log.name,
+                str(pid_file),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

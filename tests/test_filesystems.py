@@ -67,3 +67,13 @@ def test_mounted_filesystem_maps_container_paths_to_host(tmp_path: Path) -> None
         fs.from_host_path("/data/other/out.txt")
     with pytest.raises(StorageError):
         MountedFilesystem(mount_path="relative/path", mount_alias=tmp_path)
+
+
+def test_atomic_writes_get_the_umask_mode_not_mkstemp_0600(tmp_path: Path) -> None:
+    fs = LocalFilesystem(tmp_path)
+    old = os.umask(0o022)
+    try:
+        path = fs.write_text("shared.txt", "readable by the host user")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -30,6 +30,9 @@ class FileIOManager(dg.ConfigurableIOManager):
 
     Definition metadata on an asset may set `serializer` (a registered name) and `path`
     (root-relative, without extension: a file, or for partitioned assets a directory).
+    A run over several partitions returns a dict keyed by partition key (a dict whose keys
+    are exactly the run's partition keys is always read that way, even for one partition);
+    loading several partitions gives such a dict, loading one gives its value.
     """
 
     root_dir: str = Field(description="Directory for the files (the host path when mounted).")
@@ -39,6 +42,10 @@ class FileIOManager(dg.ConfigurableIOManager):
         "recorded with their host path under root_dir.",
     )
     serializer: str = Field(default="text", description="Registered serializer name.")
+    checksum: bool = Field(
+        default=True,
+        description="Record the sha256 of every file (costs one pass over the bytes).",
+    )
 
     # -- helpers -------------------------------------------------------------------------------
     def filesystem(self) -> LocalFilesystem:
@@ -110,7 +117,16 @@ class FileIOManager(dg.ConfigurableIOManager):
         else:
             items = [(None, obj)]
         records = [
-            (key, write_file(fs, self.file_path(context, serializer, key), value, serializer))
+            (
+                key,
+                write_file(
+                    fs,
+                    self.file_path(context, serializer, key),
+                    value,
+                    serializer,
+                    checksum=self.checksum,
+                ),
+            )
             for key, value in items
         ]
         context.add_output_metadata(self._metadata(fs, records, serializer))
@@ -126,9 +142,10 @@ class FileIOManager(dg.ConfigurableIOManager):
             meta: dict[str, Any] = {
                 "path": dg.MetadataValue.path(rec.host_path),
                 "bytes": dg.MetadataValue.int(rec.bytes),
-                "sha256": dg.MetadataValue.text(rec.sha256),
                 "serializer": dg.MetadataValue.text(rec.serializer),
             }
+            if rec.sha256:
+                meta["sha256"] = dg.MetadataValue.text(rec.sha256)
             meta.update(self.file_metadata(fs, rec, serializer))
             return meta
         schema = dg.TableSchema(
@@ -141,7 +158,12 @@ class FileIOManager(dg.ConfigurableIOManager):
         )
         rows = [
             dg.TableRecord(
-                {"partition": k or "", "path": r.host_path, "bytes": r.bytes, "sha256": r.sha256}
+                {
+                    "partition": k or "",
+                    "path": r.host_path,
+                    "bytes": r.bytes,
+                    "sha256": r.sha256 or "",
+                }
             )
             for k, r in records
         ]

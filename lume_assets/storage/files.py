@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lume_assets.errors import SerializerError, StorageError
 from lume_assets.storage.filesystems import LocalFilesystem
-from lume_assets.storage.serializers import Serializer
+from lume_assets.storage.serializers import PendingDigest, Serializer
 
 _BLOCK = 8 << 20
 
@@ -25,7 +25,11 @@ class FileRecord(BaseModel):
     path: str = Field(description="Path relative to the filesystem root (POSIX).")
     host_path: str = Field(description="Absolute path of the file as the host sees it.")
     bytes: int = Field(ge=0, description="File size in bytes.")
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file bytes.")
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the file bytes (None when checksumming was turned off).",
+    )
     serializer: str = Field(description="Registered name of the serializer that wrote it.")
 
 
@@ -56,17 +60,20 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 class _Hasher(threading.Thread):
-    """Hashes an open file in the background (hashlib releases the GIL) while it is fsynced."""
+    """Computes a sha256 in the background (hashlib releases the GIL) while I/O goes on."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int = -1, data: bytes | None = None) -> None:
         super().__init__(daemon=True)
-        self.fd = fd
+        self.fd, self.data = fd, data
         self.result: tuple[str, int] | None = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            self.result = sha256_fd(self.fd)
+            if self.data is not None:
+                self.result = (hashlib.sha256(self.data).hexdigest(), len(self.data))
+            else:
+                self.result = sha256_fd(self.fd)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             self.error = exc
 
@@ -78,20 +85,54 @@ class _Hasher(threading.Thread):
         return self.result
 
 
+def _write_all(path: Path, data: bytes) -> None:
+    """Write `data` to `path` in large blocks (each write releases the GIL)."""
+    view = memoryview(data)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        offset = 0
+        while offset < len(view):
+            offset += os.write(fd, view[offset : offset + _BLOCK * 8])
+    finally:
+        os.close(fd)
+
+
+def _dump(serializer: Serializer, obj: Any, tmp: Path, checksum: bool) -> PendingDigest | None:
+    """Write `obj` to `tmp`; return the hash running alongside the write, if there is one."""
+    data = serializer.to_bytes(obj)
+    if data is None:
+        if not checksum:
+            serializer.dump(obj, tmp)
+            return None
+        return serializer.dump_with_sha256(obj, tmp)
+    hasher = _Hasher(data=data) if checksum else None
+    if hasher is not None:
+        hasher.start()  # hashes the bytes while they are written
+    _write_all(tmp, data)
+    return hasher
+
+
 def write_file(
-    fs: LocalFilesystem, path: str | os.PathLike[str], obj: Any, serializer: Serializer
+    fs: LocalFilesystem,
+    path: str | os.PathLike[str],
+    obj: Any,
+    serializer: Serializer,
+    *,
+    checksum: bool = True,
 ) -> FileRecord:
     """Serialize `obj` to `path` under `fs` atomically and return its `FileRecord`.
 
     The serializer writes a temp file beside the final name; only a complete, fsynced file is
-    renamed over `path`, so a failure or a crash leaves any previous version intact.
+    renamed over `path`, so a failure or a crash leaves any previous version intact. The
+    sha256 is computed alongside the write and the fsync (serializers with `to_bytes` or
+    `dump_with_sha256`) or during the fsync; `checksum=False` skips it (sha256 is then None).
     """
     fd = -1
-    hasher: _Hasher | None = None
+    hasher: PendingDigest | None = None
     try:
         with fs.atomic_path(path) as tmp:
             try:
-                serializer.dump(obj, tmp)
+                hasher = _dump(serializer, obj, tmp, checksum)
             except (SerializerError, StorageError):
                 raise
             except Exception as exc:
@@ -99,10 +140,14 @@ def write_file(
                     f"Serializer {serializer.name!r} failed writing {fs.relative(path)}: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
-            fd = os.open(tmp, os.O_RDONLY)
-            hasher = _Hasher(fd)
-            hasher.start()  # overlaps with the fsync + rename done by atomic_path
-        digest, size = hasher.digest()
+            if hasher is None and checksum:
+                fd = os.open(tmp, os.O_RDONLY)
+                hasher = _Hasher(fd=fd)
+                hasher.start()  # overlaps with the fsync + rename done by atomic_path
+        if hasher is not None:
+            digest, size = hasher.digest()
+        else:
+            digest, size = None, fs.resolve(path).stat().st_size
     finally:
         if hasher is not None:
             hasher.join()

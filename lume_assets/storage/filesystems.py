@@ -24,6 +24,13 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def current_umask() -> int:
+    """Return the process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class LocalFilesystem:
     """A directory tree rooted at `root`; relative paths only, atomic writes, no escapes."""
 
@@ -107,6 +114,9 @@ class LocalFilesystem:
         target.parent.mkdir(parents=True, exist_ok=True)
         self.resolve(path)  # re-check: a parent created above must not be a symlink out
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+        # mkstemp creates 0600; give the file the mode a plain open() would (0666 & ~umask),
+        # so results written in a container stay readable on the host.
+        os.fchmod(fd, 0o666 & ~current_umask())
         os.close(fd)
         tmp = Path(tmp_name)
         try:

@@ -35,7 +35,7 @@ import h5py
 import numpy as np
 
 from lume_assets.errors import SerializerError
-from lume_assets.storage.serializers import Serializer
+from lume_assets.storage.serializers import PendingDigest, Serializer
 
 MARKER = "__lume_type__"
 """Attribute lume_assets sets on an HDF5 object to restore its Python type on read."""
@@ -61,6 +61,9 @@ class WriteOptions:
     compression: str | None = None
     compression_opts: Any = None
     chunk_bytes: int = CHUNK_BYTES
+    deferred: list[tuple[h5py.Dataset, np.ndarray]] | None = None
+    """If a list: large plain numeric arrays are allocated now and their data written later
+    (by `hdf5_checksum`, which hashes the file while that data is written)."""
 
 
 def chunk_shape(shape: tuple[int, ...], itemsize: int, target: int = CHUNK_BYTES) -> tuple:
@@ -103,6 +106,12 @@ def _same_types(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _raw_copyable(dtype: np.dtype) -> bool:
+    """Whether HDF5 stores this dtype byte for byte as numpy holds it (no conversion)."""
+    sizes = {"b": (1,), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8), "c": (8, 16)}
+    return dtype.itemsize in sizes.get(dtype.kind, ())
+
+
 def _create_dataset(parent: h5py.Group, name: str, arr: np.ndarray, opts: WriteOptions, **kw):
     big = arr.nbytes > opts.chunk_bytes or opts.compression is not None
     if big and arr.ndim > 0 and arr.size > 0:
@@ -110,6 +119,13 @@ def _create_dataset(parent: h5py.Group, name: str, arr: np.ndarray, opts: WriteO
         if opts.compression is not None:
             kw["compression"] = opts.compression
             kw["compression_opts"] = opts.compression_opts
+        elif opts.deferred is not None and not kw.get("dtype") and _raw_copyable(arr.dtype):
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # every chunk placed now
+            dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+            ds = parent.create_dataset(name, shape=arr.shape, dtype=arr.dtype, dcpl=dcpl, **kw)
+            opts.deferred.append((ds, np.ascontiguousarray(arr)))
+            return ds
     return parent.create_dataset(name, data=arr, **kw)
 
 
@@ -384,6 +400,18 @@ def describe_file(path: str | Path) -> list[dict[str, Any]]:
         return describe(fh)
 
 
+def write_root(fh: h5py.File, obj: Any, opts: WriteOptions) -> None:
+    """Write `obj` as the whole content of the open file `fh` (a non-dict: dataset "value")."""
+    is_group = isinstance(obj, Mapping) or (
+        isinstance(obj, H5Node) and isinstance(obj.value, Mapping)
+    )
+    if is_group:
+        write_group(fh, obj, opts)
+    else:
+        write_node(fh, _ROOT_VALUE, obj, opts)
+        fh.attrs[MARKER] = _ROOT_VALUE
+
+
 class HDF5Serializer(Serializer):
     """Nested dicts of arrays, numbers, strings and lists as an HDF5 file (module doc)."""
 
@@ -408,14 +436,18 @@ class HDF5Serializer(Serializer):
         """Write `obj` to a new HDF5 file at `path` (a non-dict goes to dataset "value")."""
         try:
             with h5py.File(path, "w", track_order=True) as fh:
-                is_group = isinstance(obj, Mapping) or (
-                    isinstance(obj, H5Node) and isinstance(obj.value, Mapping)
-                )
-                if is_group:
-                    write_group(fh, obj, self.options)
-                else:
-                    write_node(fh, _ROOT_VALUE, obj, self.options)
-                    fh.attrs[MARKER] = _ROOT_VALUE
+                write_root(fh, obj, self.options)
+        except SerializerError:
+            raise
+        except (OSError, TypeError, ValueError) as exc:
+            raise SerializerError(f"Writing HDF5 file {path} failed: {exc}") from exc
+
+    def dump_with_sha256(self, obj: Any, path: Path) -> PendingDigest | None:
+        """Write like `dump`, hashing the file while its large arrays are written."""
+        from lume_assets.storage.hdf5_checksum import dump_hashed
+
+        try:
+            return dump_hashed(obj, path, self.options)
         except SerializerError:
             raise
         except (OSError, TypeError, ValueError) as exc:

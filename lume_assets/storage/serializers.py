@@ -5,9 +5,21 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from lume_assets.errors import SerializerError, UnknownSerializerError
+
+
+class PendingDigest(Protocol):
+    """A sha256 being computed in the background while a file is written and synced."""
+
+    def digest(self) -> tuple[str, int]:
+        """Wait for and return (sha256 hex, size in bytes); raise if hashing failed."""
+        ...
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the background work to end (used on error paths)."""
+        ...
 
 
 class Serializer(ABC):
@@ -28,6 +40,23 @@ class Serializer(ABC):
     def load(self, path: Path) -> Any:
         """Read the object stored in the file at `path`."""
 
+    def to_bytes(self, obj: Any) -> bytes | None:
+        """Return the whole file content for `obj`, or None to write through `dump`.
+
+        Serializers whose output is naturally an in-memory byte string (text, CSV, JSON)
+        override this so the file can be checksummed while it is written.
+        """
+        return None
+
+    def dump_with_sha256(self, obj: Any, path: Path) -> PendingDigest | None:
+        """Write like `dump`; return the file's sha256 if it is being computed alongside.
+
+        The default returns None and the caller hashes the finished file; serializers that
+        can overlap hashing with writing (HDF5) override this.
+        """
+        self.dump(obj, path)
+        return None
+
     def __repr__(self) -> str:
         """Show the class and registry name."""
         return f"{type(self).__name__}(name={self.name!r})"
@@ -43,15 +72,18 @@ class TextSerializer(Serializer):
         """Use `encoding` for the file bytes."""
         self.encoding = encoding
 
-    def dump(self, obj: Any, path: Path) -> None:
-        """Write the string `obj` to `path`."""
+    def to_bytes(self, obj: Any) -> bytes:
+        """Return the encoded text of the string `obj`."""
         if not isinstance(obj, str):
             raise SerializerError(
                 f"The text serializer stores a str, got {type(obj).__name__}; "
                 "convert the value to text first (e.g. str(value) or json.dumps(value))."
             )
-        with open(path, "w", encoding=self.encoding, newline="") as fh:
-            fh.write(obj)
+        return obj.encode(self.encoding)
+
+    def dump(self, obj: Any, path: Path) -> None:
+        """Write the string `obj` to `path`."""
+        path.write_bytes(self.to_bytes(obj))
 
     def load(self, path: Path) -> str:
         """Return the text of `path`."""

@@ -31,7 +31,7 @@ import docker.errors
 from tests.servers import stop_pid
 
 #: Debian packages added to minbase: python3 (for a Debian-built venv) and the shared libraries a
-#: pyenv/CPython build links against (ssl, sqlite3, readline, expat).
+#: pyenv CPython links against (ssl, sqlite3, readline, expat).
 BASE_PACKAGES = ("python3", "libssl3", "libsqlite3-0", "libreadline8", "libexpat1")
 SUITE = "bookworm"
 CACHE_DIR = Path(os.environ.get("LUME_TEST_DOCKER_CACHE", "/var/cache/lume-assets-test"))

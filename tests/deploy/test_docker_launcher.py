@@ -92,8 +92,16 @@ def docker_instance(
     config = docker_instance_config(docker_setup, files_host, dagster_home)
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))
     instance = dg.DagsterInstance.get()
-    yield instance
-    instance.dispose()
+    try:
+        yield instance
+    finally:
+        # auto_remove is off in this test: remove this instance's run containers, pass or fail.
+        run_ids = {r.run_id for r in instance.get_runs()}
+        client = docker_setup.engine.client
+        for container in client.containers.list(all=True, filters={"label": "dagster/run_id"}):
+            if container.labels.get("dagster/run_id") in run_ids:
+                container.remove(force=True)
+        instance.dispose()
 
 
 def container_logs(instance: dg.DagsterInstance, run_id: str) -> str:
@@ -150,19 +158,13 @@ def test_demo_runs_in_a_docker_container_and_results_land_on_the_host(
     # The run worker really was a container: created from our image, on our network, with the
     # results directory mounted at the alias and the model's CPU/memory applied.
     container_id = instance.get_run_by_id(run_id).tags["docker/container_id"]
-    client = docker.DockerClient(base_url=docker_setup.engine.base_url)
-    container = client.containers.get(container_id)
-    try:
-        attrs = container.attrs
-        assert attrs["Config"]["Image"] == docker_setup.image
-        assert attrs["State"]["ExitCode"] == 0
-        assert docker_setup.network in attrs["NetworkSettings"]["Networks"]
-        assert any(b.endswith(f":{MOUNT_ALIAS}") for b in attrs["HostConfig"]["Binds"])
-        assert attrs["HostConfig"]["NanoCpus"] == 1_000_000_000
-        assert attrs["HostConfig"]["Memory"] == 768 * 1024**2
-    finally:
-        container.remove(force=True)
-        client.close()
+    attrs = docker_setup.engine.client.containers.get(container_id).attrs
+    assert attrs["Config"]["Image"] == docker_setup.image
+    assert attrs["State"]["ExitCode"] == 0
+    assert docker_setup.network in attrs["NetworkSettings"]["Networks"]
+    assert any(b.endswith(f":{MOUNT_ALIAS}") for b in attrs["HostConfig"]["Binds"])
+    assert attrs["HostConfig"]["NanoCpus"] == 1_000_000_000
+    assert attrs["HostConfig"]["Memory"] == 768 * 1024**2
 
     # Results were written inside the container through /lume/files, but the paths recorded
     # for them (asset metadata, stored in PostgreSQL) are host paths, and the files are there.

@@ -311,3 +311,42 @@ def test_build_resources_registers_both_io_managers(lume_home: Path) -> None:
     assert isinstance(resources["hdf5_io_manager"], HDF5IOManager)
     assert isinstance(resources["text_io_manager"], TextIOManager)
     assert resources["hdf5_io_manager"].root_dir == str(lume_home / "files")
+
+
+def test_checksum_can_be_turned_off(tmp_path: Path) -> None:
+    @dg.asset(io_manager_key="hdf5_io_manager")
+    def quick() -> dict:
+        return {"x": np.arange(3)}
+
+    io = HDF5IOManager(root_dir=str(tmp_path), checksum=False)
+    meta = materialization_metadata(
+        dg.materialize([quick], resources={"hdf5_io_manager": io}), "quick"
+    )
+    assert "sha256" not in meta
+    assert meta["bytes"] == (tmp_path / "quick.h5").stat().st_size
+
+
+def test_op_outputs_are_stored_per_run_and_loaded_downstream(tmp_path: Path) -> None:
+    @dg.op(out=dg.Out(io_manager_key="hdf5_io_manager"))
+    def simulate() -> dict:
+        return {"x": np.arange(4.0)}
+
+    @dg.op(out=dg.Out(io_manager_key="text_io_manager"))
+    def summarize(sim: dict) -> str:
+        return f"max={sim['x'].max()}"
+
+    @dg.job(
+        resource_defs={
+            "hdf5_io_manager": HDF5IOManager(root_dir=str(tmp_path)),
+            "text_io_manager": TextIOManager(root_dir=str(tmp_path)),
+        }
+    )
+    def pipeline() -> None:
+        summarize(simulate())
+
+    result = pipeline.execute_in_process()
+    assert result.success
+    run_dir = tmp_path / result.run_id
+    assert (run_dir / "summarize/result.txt").read_text() == "max=3.0"
+    with h5py.File(run_dir / "simulate/result.h5") as fh:
+        np.testing.assert_array_equal(fh["x"][()], np.arange(4.0))

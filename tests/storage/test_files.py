@@ -115,33 +115,55 @@ WRITER = textwrap.dedent(
     fs = LocalFilesystem(sys.argv[1])
     print("start", flush=True)
     t0 = time.perf_counter()
-    write_file(fs, "result.h5", {"version": np.int64(2), "data": arrays}, HDF5Serializer())
+    obj = {"version": np.int64(2), "data": arrays}
+    # checksum on: chunks allocated first, then written with pwrite while hashed;
+    # checksum off: h5py writes the file front to back
+    write_file(fs, "result.h5", obj, HDF5Serializer(), checksum=sys.argv[2] == "on")
     print("done", time.perf_counter() - t0, flush=True)
     """
 )
 
 
-def _spawn_writer(root: Path) -> subprocess.Popen:
+def _spawn_writer(root: Path, checksum: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(root)], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", WRITER, str(root), checksum],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "start"
     return proc
 
 
+def _wait_for_partial_write(root: Path, proc: subprocess.Popen, nbytes: int) -> None:
+    """Return once the writer's temp file has `nbytes` (or the writer has exited).
+
+    The HDF5 file reaches its full size as soon as its chunks are allocated; the array data
+    are written into it afterwards, so the caller adds a random delay on top of this.
+    """
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        for tmp in root.glob(".result.h5.tmp-*"):
+            try:
+                if tmp.stat().st_size >= nbytes:
+                    return
+            except FileNotFoundError:
+                pass
+        time.sleep(0.0005)
+
+
 def test_sigkill_during_large_hdf5_write_never_leaves_a_partial_file(tmp_path: Path) -> None:
     fs = LocalFilesystem(tmp_path)
     previous = write_file(fs, "result.h5", {"version": np.int64(1)}, HDF5Serializer())
-    # one uninterrupted run measures how long a write takes on this machine
-    probe = _spawn_writer(tmp_path / "probe")
-    out, _ = probe.communicate(timeout=60)
-    duration = float(out.split()[-1])
+    total = 8 * 16 * 2**20  # what the writer stores
     rng = random.Random(2)
     killed_mid_write = 0
-    for _ in range(20):
-        proc = _spawn_writer(tmp_path)
-        time.sleep(rng.uniform(0.05, 0.9) * duration)
+    for i in range(20):
+        proc = _spawn_writer(tmp_path, "on" if i % 2 else "off")
+        # kill at a random point of the write: once the temp file reaches 5-95 % of its size
+        _wait_for_partial_write(tmp_path, proc, int(rng.uniform(0.05, 0.95) * total))
+        time.sleep(rng.uniform(0.0, 0.05))
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate(timeout=60)
         if "done" not in out:
@@ -154,6 +176,17 @@ def test_sigkill_during_large_hdf5_write_never_leaves_a_partial_file(tmp_path: P
             else:
                 assert version == 2 and len(fh["data"]) == 8
                 assert float(fh["data/block7"][-1]) == 7.0
-        for leftover in tmp_path.glob(".result.h5.tmp-*"):
+        leftovers = list(tmp_path.glob(".result.h5.tmp-*"))
+        assert all(p.stat().st_size < total + 2**20 for p in leftovers)
+        for leftover in leftovers:
             leftover.unlink()  # what a kill leaves: only temp names, never the final one
-    assert killed_mid_write >= 15, f"only {killed_mid_write}/20 kills landed mid-write"
+    print(f"{killed_mid_write}/20 kills landed mid-write")
+    assert killed_mid_write >= 18, f"only {killed_mid_write}/20 kills landed mid-write"
+
+
+def test_checksum_off_records_size_without_hash(tmp_path: Path) -> None:
+    record = write_file(
+        LocalFilesystem(tmp_path), "a.h5", {"x": 1}, HDF5Serializer(), checksum=False
+    )
+    assert record.sha256 is None
+    assert record.bytes == (tmp_path / "a.h5").stat().st_size

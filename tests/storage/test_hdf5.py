@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,56 @@ def test_reading_a_non_hdf5_file_is_a_serializer_error(tmp_path: Path) -> None:
     (tmp_path / "n.h5").write_text("not hdf5")
     with pytest.raises(SerializerError, match="HDF5"):
         HDF5Serializer().load(tmp_path / "n.h5")
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"x": sample("f8", (393223,))},  # 3 MiB + an edge chunk
+        {"m": {"deep": sample("f4", (1001, 700))}, "s": "text", "small": np.arange(5)},
+        {"wide": sample("f8", (3, 300001))},  # chunks split the trailing axis
+        {"t": sample("c8", (7, 300, 101)), "b": sample("?", (3_000_001,))},
+        {
+            "be": sample(">i8", (300000,)),
+            "h": sample("f2", (1_000_003,)),
+            "g": sample("g", (99999,)),
+        },
+        H5Node({"x": H5Node(sample("u2", (600001,)), {"unit": "count"})}, {"code": "x"}),
+    ],
+)
+def test_sha256_computed_while_writing_is_the_file_digest(tmp_path: Path, obj: Any) -> None:
+    path = tmp_path / "h.h5"
+    pending = HDF5Serializer().dump_with_sha256(obj, path)
+    assert pending is not None  # large arrays: hashed while written, not afterwards
+    data = path.read_bytes()
+    assert pending.digest() == (hashlib.sha256(data).hexdigest(), len(data))
+    assert_identical(obj, HDF5Serializer().load(path))
+    with h5py.File(path) as fh:  # and plain h5py reads the same arrays
+        for name, value in (obj.value if isinstance(obj, H5Node) else obj).items():
+            if isinstance(value, np.ndarray):
+                np.testing.assert_array_equal(fh[name][()], value)
+
+
+def test_sha256_while_writing_falls_back_for_small_or_compressed_files(tmp_path: Path) -> None:
+    assert HDF5Serializer().dump_with_sha256({"x": np.arange(10)}, tmp_path / "a.h5") is None
+    assert (
+        HDF5Serializer(compression="gzip").dump_with_sha256(
+            {"x": np.zeros(10**6)}, tmp_path / "b.h5"
+        )
+        is None
+    )
+    assert HDF5Serializer().load(tmp_path / "b.h5")["x"].shape == (10**6,)
+
+
+def test_hash_plan_covers_the_file_and_refuses_overlaps() -> None:
+    from lume_assets.storage.hdf5_checksum import _plan, _Segment
+
+    data = memoryview(b"x" * 10)
+    plan = _plan([_Segment(30, 40, data), _Segment(10, 20, data)], 50)
+    assert [(s.start, s.end, s.data is not None) for s in plan] == [
+        (0, 10, False), (10, 20, True), (20, 30, False), (30, 40, True), (40, 50, False)
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        _plan([_Segment(10, 20, data), _Segment(15, 25, data)], 50)
+    with pytest.raises(ValueError):
+        _plan([_Segment(45, 55, data)], 50)

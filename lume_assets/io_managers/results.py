@@ -1,0 +1,224 @@
+"""Dagster adapters over the result store: the `result_store` resource and `result_io_manager`.
+
+An asset returning a `Result` (or a dict of outputs, turned into a Result) is written to the
+configured store with its provenance (run id, asset key, partition key); Dagit shows the inputs
+hash, store kind, collection/table, document id and the key outputs. A downstream asset loading
+it gets the `Result` back (a dict partition key -> Result when it reads several partitions).
+An output spanning several partitions (a single-run backfill) is a dict partition key ->
+Result or outputs, one stored result per partition.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+import numpy as np
+from pydantic import PrivateAttr
+
+from lume_assets.errors import ResultNotFoundError, ResultStoreError
+from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD
+from lume_assets.storage.result_stores import ResultStore, open_result_store
+from lume_assets.storage.results import Result
+
+MODEL_KEY = "lume/model"  # definition metadata naming the model of a dict-returning asset
+VERSION_KEY = "lume/version"
+MAX_METADATA_OUTPUTS = 20
+
+
+class ResultStoreResource(dg.ConfigurableResource):
+    """Configuration of the result store (MongoDB or SQL); `get_store()` opens it once."""
+
+    url: str
+    project: str = "default"
+    files_root: str | None = None
+    array_threshold: int = DEFAULT_ARRAY_THRESHOLD
+    timeout_s: float = 5.0
+    database: str | None = None
+    large_arrays: str | None = None
+    mongo_password: str | None = None  # pass dg.EnvVar("LUME_MONGO_PASSWORD"), never a literal
+
+    _store: ResultStore | None = PrivateAttr(default=None)
+
+    def get_store(self) -> ResultStore:
+        """Return the opened store (opened on first use, reused afterwards)."""
+        if self._store is None:
+            self._store = open_result_store(
+                self.url,
+                project=self.project,
+                files_root=self.files_root,
+                array_threshold=self.array_threshold,
+                timeout_s=self.timeout_s,
+                database=self.database,
+                large_arrays=self.large_arrays,
+                password=self.mongo_password,
+            )
+        return self._store
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Close the store's connections when the run (or step process) ends."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def _asset_path(context: dg.OutputContext | dg.InputContext) -> str:
+    """Return the asset key as 'a/b/c'."""
+    return "/".join(context.asset_key.path)
+
+
+def _run_config_inputs(context: dg.OutputContext) -> dict[str, Any]:
+    """Return the op's run config as a dict (the inputs of a dict-returning asset)."""
+    try:
+        config = context.step_context.op_config
+    except Exception:  # no step context (direct IO manager use): no config
+        return {}
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return dict(config)
+    return {"config": config}
+
+
+def _describe(value: Any) -> Any:
+    """Return a small JSON-able view of an output for Dagit metadata."""
+    if isinstance(value, np.ndarray):
+        return f"array {value.dtype} {list(value.shape)}"
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return type(value).__name__
+
+
+class ResultIOManager(dg.ConfigurableIOManager):
+    """Stores asset outputs as results in the `result_store` and loads them back."""
+
+    result_store: dg.ResourceDependency[ResultStoreResource]
+    load_unpublished: bool = False
+
+    # -- output ------------------------------------------------------------------------------
+    def _to_result(self, context: dg.OutputContext, obj: Any, partition: str | None) -> Result:
+        """Return `obj` as a Result with provenance filled from the context."""
+        prov = {"run_id": context.run_id, "asset_key": _asset_path(context)}
+        if partition is not None:
+            prov["partition_key"] = partition
+        if isinstance(obj, Result):
+            missing = {k: v for k, v in prov.items() if getattr(obj.provenance, k) is None}
+            if not missing:
+                return obj
+            return obj.model_copy(update={"provenance": obj.provenance.model_copy(update=missing)})
+        if isinstance(obj, Mapping):
+            meta = context.definition_metadata or {}
+            inputs = _run_config_inputs(context)
+            if partition is not None:
+                inputs.setdefault("partition_key", partition)
+            return Result(
+                model=str(meta.get(MODEL_KEY) or _asset_path(context)),
+                version=str(meta.get(VERSION_KEY) or context.version or "0"),
+                inputs=inputs,
+                outputs=dict(obj),
+                provenance=prov,
+            )
+        raise ResultStoreError(
+            f"Asset {_asset_path(context)} returned a {type(obj).__name__}; the result IO "
+            "manager stores a lume_assets Result or a dict of outputs. Return one of those, or "
+            "use another io_manager_key for this asset."
+        )
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Store the output and attach the result's metadata to the materialization."""
+        store = self.result_store.get_store()
+        keys = context.asset_partition_keys if context.has_asset_partitions else []
+        if len(keys) > 1:
+            if not isinstance(obj, Mapping) or set(obj) != set(keys):
+                raise ResultStoreError(
+                    f"Asset {_asset_path(context)} ran for {len(keys)} partitions at once; "
+                    "return a dict mapping each partition key to its Result or outputs "
+                    f"(expected keys {sorted(keys)[:5]}...)."
+                )
+            results = [self._to_result(context, obj[k], k) for k in keys]
+            store.put_many(results)
+            context.add_output_metadata(
+                {
+                    "store": store.kind,
+                    "collection": store.location,
+                    "partitions": len(results),
+                    "inputs_hashes": dg.MetadataValue.json(
+                        {k: r.inputs_hash for k, r in zip(keys, results, strict=True)}
+                    ),
+                }
+            )
+            return
+        result = self._to_result(context, obj, keys[0] if keys else None)
+        doc_id = store.put(result)
+        outputs = dict(list(result.outputs.items())[:MAX_METADATA_OUTPUTS])
+        context.add_output_metadata(
+            {
+                "inputs_hash": result.inputs_hash,
+                "store": store.kind,
+                "collection": store.location,
+                "document_id": doc_id,
+                "model": f"{result.model} {result.version}",
+                "published": result.published,
+                "outputs": dg.MetadataValue.json({k: _describe(v) for k, v in outputs.items()}),
+            }
+        )
+
+    # -- input -------------------------------------------------------------------------------
+    def _latest_hash(self, context: dg.InputContext, partition: str | None) -> str | None:
+        """Return the inputs hash recorded by the latest materialization of the upstream."""
+        instance = getattr(context, "instance", None)
+        if instance is None:
+            return None
+        try:
+            key = context.asset_key
+            flt = dg.AssetRecordsFilter(
+                asset_key=key, asset_partitions=[partition] if partition is not None else None
+            )
+            records = instance.fetch_materializations(flt, limit=1).records
+        except Exception:  # no instance bound (direct use): fall back to the store
+            return None
+        if not records or records[0].asset_materialization is None:
+            return None
+        value = records[0].asset_materialization.metadata.get("inputs_hash")
+        hashes = records[0].asset_materialization.metadata.get("inputs_hashes")
+        if value is not None:
+            return str(value.value)
+        if hashes is not None and partition is not None:
+            return hashes.value.get(partition)
+        return None
+
+    def _load_one(self, context: dg.InputContext, partition: str | None) -> Result:
+        """Return the stored result of the upstream asset (one partition, or unpartitioned)."""
+        store = self.result_store.get_store()
+        inputs_hash = self._latest_hash(context, partition)
+        if inputs_hash is not None:
+            found = store.find_one(inputs_hash, include_unpublished=self.load_unpublished)
+        else:  # no materialization record: the newest result this asset stored
+            flt: dict[str, Any] = {"provenance.asset_key": _asset_path(context)}
+            if partition is not None:
+                flt["provenance.partition_key"] = partition
+            hits = store.find(
+                filter=flt,
+                sort=[("created", -1)],
+                limit=1,
+                include_unpublished=self.load_unpublished,
+            )
+            found = hits[0] if hits else None
+        if found is None:
+            where = f" partition {partition}" if partition is not None else ""
+            raise ResultNotFoundError(
+                f"No stored result for asset {_asset_path(context)}{where} in {store.kind} "
+                f"{store.location} (or it is held for approval); materialize it first, or "
+                "publish it."
+            )
+        return found
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        """Return the upstream Result (a dict partition -> Result for several partitions)."""
+        if context.has_asset_partitions:
+            keys = context.asset_partition_keys
+            if len(keys) == 1:
+                return self._load_one(context, keys[0])
+            return {k: self._load_one(context, k) for k in keys}
+        return self._load_one(context, None)

@@ -1,0 +1,357 @@
+"""`MongoResultStore`: results in MongoDB, one collection per project, keyed by inputs hash.
+
+- database: the URI's default database, else ``database=`` (default ``lume_assets``);
+  collection: the project name; a unique index on ``inputs_hash`` makes every write an
+  idempotent upsert (a retried or duplicated write never creates a second document).
+- ``put_many`` sends ``insert_many(ordered=False)`` batches; results whose hash already exists
+  are then replaced with one unordered ``bulk_write`` of upserts.
+- ``put`` inserts first (the common case: a new hash); on a duplicate key it updates in place
+  with ``{"$set": <every top-level field>}``. Every stored document has the same top-level
+  fields, so this is a replacement; unlike a replacement document it also works on nx-27017,
+  which cannot replace documents holding binary values.
+- ``AutoReconnect`` (a failover, a dropped socket) is retried with exponential backoff; a server
+  that cannot be selected within ``timeout_s`` raises `StoreUnavailableError` naming host:port.
+- The password is passed to pymongo separately (from ``LUME_MONGO_PASSWORD``), never put into
+  the URI we log, and scrubbed from any error text.
+- Arrays over the threshold go to GridFS (bucket ``<project>_arrays``) or HDF5 files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import gridfs
+import numpy as np
+import pymongo
+from pydantic import SecretStr
+from pymongo import ReturnDocument
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    ConfigurationError,
+    DuplicateKeyError,
+    InvalidURI,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
+from pymongo.uri_parser import parse_uri
+
+from lume_assets.errors import ConfigError, ResultNotFoundError, ResultStoreError
+from lume_assets.errors import StoreUnavailableError as Unavailable
+from lume_assets.storage.blobs import HDF5BlobStore
+from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD, Codec, array_from_bytes
+from lume_assets.storage.filesystems import LocalFilesystem
+from lume_assets.storage.query import check_limit, parse_filter, parse_sort
+from lume_assets.storage.result_stores import ResultStore, SortSpec
+from lume_assets.storage.results import Result
+
+T = TypeVar("T")
+RETRIES = 5
+BATCH = 1000
+DUPLICATE_KEY = 11000
+
+
+def retry_on_autoreconnect(fn: Callable[[], T], retries: int = RETRIES, base: float = 0.05) -> T:
+    """Call `fn`, retrying on AutoReconnect with exponential backoff (not on a down server)."""
+    for attempt in range(retries + 1):
+        try:
+            return fn()
+        except ServerSelectionTimeoutError:
+            raise
+        except AutoReconnect:
+            if attempt == retries:
+                raise
+            time.sleep(base * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Yield lists of at most `size` items."""
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
+class GridFSBlobStore:
+    """Large arrays as GridFS files named by their sha256, in parts of at most 16 MiB.
+
+    Parts keep every read reply small (one part per cursor); nx-27017 in particular sends a
+    whole file's chunks in one reply and cannot return a file over its 48 MB message limit.
+    """
+
+    kind = "gridfs"
+    part_bytes = 16 * 1024 * 1024
+
+    def __init__(self, db: Any, bucket: str, call: Callable[[Callable[[], Any]], Any]) -> None:
+        """Use GridFS bucket `bucket` in database `db`; `call` wraps each server call."""
+        self.bucket_name = bucket
+        self.bucket = gridfs.GridFSBucket(db, bucket_name=bucket)
+        self.files = db[f"{bucket}.files"]
+        self.call = call
+
+    def put_array(self, array: np.ndarray, digest: str) -> dict[str, Any]:
+        """Upload the array's bytes (each part unless already present); return the pointer."""
+        data = memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+        parts = []
+        for i, start in enumerate(range(0, max(len(data), 1), self.part_bytes)):
+            name = f"{digest}.{i}"
+            chunk = data[start : start + self.part_bytes]
+
+            def upload(name: str = name, chunk: memoryview = chunk) -> None:
+                if self.files.find_one({"filename": name}, {"_id": 1}) is None:
+                    self.bucket.upload_from_stream(name, bytes(chunk))
+
+            self.call(upload)
+            parts.append(name)
+        return {"store": self.kind, "bucket": self.bucket_name, "parts": parts}
+
+    def get_array(self, pointer: Mapping[str, Any]) -> np.ndarray:
+        """Download the parts of an array and rebuild it."""
+        chunks = []
+        for name in pointer["parts"]:
+            try:
+                chunks.append(
+                    self.call(lambda n=name: self.bucket.open_download_stream_by_name(n).read())
+                )
+            except gridfs.errors.NoFile:
+                raise ResultStoreError(
+                    f"GridFS file {name} (bucket {self.bucket_name}) is missing; "
+                    "it was deleted or written to another database."
+                ) from None
+        return array_from_bytes(
+            b"".join(chunks), pointer["dtype"], list(pointer["shape"]), pointer["name"]
+        )
+
+
+class MongoResultStore(ResultStore):
+    """Results in a MongoDB collection (see module docstring)."""
+
+    kind = "mongodb"
+
+    def __init__(
+        self,
+        uri: str,
+        project: str = "default",
+        *,
+        database: str | None = None,
+        files_root: Path | None = None,
+        large_arrays: str = "gridfs",
+        array_threshold: int = DEFAULT_ARRAY_THRESHOLD,
+        timeout_s: float = 5.0,
+        username: str | None = None,
+        password: SecretStr | None = None,
+    ) -> None:
+        """Connect (within `timeout_s`), ensure indexes, and set up large-array storage."""
+        self._secret = password.get_secret_value() if password else None
+        try:
+            parsed = parse_uri(uri)
+        except (InvalidURI, ConfigurationError, ValueError) as exc:
+            raise ConfigError(f"Invalid MongoDB URI: {self._scrub(str(exc))}") from None
+        self.hosts = ",".join(f"{h}:{p}" for h, p in parsed["nodelist"]) or uri.split("://")[1]
+        if parsed.get("password"):
+            self._secret = self._secret or parsed["password"]
+        self.project = project
+        self.timeout_s = timeout_s
+        ms = int(timeout_s * 1000)
+        kwargs: dict[str, Any] = {}
+        if username:
+            kwargs["username"] = username
+        if self._secret and (username or parsed.get("username")) and not parsed.get("password"):
+            kwargs["password"] = self._secret
+        self.client: pymongo.MongoClient = pymongo.MongoClient(
+            uri,
+            serverSelectionTimeoutMS=ms,
+            connectTimeoutMS=ms,
+            tz_aware=True,
+            appname="lume_assets",
+            **kwargs,
+        )
+        self.db = self.client[database or parsed.get("database") or "lume_assets"]
+        self.collection = self.db[project]
+        if large_arrays == "gridfs":
+            blobs: Any = GridFSBlobStore(self.db, f"{project}_arrays", self._call)
+        elif large_arrays == "hdf5":
+            if files_root is None:
+                raise ConfigError("large_arrays='hdf5' needs files_root (e.g. LUME_FILES_ROOT).")
+            blobs = HDF5BlobStore(LocalFilesystem(files_root))
+        else:
+            raise ConfigError(f"large_arrays must be 'gridfs' or 'hdf5', not {large_arrays!r}.")
+        self.codec = Codec(binary="bytes", blobs=blobs, array_threshold=array_threshold)
+        self._call(lambda: self.collection.create_index("inputs_hash", unique=True))
+        self._call(lambda: self.collection.create_index([("model", 1), ("created", 1)]))
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        """Remove the password from an error text."""
+        return text.replace(self._secret, "***") if self._secret else text
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run one server call with retries, turning driver errors into lume errors."""
+        try:
+            return retry_on_autoreconnect(fn)
+        except (ServerSelectionTimeoutError, AutoReconnect):
+            raise Unavailable(
+                f"MongoDB at {self.hosts} is not reachable within {self.timeout_s:g} s; "
+                "start it, or check LUME_RESULTS_URL and the network."
+            ) from None
+        except (BulkWriteError, DuplicateKeyError):
+            raise  # handled by the caller (duplicates become upserts)
+        except OperationFailure as exc:
+            if exc.code in (13, 18):  # Unauthorized, AuthenticationFailed
+                raise ResultStoreError(
+                    f"MongoDB at {self.hosts} refused the credentials (code {exc.code}); "
+                    "check the user in LUME_RESULTS_URL and LUME_MONGO_PASSWORD."
+                ) from None
+            raise ResultStoreError(
+                f"MongoDB at {self.hosts} failed: {self._scrub(str(exc))[:300]}"
+            ) from None
+        except PyMongoError as exc:
+            raise ResultStoreError(
+                f"MongoDB at {self.hosts} failed: {self._scrub(str(exc))[:300]}"
+            ) from None
+
+    @property
+    def location(self) -> str:
+        """Return 'database.collection'."""
+        return f"{self.db.name}.{self.collection.name}"
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
+
+    # -- writes --------------------------------------------------------------------------------
+    def put(self, result: Result) -> str:
+        """Insert the result, or update the document holding its inputs hash; return the _id."""
+        doc = self.to_document(result)
+        try:
+            return str(self._call(lambda: self.collection.insert_one(dict(doc)).inserted_id))
+        except DuplicateKeyError:
+            pass  # already stored (a retry, a duplicate, a racing writer): update it in place
+        found = self._call(
+            lambda: self.collection.find_one_and_update(
+                {"inputs_hash": result.inputs_hash},
+                {"$set": doc},
+                projection={"_id": 1},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        )
+        return str(found["_id"]) if found else str(self.document_id(result.inputs_hash))
+
+    def put_many(self, results: Iterable[Result]) -> int:
+        """Write results in unordered insert_many batches; existing hashes are replaced.
+
+        Encoding the next batch overlaps with sending the previous one (one writer thread,
+        at most one batch in flight), so encoding costs little wall time over raw pymongo.
+        """
+        total = 0
+        pending: Future[int] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-put") as pool:
+            for batch in _batches(results, BATCH):
+                docs = [self.to_document(r) for r in batch]
+                if pending is not None:
+                    total += pending.result()
+                pending = pool.submit(self._write_batch, docs)
+            if pending is not None:
+                total += pending.result()
+        return total
+
+    def _write_batch(self, docs: list[dict[str, Any]]) -> int:
+        """insert_many(ordered=False); documents hitting the unique index become upserts."""
+        try:
+            self._call(lambda: self.collection.insert_many(docs, ordered=False))
+            return len(docs)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            other = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+            if other:
+                raise ResultStoreError(
+                    f"MongoDB at {self.hosts} refused {len(other)} result(s): "
+                    f"{self._scrub(str(other[0].get('errmsg')))[:300]}"
+                ) from None
+            dupes = [docs[e["index"]] for e in errors]
+        replace = []
+        for doc in dupes:
+            doc.pop("_id", None)
+            replace.append(
+                pymongo.UpdateOne({"inputs_hash": doc["inputs_hash"]}, {"$set": doc}, upsert=True)
+            )
+        self._call(lambda: self.collection.bulk_write(replace, ordered=False))
+        return len(docs)
+
+    def publish(self, inputs_hash: str, published: bool = True) -> Result:
+        """Set the published flag of a stored result."""
+        doc = self._call(
+            lambda: self.collection.find_one_and_update(
+                {"inputs_hash": inputs_hash},
+                {"$set": {"published": published}},
+                return_document=ReturnDocument.AFTER,
+            )
+        )
+        if doc is None:
+            raise ResultNotFoundError(
+                f"No result with inputs hash {inputs_hash} in MongoDB {self.location}; "
+                "nothing to publish."
+            )
+        return self.from_document(doc)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _query(
+        self, model: str | None, filter: Mapping[str, Any] | None, include_unpublished: bool
+    ) -> dict[str, Any]:
+        """Return the MongoDB filter for a checked lume filter."""
+        clauses: list[dict[str, Any]] = []
+        if model is not None:
+            clauses.append({"model": model})
+        if not include_unpublished:
+            clauses.append({"published": True})
+        for c in parse_filter(filter):
+            clauses.append({c.path: {c.op: list(c.value) if c.op == "$in" else c.value}})
+        return {"$and": clauses} if clauses else {}
+
+    def find(
+        self,
+        model: str | None = None,
+        filter: Mapping[str, Any] | None = None,
+        sort: SortSpec = None,
+        limit: int | None = None,
+        include_unpublished: bool = False,
+    ) -> list[Result]:
+        """Return matching results, sorted (ties by inputs_hash) and limited."""
+        query = self._query(model, filter, include_unpublished)
+        order = [*parse_sort(sort), ("inputs_hash", 1)]
+        n = check_limit(limit) or 0
+
+        def run() -> list[dict[str, Any]]:
+            return list(self.collection.find(query, sort=order, limit=n))
+
+        return [self.from_document(d) for d in self._call(run)]
+
+    def find_one(self, inputs_hash: str, include_unpublished: bool = False) -> Result | None:
+        """Return the result with this hash (if published, unless asked), or None."""
+        query: dict[str, Any] = {"inputs_hash": inputs_hash}
+        if not include_unpublished:
+            query["published"] = True
+        doc = self._call(lambda: self.collection.find_one(query))
+        return None if doc is None else self.from_document(doc)
+
+    def count(
+        self,
+        model: str | None = None,
+        filter: Mapping[str, Any] | None = None,
+        include_unpublished: bool = False,
+    ) -> int:
+        """Return how many results match."""
+        query = self._query(model, filter, include_unpublished)
+        return self._call(lambda: self.collection.count_documents(query))
+
+    def document_id(self, inputs_hash: str) -> str | None:
+        """Return the _id of the document with this hash."""
+        doc = self._call(lambda: self.collection.find_one({"inputs_hash": inputs_hash}, {"_id": 1}))
+        return None if doc is None else str(doc["_id"])

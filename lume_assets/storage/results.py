@@ -1,0 +1,156 @@
+"""The `Result` record (one model evaluation) and the canonical inputs hash that identifies it.
+
+Canonical form hashed by `compute_inputs_hash` (sha256, hex) — the JSON text of
+``{"inputs": <canonical inputs>, "model": <name>, "version": <version>}`` written with sorted
+keys, ``separators=(",", ":")`` and ``ensure_ascii=False``, where a canonical value is:
+
+- ``None``, ``bool`` and ``str`` as themselves (``True`` stays ``true``, it never equals ``1``);
+- a number (Python or numpy scalar, any width): an integral finite value becomes a JSON integer
+  (``1``, ``1.0``, ``np.int8(1)`` and ``np.float32(1)`` all give ``1``, ``-0.0`` gives ``0``);
+  any other finite float is written by ``repr`` of its float64 value (shortest round-trip);
+  NaN and infinities become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``;
+- a complex number: ``{"__complex__": [re, im]}`` with both parts canonicalized as above;
+- a numpy array, list or tuple: the JSON list of its canonical elements (so ``np.arange(3)`` and
+  ``[0, 1, 2]`` hash alike);
+- a mapping: keys must be strings; sorted by key.
+
+Anything else (objects, bytes, datetimes) is refused with a `SerializerError` naming the path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lume_assets.errors import SerializerError
+
+__all__ = ["Provenance", "Result", "canonical_inputs", "compute_inputs_hash", "utc_now_ms"]
+
+
+def _canonical_number(value: float) -> int | float | str:
+    """Return the canonical JSON form of a real number."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if float(value).is_integer():
+        return int(value)
+    return float(value)
+
+
+def canonical_inputs(value: Any, path: str = "inputs") -> Any:
+    """Return `value` in the canonical JSON-ready form described in the module docstring."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.str_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return _canonical_number(float(value))
+    if isinstance(value, complex | np.complexfloating):
+        c = complex(value)
+        return {"__complex__": [_canonical_number(c.real), _canonical_number(c.imag)]}
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "OV":
+            raise SerializerError(
+                f"{path}: numpy arrays of dtype {value.dtype} cannot be hashed; "
+                "use numeric, bool or string arrays."
+            )
+        return [canonical_inputs(v, f"{path}[{i}]") for i, v in enumerate(value.tolist())]
+    if isinstance(value, list | tuple):
+        return [canonical_inputs(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SerializerError(f"{path}: key {key!r} is not a string; use string keys.")
+            out[key] = canonical_inputs(item, f"{path}.{key}")
+        return out
+    raise SerializerError(
+        f"{path}: a value of type {type(value).__name__} cannot be part of the inputs hash; "
+        "use numbers, strings, bools, None, lists, dicts or numpy arrays."
+    )
+
+
+def compute_inputs_hash(model: str, version: str, inputs: Mapping[str, Any]) -> str:
+    """Return the sha256 hex digest identifying (model, version, canonical inputs)."""
+    payload = {"inputs": canonical_inputs(dict(inputs)), "model": model, "version": version}
+    text = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def utc_now_ms() -> datetime:
+    """Return the current UTC time truncated to milliseconds (what BSON dates can hold)."""
+    return _truncate_ms(datetime.now(UTC))
+
+
+def _truncate_ms(value: datetime) -> datetime:
+    """Return `value` in UTC with microseconds truncated to whole milliseconds."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+class Provenance(BaseModel):
+    """Where a result came from: the Dagster run and asset, the code, and its file outputs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str | None = None
+    asset_key: str | None = Field(default=None, description="Asset key as 'a/b/c'.")
+    partition_key: str | None = None
+    code_sha: str | None = None
+    files: dict[str, str] = Field(
+        default_factory=dict, description="Output name -> path of its HDF5/text file."
+    )
+    deployment_id: int | str | None = None
+
+
+class Result(BaseModel):
+    """One model evaluation: model, version, inputs, outputs, their hash and provenance."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    model: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    inputs_hash: str = Field(default="", description="sha256 of model, version, inputs.")
+    created: datetime = Field(default_factory=utc_now_ms)
+    provenance: Provenance = Field(default_factory=Provenance)
+    published: bool = Field(
+        default=True, description="False while an approval gate holds the result back."
+    )
+
+    @field_validator("created")
+    @classmethod
+    def _created_utc_ms(cls, value: datetime) -> datetime:
+        """Keep `created` in UTC at millisecond precision so every store round-trips it."""
+        return _truncate_ms(value)
+
+    @model_validator(mode="after")
+    def _check_hash(self) -> Result:
+        """Fill in `inputs_hash`, or refuse one that does not match model/version/inputs."""
+        expected = compute_inputs_hash(self.model, self.version, self.inputs)
+        if not self.inputs_hash:
+            self.inputs_hash = expected
+        elif self.inputs_hash != expected:
+            raise ValueError(
+                f"inputs_hash {self.inputs_hash!r} does not match model {self.model!r}, "
+                f"version {self.version!r} and the inputs (expected {expected!r}); "
+                "leave inputs_hash empty to have it computed."
+            )
+        return self

@@ -1,0 +1,95 @@
+"""The Result record and its canonical inputs hash; the Mongo retry helper."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+
+from lume_assets.errors import SerializerError
+from lume_assets.storage.mongo_store import retry_on_autoreconnect
+from lume_assets.storage.results import Result, compute_inputs_hash
+
+
+def test_hash_is_the_sha256_of_the_documented_canonical_json() -> None:
+    inputs = {"b": [1.0, np.int8(2)], "a": {"y": np.float32(0.5), "x": None}, "f": True}
+    canonical = '{"inputs":{"a":{"x":null,"y":0.5},"b":[1,2],"f":true},"model":"m","version":"1"}'
+    assert compute_inputs_hash("m", "1", inputs) == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_hash_is_stable_across_key_order_number_spelling_and_numpy_types() -> None:
+    base = compute_inputs_hash("sim", "1.0", {"x": 1, "y": 2.5, "v": [1, 2, 3], "s": "a"})
+    same = [
+        {"s": "a", "v": [1, 2, 3], "y": 2.5, "x": 1},
+        {"x": 1.0, "y": np.float64(2.5), "v": np.array([1, 2, 3]), "s": np.str_("a")},
+        {"x": np.int64(1), "y": np.float32(2.5), "v": (1.0, 2.0, 3.0), "s": "a"},
+        {"x": np.uint8(1), "y": 2.5, "v": np.array([1.0, 2.0, 3.0], dtype=np.float16), "s": "a"},
+    ]
+    for inputs in same:
+        assert compute_inputs_hash("sim", "1.0", inputs) == base, inputs
+
+
+def test_hash_distinguishes_what_differs() -> None:
+    base = compute_inputs_hash("sim", "1.0", {"x": 1})
+    assert compute_inputs_hash("sim", "1.1", {"x": 1}) != base
+    assert compute_inputs_hash("other", "1.0", {"x": 1}) != base
+    assert compute_inputs_hash("sim", "1.0", {"x": True}) != base
+    assert compute_inputs_hash("sim", "1.0", {"x": "1"}) != base
+    assert compute_inputs_hash("sim", "1.0", {"x": 1.0000001}) != base
+    assert compute_inputs_hash("sim", "1.0", {"x": [1]}) != base
+    nan = compute_inputs_hash("sim", "1.0", {"x": float("nan")})
+    assert nan == compute_inputs_hash("sim", "1.0", {"x": np.float32("nan")}) != base
+
+
+def test_unhashable_inputs_are_refused_naming_the_path() -> None:
+    with pytest.raises(SerializerError, match=r"inputs\.cfg\.when"):
+        compute_inputs_hash("m", "1", {"cfg": {"when": datetime.now()}})
+    with pytest.raises(SerializerError, match="not a string"):
+        compute_inputs_hash("m", "1", {"cfg": {1: 2}})
+
+
+def test_result_fills_checks_hash_and_keeps_created_at_millisecond_utc() -> None:
+    r = Result(model="m", version="1", inputs={"x": 1})
+    assert r.inputs_hash == compute_inputs_hash("m", "1", {"x": 1.0})
+    assert r.created.tzinfo is not None and r.created.microsecond % 1000 == 0
+    naive = Result(model="m", version="1", created=datetime(2024, 1, 2, 3, 4, 5, 678901))
+    assert naive.created == datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    assert r.published is True
+    with pytest.raises(ValidationError, match="does not match"):
+        Result(model="m", version="1", inputs={"x": 1}, inputs_hash="ab" * 32)
+
+
+def test_retry_on_autoreconnect_backs_off_then_succeeds_and_never_retries_a_down_server() -> None:
+    # A dropped connection cannot be provoked on demand against a live server, so a callable
+    # raising pymongo's real AutoReconnect stands in for the failing socket.
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise AutoReconnect("connection reset")
+        return "ok"
+
+    assert retry_on_autoreconnect(flaky, base=0.001) == "ok" and len(calls) == 3
+
+    def always() -> None:
+        calls.append(1)
+        raise AutoReconnect("still down")
+
+    calls.clear()
+    with pytest.raises(AutoReconnect):
+        retry_on_autoreconnect(always, retries=2, base=0.001)
+    assert len(calls) == 3
+
+    def down() -> None:
+        calls.append(1)
+        raise ServerSelectionTimeoutError("no server")
+
+    calls.clear()
+    with pytest.raises(ServerSelectionTimeoutError):
+        retry_on_autoreconnect(down, base=0.001)
+    assert len(calls) == 1
