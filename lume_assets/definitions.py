@@ -37,8 +37,13 @@ def build_resources() -> dict[str, Any]:
     }
 
 
-defs = dg.Definitions(
-    assets=demo_assets,
-    jobs=[group_job(demo_assets, "demo", DEMO_JOB)],
-    resources=build_resources(),
-)
+def build_definitions() -> dg.Definitions:
+    """Return the code location's Definitions for the current settings (LUME_* env)."""
+    return dg.Definitions(
+        assets=demo_assets,
+        jobs=[group_job(demo_assets, "demo", DEMO_JOB)],
+        resources=build_resources(),
+    )
+
+
+defs = build_definitions()

@@ -20,9 +20,11 @@ import docker.errors
 import pytest
 import yaml
 
+from lume_assets.definitions import build_definitions
 from lume_assets.deploy.launch import DEMO_JOB, launch_job, wait_for_run
 from lume_assets.deploy.placement import ModelResources, placement_tags
 from lume_assets.errors import RunFailedError
+from lume_assets.storage.result_stores import open_result_store
 from tests.deploy.conftest import DEPLOY, REPO_ROOT, DockerSetup
 from tests.deploy.docker_engine import python_mounts
 from tests.servers import PostgresServer
@@ -54,6 +56,8 @@ def docker_instance_config(setup: DockerSetup, files_host: Path, dagster_home: P
     # loopback), as compose's containers reach it by the service name `postgres`.
     env_vars = launcher["env_vars"]
     env_vars[env_vars.index("DAGSTER_POSTGRES_HOST")] = f"DAGSTER_POSTGRES_HOST={setup.gateway}"
+    results_url = os.environ["LUME_RESULTS_URL"].replace("127.0.0.1", setup.gateway)
+    env_vars[env_vars.index("LUME_RESULTS_URL")] = f"LUME_RESULTS_URL={results_url}"
     config["local_artifact_storage"]["config"]["base_dir"] = str(dagster_home)
     return config
 
@@ -81,9 +85,7 @@ def docker_instance(
         "DAGSTER_POSTGRES_DB": db,
         "LUME_FILES_ROOT": str(files_host),
         "LUME_MOUNT_ALIAS": MOUNT_ALIAS,
-        "LUME_RESULTS_URL": bridge_postgres.database_url("lume_results").replace(
-            "127.0.0.1", docker_setup.gateway
-        ),
+        "LUME_RESULTS_URL": bridge_postgres.database_url("lume_results"),
         "LUME_MONGO_PASSWORD": "unused",
         "LUME_PROJECT": "docker_test",
     }
@@ -141,9 +143,7 @@ def test_demo_runs_in_a_docker_container_and_results_land_on_the_host(
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
 
     # Every asset of group "demo" was materialized, recorded in PostgreSQL.
-    from lume_assets.definitions import defs
-
-    graph = defs.resolve_asset_graph()
+    graph = build_definitions().resolve_asset_graph()
     demo_keys = {
         key
         for key in dg.AssetSelection.groups("demo").resolve(graph)
@@ -175,3 +175,10 @@ def test_demo_runs_in_a_docker_container_and_results_land_on_the_host(
         assert recorded.is_relative_to(files_host), (materialization.asset_key, recorded)
         assert recorded.is_file() and recorded.stat().st_size > 0, sorted(files_host.rglob("*"))
     assert not any(files_host.rglob(".*.tmp-*")), "a half-written temp file was left behind"
+
+    # Demo assets stored through the result IO manager are in the result store (PostgreSQL,
+    # written from the container over the bridge, read here over loopback).
+    stored_keys = {key for key in demo_keys if graph.get(key).io_manager_key == "result_io_manager"}
+    with open_result_store(os.environ["LUME_RESULTS_URL"], project="docker_test") as store:
+        in_run = {r.provenance.asset_key for r in store.find() if r.provenance.run_id == run_id}
+    assert {key.to_user_string() for key in stored_keys} <= in_run
