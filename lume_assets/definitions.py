@@ -23,7 +23,8 @@ def build_resources() -> dict[str, Any]:
     result_store = ResultStoreResource(
         url=settings.resolved_results_url(),
         project=settings.project,
-        files_root=files_root,
+        # Offloaded arrays are written through the mount alias inside a container.
+        files_root=alias or files_root,
         # The password stays an EnvVar: Dagster resolves it at run time and never shows it.
         mongo_password=dg.EnvVar("LUME_MONGO_PASSWORD") if settings.mongo_password else None,
     )

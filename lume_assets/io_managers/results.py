@@ -79,6 +79,17 @@ def _run_config_inputs(context: dg.OutputContext) -> dict[str, Any]:
     return {"config": config}
 
 
+def _code_version(context: dg.OutputContext) -> str | None:
+    """Return the asset's code_version (the model version of a dict-returning asset)."""
+    try:
+        assets_def = context.step_context.assets_def
+    except Exception:  # no step context (direct IO manager use)
+        return context.version
+    if assets_def is None:
+        return context.version
+    return assets_def.code_versions_by_key.get(context.asset_key) or context.version
+
+
 def _describe(value: Any) -> Any:
     """Return a small JSON-able view of an output for Dagit metadata."""
     if isinstance(value, np.ndarray):
@@ -114,7 +125,7 @@ class ResultIOManager(dg.ConfigurableIOManager):
                 inputs.setdefault("partition_key", partition)
             return Result(
                 model=str(meta.get(MODEL_KEY) or _asset_path(context)),
-                version=str(meta.get(VERSION_KEY) or context.version or "0"),
+                version=str(meta.get(VERSION_KEY) or _code_version(context) or "0"),
                 inputs=inputs,
                 outputs=dict(obj),
                 provenance=prov,

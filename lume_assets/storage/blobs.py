@@ -15,8 +15,9 @@ import numpy as np
 from lume_assets.errors import StorageError
 from lume_assets.storage.encoding import array_from_bytes
 from lume_assets.storage.filesystems import LocalFilesystem
+from lume_assets.storage.hdf5 import read_node, write_node
 
-_NATIVE_KINDS = "biufc"  # dtypes HDF5 stores natively (readable by any HDF5 tool)
+_RAW_KINDS = "Mm"  # datetime64/timedelta64: HDF5 has no such type, stored as raw bytes
 
 
 class HDF5BlobStore:
@@ -38,14 +39,12 @@ class HDF5BlobStore:
         rel = self.path_for(digest)
         if not self.fs.exists(rel):
             with self.fs.atomic_path(rel) as tmp, h5py.File(tmp, "w") as f:
-                if array.dtype.kind in _NATIVE_KINDS:
-                    f.create_dataset("data", data=np.ascontiguousarray(array))
-                else:  # unicode, datetime64, ...: exact raw bytes, dtype kept in attributes
+                if array.dtype.kind in _RAW_KINDS:  # no HDF5 type: exact bytes + dtype attr
                     raw = np.frombuffer(np.ascontiguousarray(array).tobytes(), dtype=np.uint8)
                     f.create_dataset("data", data=raw)
-                    f["data"].attrs["raw"] = True
-                f["data"].attrs["dtype"] = array.dtype.str
-                f["data"].attrs["shape"] = list(array.shape)
+                    f["data"].attrs["raw_dtype"] = array.dtype.str
+                else:  # the HDF5 layout of storage/hdf5.py, readable by any HDF5 tool
+                    write_node(f, "data", array)
         return {"store": self.kind, "path": rel, "host_path": self.fs.host_path(rel)}
 
     def get_array(self, pointer: Mapping[str, Any]) -> np.ndarray:
@@ -58,9 +57,8 @@ class HDF5BlobStore:
             )
         with h5py.File(self.fs.resolve(rel), "r") as f:
             ds = f["data"]
-            data = ds[()]
-            if ds.attrs.get("raw", False):
+            if "raw_dtype" in ds.attrs:
                 return array_from_bytes(
-                    data.tobytes(), pointer["dtype"], list(pointer["shape"]), rel
+                    ds[()].tobytes(), pointer["dtype"], list(pointer["shape"]), rel
                 )
-            return np.asarray(data).reshape(tuple(pointer["shape"]))
+            return np.asarray(read_node(ds))

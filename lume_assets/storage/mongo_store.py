@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,6 +70,15 @@ def retry_on_autoreconnect(fn: Callable[[], T], retries: int = RETRIES, base: fl
                 raise
             time.sleep(base * 2**attempt)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+_URI_CREDENTIALS = re.compile(r"//([^:/@\s]+):([^@\s]+)@")
+
+
+def _bare_hosts(uri: str) -> str:
+    """Return the host part of a MongoDB URI without credentials."""
+    rest = uri.split("://", 1)[-1]
+    return rest.rsplit("@", 1)[-1].split("/", 1)[0].split("?", 1)[0]
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -148,12 +158,16 @@ class MongoResultStore(ResultStore):
         password: SecretStr | None = None,
     ) -> None:
         """Connect (within `timeout_s`), ensure indexes, and set up large-array storage."""
+        if large_arrays not in ("gridfs", "hdf5"):
+            raise ConfigError(f"large_arrays must be 'gridfs' or 'hdf5', not {large_arrays!r}.")
+        if large_arrays == "hdf5" and files_root is None:
+            raise ConfigError("large_arrays='hdf5' needs files_root (e.g. LUME_FILES_ROOT).")
         self._secret = password.get_secret_value() if password else None
         try:
             parsed = parse_uri(uri)
         except (InvalidURI, ConfigurationError, ValueError) as exc:
             raise ConfigError(f"Invalid MongoDB URI: {self._scrub(str(exc))}") from None
-        self.hosts = ",".join(f"{h}:{p}" for h, p in parsed["nodelist"]) or uri.split("://")[1]
+        self.hosts = ",".join(f"{h}:{p}" for h, p in parsed["nodelist"]) or _bare_hosts(uri)
         if parsed.get("password"):
             self._secret = self._secret or parsed["password"]
         self.project = project
@@ -176,19 +190,20 @@ class MongoResultStore(ResultStore):
         self.collection = self.db[project]
         if large_arrays == "gridfs":
             blobs: Any = GridFSBlobStore(self.db, f"{project}_arrays", self._call)
-        elif large_arrays == "hdf5":
-            if files_root is None:
-                raise ConfigError("large_arrays='hdf5' needs files_root (e.g. LUME_FILES_ROOT).")
-            blobs = HDF5BlobStore(LocalFilesystem(files_root))
         else:
-            raise ConfigError(f"large_arrays must be 'gridfs' or 'hdf5', not {large_arrays!r}.")
+            blobs = HDF5BlobStore(LocalFilesystem(files_root))  # type: ignore[arg-type]
         self.codec = Codec(binary="bytes", blobs=blobs, array_threshold=array_threshold)
-        self._call(lambda: self.collection.create_index("inputs_hash", unique=True))
-        self._call(lambda: self.collection.create_index([("model", 1), ("created", 1)]))
+        try:
+            self._call(lambda: self.collection.create_index("inputs_hash", unique=True))
+            self._call(lambda: self.collection.create_index([("model", 1), ("created", 1)]))
+        except BaseException:
+            self.client.close()  # no monitor threads left behind by a failed open
+            raise
 
     # -- plumbing ------------------------------------------------------------------------------
     def _scrub(self, text: str) -> str:
-        """Remove the password from an error text."""
+        """Remove the password (and any user:password@ in a URI) from an error text."""
+        text = _URI_CREDENTIALS.sub(r"//\1:***@", text)
         return text.replace(self._secret, "***") if self._secret else text
 
     def _call(self, fn: Callable[[], T]) -> T:

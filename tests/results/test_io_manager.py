@@ -42,7 +42,7 @@ def post(sim: Result) -> dict:
 parts = dg.StaticPartitionsDefinition(["a", "b", "c"])
 
 
-@dg.asset(io_manager_key="result_io_manager", partitions_def=parts)
+@dg.asset(io_manager_key="result_io_manager", partitions_def=parts, code_version="3")
 def scan(context: dg.AssetExecutionContext) -> dict:
     """A partitioned dict-returning asset."""
     return {"value": ord(context.partition_key)}
@@ -124,6 +124,7 @@ def test_partitions_and_single_run_backfills_store_one_result_per_partition(
     got = {r.provenance.partition_key: r for r in store.find("scan")}
     assert {k: r.outputs["value"] for k, r in got.items()} == {"a": 97, "c": 99}
     assert got["a"].inputs == {"partition_key": "a"}
+    assert got["a"].version == "3" and got["a"].model == "scan"
 
     run = dg.materialize(
         [scan_vectorized, scan_summary],

@@ -15,6 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from lume_assets.errors import (
+    ConfigError,
     QueryError,
     ResultNotFoundError,
     SerializerError,
@@ -425,3 +426,22 @@ def test_long_strings_and_deep_paths_are_stored(store: ResultStore) -> None:
     got = store.get(r.inputs_hash)
     assert got.outputs["log"] == long_text and got.outputs["deep"] == deep
     assert store.count("m", {"outputs.tag": "t"}) == 1
+    with pytest.raises(ConfigError) as bad:
+        open_result_store("mongodb://lume:in-uri-s3cret@127.0.0.1:notaport/db")
+    assert "in-uri-s3cret" not in str(bad.value)
+
+
+def test_mongo_can_offload_large_arrays_to_hdf5_files(
+    store_url: Callable[[str], str], tmp_path: Path
+) -> None:
+    url = store_url("mongodb")
+    with open_result_store(
+        url, project="p", files_root=tmp_path, large_arrays="hdf5", array_threshold=1024
+    ) as store:
+        big = np.arange(4096, dtype=np.uint32).reshape(64, 64)
+        r = Result(model="m", version="1", outputs={"img": big})
+        store.put(r)
+        assert_same_array(store.get(r.inputs_hash).outputs["img"], big)
+        assert len(list(tmp_path.rglob("*.h5"))) == 1
+    with pytest.raises(ConfigError, match="files_root"):
+        open_result_store(url, project="p", large_arrays="hdf5")
