@@ -132,6 +132,43 @@ def approvals(status: str | None, gate: str | None) -> None:
         click.echo("no approvals")
 
 
+@cli.command()
+@click.option("--job", "job_name", default="demo_job", show_default=True, help="Job to launch.")
+@click.option(
+    "-w",
+    "--workspace",
+    default="workspace.yaml",
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Workspace file naming the code location.",
+)
+@click.option("--location", default=None, help="Code location (if the workspace has several).")
+@click.option("--wait/--no-wait", default=False, help="Wait until the run finishes.")
+@click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait with --wait.")
+def launch(job_name: str, workspace: str, location: str | None, wait: bool, timeout: float) -> None:
+    """Launch a job through this instance's run coordinator and launcher (dagster.yaml).
+
+    On the Docker stack: `docker compose exec daemon lume-assets launch -w
+    /opt/dagster/dagster_home/workspace.yaml --wait`.
+    """
+    import dagster as dg
+
+    from lume_assets.deploy.launch import launch_job
+
+    with dg.DagsterInstance.get() as instance:
+        if wait:
+            click.echo(f"launching {job_name} and waiting up to {timeout:.0f} s ...")
+        run_id = launch_job(
+            instance,
+            workspace,
+            job_name,
+            location=location,
+            wait_timeout=timeout if wait else None,
+        )
+        status = instance.get_run_by_id(run_id).status.value
+    click.echo(f"run {run_id} {status}")
+
+
 def main() -> None:
     """Entry point: run the CLI, turning LumeErrors into a one-line message and exit code 2."""
     try:
