@@ -171,6 +171,14 @@ class LumeClient:
         return found
 
     # -- backfills and approvals -------------------------------------------------------------------
+    def partitions(self, asset: str) -> list[str]:
+        """Every partition key of `asset` (ClientError if it is not partitioned)."""
+        if self.mode == "remote":
+            return self.backend.partition_keys(asset)
+        from lume_assets.api.local import check_partitions
+
+        return check_partitions(asset, self.backend.assets_def(asset), None, self.backend.instance)
+
     def backfill(
         self,
         asset: str,

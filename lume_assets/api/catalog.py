@@ -60,12 +60,22 @@ def model_entries(definitions: dg.Definitions, specs: Iterable[Any] = ()) -> dic
             model = spec.metadata.get(MODEL_METADATA)
             if model is None or key.path[-1] != RESULT_NAME:
                 continue
-            entries[str(model)] = ModelEntry(
+            entry = ModelEntry(
                 info=_model_info(str(model), key, spec, assets_def, by_name.get(str(model))),
                 assets_def=assets_def,
                 spec=by_name.get(str(model)),
             )
+            known = entries.get(str(model))
+            if known is None or _rank(entry) < _rank(known):
+                entries[str(model)] = entry
     return entries
+
+
+def _rank(entry: ModelEntry) -> tuple[bool, int, str]:
+    """Which asset stands for a model served several times (e.g. also per inbox file): the
+    unpartitioned one with the shortest key."""
+    key = entry.info.result_asset
+    return (entry.assets_def.partitions_def is not None, key.count("/"), key)
 
 
 def _model_info(

@@ -223,7 +223,7 @@ class LocalBackend:
         self, asset: str, partitions: Sequence[str] | None = None, progress: Progress | None = None
     ) -> BackfillInfo:
         """Materialize `partitions` (all if None): one run for a contiguous single-run range."""
-        assets_def = self._assets_def(asset)
+        assets_def = self.assets_def(asset)
         keys = check_partitions(asset, assets_def, partitions, self.instance)
         policy = assets_def.backfill_policy
         everything = assets_def.partitions_def.get_partition_keys(
@@ -266,7 +266,7 @@ class LocalBackend:
             error="; ".join(errors) or None,
         )
 
-    def _assets_def(self, asset: str) -> dg.AssetsDefinition:
+    def assets_def(self, asset: str) -> dg.AssetsDefinition:
         """The AssetsDefinition holding `asset` ('a/b'), or a ClientError listing assets."""
         key = dg.AssetKey.from_user_string(asset)
         try:

@@ -128,13 +128,19 @@ class RemoteBackend:
             for node in nodes:
                 for op in node["opNames"]:
                     by_op.setdefault(op, []).append(node)
-            found = {}
+            found: dict[str, ModelInfo] = {}
+            ranks: dict[str, tuple[bool, int, str]] = {}
             for node in nodes:
                 meta = metadata_values(node["metadataEntries"])
                 if MODEL_METADATA not in meta or node["assetKey"]["path"][-1] != RESULT_NAME:
                     continue
                 op = node["opNames"][0]
                 siblings = by_op.get(op, [node])
+                known = ranks.get(str(meta[MODEL_METADATA]))
+                rank = (node["isPartitioned"], len(node["assetKey"]["path"]), op)
+                if known is not None and known <= rank:
+                    continue  # served several times: keep the unpartitioned, shortest key
+                ranks[str(meta[MODEL_METADATA])] = rank
                 found[str(meta[MODEL_METADATA])] = ModelInfo(
                     name=str(meta[MODEL_METADATA]),
                     version=str(meta.get(VERSION_METADATA, "")),

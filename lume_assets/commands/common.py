@@ -98,14 +98,23 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
 
 
 @contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
     """A click progress bar on stderr fed with (done, total); shown from the first report on.
 
-    Nothing is drawn before work starts, so an early error stays a one-line message.
+    Nothing is drawn before work starts, so an early error stays a one-line message. Off a
+    terminal, each change is one line `label: done/total`.
     """
     state: dict[str, Any] = {}
+    tty = sys.stderr.isatty()
 
     def update(done: int, total: int) -> None:
+        if not enabled:
+            return
+        if not tty:
+            if state.get("last") != (done, total):
+                state["last"] = (done, total)
+                click.echo(f"{label}: {done}/{total}", err=True)
+            return
         bar = state.get("bar")
         if bar is None:
             bar = click.progressbar(

@@ -68,6 +68,8 @@ def test_run_prints_the_result(ran: dict) -> None:
         (["results", "--where", "secret>1"], "Query path 'secret' is not queryable"),
         (["status", "no-such-run"], "No run 'no-such-run'"),
         (["scan", "envelope_scan", "-p", "7.77"], "no partition(s) ['7.77']"),
+        (["scan", "envelope_scan", "--first", "9.99"], "--first '9.99' is not a partition"),
+        (["scan", "no/such"], "No asset 'no/such'"),
         (["models", "show", "nope"], "No model 'nope'"),
         (["models", "register", "nocolon"], "is not MODULE:ATTRIBUTE"),
     ],
@@ -159,7 +161,7 @@ def test_models_list_show_register(module_home: Path) -> None:
 def test_scan_backfills_partitions(module_home: Path) -> None:
     result = invoke("scan", "envelope_scan", "-p", "2.30", "-p", "2.40")
     assert result.exit_code == 0, result.output
-    assert "COMPLETED_SUCCESS, 2 partition(s) in 1 run(s)" in result.output
+    assert "succeeded: 2 partition(s) 2.30...2.40 of envelope_scan in 1 run(s)" in result.stdout
     assert "scan envelope_scan" in result.stderr  # the progress bar's label
 
 

@@ -128,3 +128,14 @@ def test_failed_run_raises_run_failed_with_the_models_message(module_home: Path)
             client.run("unstable", {"k": 3})
         assert caught.value.run.status == "FAILURE"
         assert "lattice unstable" in client.status(caught.value.run.run_id).error
+
+
+def test_gated_scan_is_published_by_approve(client: LumeClient) -> None:
+    info = client.backfill("focus/grid", ["grid-00000"])  # a scan held for approval
+    assert info.succeeded
+    held = client.results("focus", limit=5000, include_unpublished=True)
+    assert len(held) == 1000 and not client.results("focus", limit=1)
+    (decision,) = client.approve("focus/grid", by="ada")
+    assert decision.status == "approved" and decision.decided_by == "ada"
+    assert decision.results == 1000 and decision.run_id == info.run_ids[0]
+    assert len(client.results("focus", limit=5000)) == 1000

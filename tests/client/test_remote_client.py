@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
 
+from lume_assets.automation.approval import ApprovalStore
 from lume_assets.client import LumeClient
-from lume_assets.errors import ClientError, ModelInputError
+from lume_assets.errors import ApprovalError, ClientError, ModelInputError
+from lume_assets.storage.result_stores import open_result_store
+from lume_assets.storage.results import Result
 from tests.dagit_server import DagitServer
 from tests.servers import free_port
 
@@ -75,3 +77,25 @@ def test_remote_backfill_through_the_daemon(remote: LumeClient, dagit_backfill: 
     assert stored and {r.provenance.run_id for r in stored} <= set(info.run_ids)
     with pytest.raises(ClientError, match=r"no partition\(s\) \['0.00'\]"):
         remote.backfill("envelope_scan", ["0.00"])
+
+
+def test_remote_approve_runs_the_servers_approval_job(
+    remote: LumeClient, dagit: DagitServer
+) -> None:
+    # A result held at a gate of the server (as a gated run leaves it), in the server's stores.
+    held = Result(model="beam_envelope", version="1.0.0", inputs={"k_f": 9.5}, published=False)
+    with open_result_store(dagit.results_url) as store:
+        store.put(held)
+    approvals = ApprovalStore(f"sqlite:///{dagit.lume_home / 'registry.db'}")
+    try:
+        approvals.request("focus/grid", "feedc0de00000000", results=[held.inputs_hash])
+    finally:
+        approvals.dispose()
+    (decision,) = remote.approve("feedc0de00000000", by="grace")
+    assert decision.status == "approved" and decision.decided_by == "grace"
+    assert decision.gate == "focus/grid" and decision.results == 1
+    assert [r.inputs_hash for r in remote.results("beam_envelope", {"inputs.k_f": 9.5})] == [
+        held.inputs_hash
+    ]
+    with pytest.raises(ApprovalError, match="No approval gate, run or approval id 'nothing'"):
+        remote.approve("nothing", by="grace")

@@ -61,7 +61,7 @@ def test_python_api_and_cli_blocks(env: dict[str, str]) -> None:
     cli = run(["bash", "-euo", "pipefail", "-c", block("bash", 0)], env)
     assert "beam_envelope v1.0.0" in cli.stdout and "succeeded" in cli.stdout
     assert "2 result(s)" in cli.stdout  # the API's k_f=2.2 run and the CLI's k_f=2.3 run
-    assert "COMPLETED_SUCCESS, 2 partition(s) in 1 run(s)" in cli.stdout
+    assert "succeeded: 2 partition(s) 2.00...2.10 of envelope_scan in 1 run(s)" in cli.stdout
 
 
 def test_dagit_blocks(dagit: DagitServer) -> None:
