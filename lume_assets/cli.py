@@ -22,11 +22,50 @@ def demo() -> None:
 
     report = run_demo()
     status = "succeeded" if report.success else "FAILED"
-    click.echo(f"demo run {report.run_id} {status}: {', '.join(report.assets)}")
+    click.echo(f"demo runs {', '.join(report.run_ids)} {status}: {', '.join(report.assets)}")
+    for check, passed in report.checks.items():
+        click.echo(f"check {check}: {'passed' if passed else 'FAILED'}")
     click.echo(f"result files:  {report.files_root}")
-    for asset, path in report.files.items():
-        click.echo(f"  {asset}: {path}")
+    for key, path in report.files.items():
+        click.echo(f"  {key:<28} {path}")
+    click.echo(f"result store:  {report.results_url}")
+    click.echo(f"registry:      {report.registry_url}")
     click.echo(f"dagster home:  {report.dagster_home}")
+    click.echo("query the results:")
+    click.echo("  from lume_assets.storage.result_stores import open_result_store")
+    click.echo(f"  store = open_result_store({report.results_url!r})")
+    click.echo('  store.find("beam_envelope", {"outputs.max_sigma": {"$lt": 3.0}})')
+    click.echo("  import h5py; h5py.File(<path above>)['value'][()]")
+    click.echo("  from lume_assets.models.registry import ModelRegistry")
+    click.echo(f"  ModelRegistry({report.registry_url!r}).list_deployments()")
+    click.echo("or browse them:  dagster dev -w workspace.yaml")
+    if not report.success:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("asset_key")
+@click.option("--first", help="First partition of the range (default: the first).")
+@click.option("--last", help="Last partition of the range (default: the last).")
+def scan(asset_key: str, first: str | None, last: str | None) -> None:
+    """Materialize a partitioned asset (a scan) over a range of partitions as ONE run."""
+    import dagster as dg
+
+    from lume_assets.automation.progress import subscribe
+    from lume_assets.automation.runs import run_partition_range
+    from lume_assets.definitions import build_definitions
+    from lume_assets.demo.run import ensure_dagster_home
+
+    ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance, subscribe(click.echo):
+        report = run_partition_range(
+            build_definitions(), asset_key, instance=instance, first=first, last=last
+        )
+    status = "succeeded" if report.success else "FAILED"
+    click.echo(
+        f"run {report.run_id} {status}: {report.partitions} partition(s) "
+        f"{report.first}...{report.last} of {asset_key}"
+    )
     if not report.success:
         raise SystemExit(1)
 
