@@ -13,13 +13,15 @@ import pytest
 import requests
 
 from lume_assets.automation.approval import ApprovalStore
-from tests.dagit_server import DagitServer, lume_assets_exe, project_env
+from tests.dagit_server import ROOT, DagitServer, lume_assets_exe, project_env
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment of a fresh LUME_HOME and DAGSTER_HOME for the subprocesses."""
     base = tmp_path_factory.mktemp("cli")
+    (base / "lume").mkdir()
+    (base / "dagster").mkdir()
     return project_env(base / "lume", base / "dagster")
 
 
@@ -66,6 +68,16 @@ def test_approve_and_approvals(env: dict[str, str]) -> None:
     assert "approved by ada" in approved.stdout
     listed = lume(env, "approvals", "--status", "approved")
     assert "beam_envelope/result run 01234567 approved by ada" in listed.stdout
+    rejected = lume(env, "reject", "0123456789abcdef", "--reason", "late", "--by", "bob")
+    assert rejected.returncode == 2  # already approved: a one-line refusal
+    assert rejected.stderr.count("\n") == 1 and "was already approved by ada" in rejected.stderr
+
+
+def test_launch_of_an_unknown_job(env: dict[str, str]) -> None:
+    workspace = str(ROOT / "workspace.yaml")
+    launched = lume(env, "launch", "-w", workspace, "--job", "nope")
+    assert launched.returncode == 2
+    assert "No job 'nope' in code location 'lume_assets'" in launched.stderr
 
 
 def test_demo(env: dict[str, str]) -> None:
