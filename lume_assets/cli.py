@@ -7,6 +7,7 @@ import warnings
 
 import click
 
+from lume_assets.commands.common import remote_option
 from lume_assets.errors import LumeError, RunFailedError
 
 
@@ -70,9 +71,26 @@ def demo() -> None:
         raise SystemExit(1)
 
 
-def _decide_cli(target: str, decision: str, by: str | None, reason: str, every: bool) -> None:
+def _decide_cli(
+    target: str, decision: str, by: str | None, reason: str, every: bool, remote: str | None = None
+) -> None:
     """Shared body of `approve` and `reject`: decide, publish on approval, print the outcome."""
     import getpass
+
+    if remote:  # the server's approval job decides, in the server's stores
+        from lume_assets.client import LumeClient
+
+        decided = LumeClient(remote).approve(
+            target, by=by, reject=decision == "reject", reason=reason, all_pending=every
+        )
+        for info in decided:
+            published = f", {info.results} result(s) published" if decision == "approve" else ""
+            why = f": {info.reason}" if info.reason else ""
+            click.echo(
+                f"#{info.id} {info.gate} run {info.run_id[:8]} {info.status} by "
+                f"{info.decided_by} at {info.decided_at}{why}{published}"
+            )
+        return
 
     from lume_assets.automation.approval import (
         ApprovalStore,
@@ -101,9 +119,10 @@ def _decide_cli(target: str, decision: str, by: str | None, reason: str, every: 
 @click.argument("target")
 @click.option("--by", help="Who approves (default: your login name).")
 @click.option("--all", "every", is_flag=True, help="Approve every pending run at this gate.")
-def approve(target: str, by: str | None, every: bool) -> None:
+@remote_option
+def approve(target: str, by: str | None, every: bool, remote: str | None) -> None:
     """Approve the held results of TARGET (a run id, a gated asset, or #approval-id)."""
-    _decide_cli(target, "approve", by, "", every)
+    _decide_cli(target, "approve", by, "", every, remote)
 
 
 @cli.command()
@@ -111,9 +130,10 @@ def approve(target: str, by: str | None, every: bool) -> None:
 @click.option("--reason", required=True, help="Why the results are rejected.")
 @click.option("--by", help="Who rejects (default: your login name).")
 @click.option("--all", "every", is_flag=True, help="Reject every pending run at this gate.")
-def reject(target: str, reason: str, by: str | None, every: bool) -> None:
+@remote_option
+def reject(target: str, reason: str, by: str | None, every: bool, remote: str | None) -> None:
     """Reject the held results of TARGET; they stay unpublished and the reason is recorded."""
-    _decide_cli(target, "reject", by, reason, every)
+    _decide_cli(target, "reject", by, reason, every, remote)
 
 
 @cli.command()

@@ -11,7 +11,9 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner, Result
 
+from lume_assets.automation.approval import ApprovalStore
 from lume_assets.cli import cli
+from tests.dagit_server import DagitServer
 
 
 def invoke(*args: str) -> Result:
@@ -170,3 +172,24 @@ def test_dev_dry_run_shows_the_dagster_dev_command(module_home: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "dev -m lume_assets.definitions -h 127.0.0.1 -p 3999" in result.output
     assert "DAGSTER_HOME=" in result.output
+
+
+def test_reject_and_approve_on_a_remote_server(dagit: DagitServer, dagit_backfill: dict) -> None:
+    """Decisions through the server's approve_results job (first Dagit user: starts the
+    session's background backfill, see tests/conftest.py)."""
+    approvals = ApprovalStore(f"sqlite:///{dagit.lume_home / 'registry.db'}")
+    try:
+        first = approvals.request("focus/grid", "cafe000000000001", results=[])
+        approvals.request("focus/grid", "cafe000000000002", results=[])
+    finally:
+        approvals.dispose()
+    remote = ["--remote", dagit.url]
+    rejected = invoke("reject", f"#{first.id}", "--reason", "beam lost", "--by", "lin", *remote)
+    assert rejected.exit_code == 0, rejected.output
+    assert f"#{first.id} focus/grid run cafe0000 rejected by lin" in rejected.stdout
+    assert rejected.stdout.rstrip().endswith(": beam lost")
+    approved = invoke("approve", "cafe000000000002", "--by", "lin", *remote)
+    assert approved.exit_code == 0, approved.output
+    assert "approved by lin" in approved.stdout and "0 result(s) published" in approved.stdout
+    again = invoke("approve", f"#{first.id}", "--by", "lin", *remote)
+    assert again.exit_code == 2 and "was already rejected by lin" in again.stderr
