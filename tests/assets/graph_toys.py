@@ -84,6 +84,18 @@ RELAY = ModelSpec(
 
 NOT_A_SPEC = {"name": "producer"}
 
+#: A graph whose first node is partitioned over its input x; the second inherits.
+PARTITIONED = """\
+name: g
+nodes:
+  - name: prod
+    model: producer
+    partitions: {input: x, values: [1.0, 2.5]}
+  - name: cons
+    model: consumer
+    map: {a: prod.value, v: prod.vec}
+"""
+
 
 def toy_catalogue() -> ModelCatalogue:
     """A catalogue of the toy models (plus the built-in ones by reference)."""
