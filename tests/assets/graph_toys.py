@@ -57,6 +57,7 @@ CONSUMER = ModelSpec(
     version="1",
     inputs=[
         ScalarVariable(name="a", value_range=(-100.0, 100.0)),
+        ScalarVariable(name="b", default=0.0),
         ArrayVariable(name="v", shape=(None,)),
         ArrayVariable(name="v3", shape=(3,), default=[0.0, 0.0, 0.0]),
         ArrayVariable(name="m", shape=(None, 3), default=[[0.0, 0.0, 0.0]]),

@@ -168,14 +168,16 @@ def test_dependencies_and_groups_in_the_definitions(lume_home: Path) -> None:
 
 
 def test_partitioned_nodes(resources, instance, store) -> None:
-    text = PARTITIONED.replace("v: prod.vec}", 'v: prod.vec, v3: "prod.mat[0]", note: prod.label}')
+    # two inputs from one result (a, b) and two from one HDF5 file (v3, m) share an op input each
+    more = 'v: prod.vec, b: prod.value, v3: "prod.mat[0]", m: prod.mat, note: prod.label}'
+    text = PARTITIONED.replace("v: prod.vec}", more)
     graph = build_asset_graph(load_graph_text(text, "p.yaml", toy_catalogue()))
     assert graph.by_node["cons"].partitions_def == graph.by_node["prod"].partitions_def
     _, meta = materialize(graph, resources, instance, partition_key="2.5")
     assert stored_inputs(graph, store, "prod")["x"] == 2.5
     cons = stored_inputs(graph, store, "cons")
-    assert cons["a"] == 5.0 and cons["note"] == "x=2.5"
-    assert assert_mappings_hold(graph, meta, store) == 4
+    assert cons["a"] == cons["b"] == 5.0 and cons["note"] == "x=2.5"
+    assert assert_mappings_hold(graph, meta, store) == 6
 
 
 def test_index_outside_a_runtime_array_fails_cleanly(resources, instance) -> None:
