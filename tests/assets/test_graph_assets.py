@@ -169,7 +169,10 @@ def test_dependencies_and_groups_in_the_definitions(lume_home: Path) -> None:
 
 def test_partitioned_nodes(resources, instance, store) -> None:
     # two inputs from one result (a, b) and two from one HDF5 file (v3, m) share an op input each
-    more = 'v: prod.vec, b: prod.value, v3: "prod.mat[0]", m: prod.mat, note: prod.label}'
+    more = (
+        'v: prod.vec, b: prod.value, v3: "prod.mat[0]", m: prod.mat, note: prod.label, '
+        "deck: prod.path}"
+    )
     text = PARTITIONED.replace("v: prod.vec}", more)
     graph = build_asset_graph(load_graph_text(text, "p.yaml", toy_catalogue()))
     assert graph.by_node["cons"].partitions_def == graph.by_node["prod"].partitions_def
@@ -177,7 +180,7 @@ def test_partitioned_nodes(resources, instance, store) -> None:
     assert stored_inputs(graph, store, "prod")["x"] == 2.5
     cons = stored_inputs(graph, store, "cons")
     assert cons["a"] == cons["b"] == 5.0 and cons["note"] == "x=2.5"
-    assert assert_mappings_hold(graph, meta, store) == 6
+    assert assert_mappings_hold(graph, meta, store) == 7
 
 
 def test_index_outside_a_runtime_array_fails_cleanly(resources, instance) -> None:
