@@ -22,11 +22,23 @@ def demo() -> None:
 
     report = run_demo()
     status = "succeeded" if report.success else "FAILED"
-    click.echo(f"demo run {report.run_id} {status}: {', '.join(report.assets)}")
+    click.echo(f"demo runs {', '.join(report.run_ids)} {status}: {', '.join(report.assets)}")
+    for check, passed in report.checks.items():
+        click.echo(f"check {check}: {'passed' if passed else 'FAILED'}")
     click.echo(f"result files:  {report.files_root}")
-    for asset, path in report.files.items():
-        click.echo(f"  {asset}: {path}")
+    for key, path in report.files.items():
+        click.echo(f"  {key:<28} {path}")
+    click.echo(f"result store:  {report.results_url}")
+    click.echo(f"registry:      {report.registry_url}")
     click.echo(f"dagster home:  {report.dagster_home}")
+    click.echo("query the results:")
+    click.echo("  from lume_assets.storage.result_stores import open_result_store")
+    click.echo(f"  store = open_result_store({report.results_url!r})")
+    click.echo('  store.find("beam_envelope", {"outputs.max_sigma": {"$lt": 3.0}})')
+    click.echo("  import h5py; h5py.File(<path above>)['value'][()]")
+    click.echo("  from lume_assets.models.registry import ModelRegistry")
+    click.echo(f"  ModelRegistry({report.registry_url!r}).list_deployments()")
+    click.echo("or browse them:  dagster dev -w workspace.yaml")
     if not report.success:
         raise SystemExit(1)
 
@@ -118,6 +130,43 @@ def approvals(status: str | None, gate: str | None) -> None:
         click.echo(approval.describe())
     if not found:
         click.echo("no approvals")
+
+
+@cli.command()
+@click.option("--job", "job_name", default="demo_job", show_default=True, help="Job to launch.")
+@click.option(
+    "-w",
+    "--workspace",
+    default="workspace.yaml",
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Workspace file naming the code location.",
+)
+@click.option("--location", default=None, help="Code location (if the workspace has several).")
+@click.option("--wait/--no-wait", default=False, help="Wait until the run finishes.")
+@click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait with --wait.")
+def launch(job_name: str, workspace: str, location: str | None, wait: bool, timeout: float) -> None:
+    """Launch a job through this instance's run coordinator and launcher (dagster.yaml).
+
+    On the Docker stack: `docker compose exec daemon lume-assets launch -w
+    /opt/dagster/dagster_home/workspace.yaml --wait`.
+    """
+    import dagster as dg
+
+    from lume_assets.deploy.launch import launch_job
+
+    with dg.DagsterInstance.get() as instance:
+        if wait:
+            click.echo(f"launching {job_name} and waiting up to {timeout:.0f} s ...")
+        run_id = launch_job(
+            instance,
+            workspace,
+            job_name,
+            location=location,
+            wait_timeout=timeout if wait else None,
+        )
+        status = instance.get_run_by_id(run_id).status.value
+    click.echo(f"run {run_id} {status}")
 
 
 def main() -> None:

@@ -168,3 +168,29 @@ BEAM_ENVELOPE = ModelSpec(
     facility="LCLS",
     beampath="cu_hxr",
 )
+
+
+def matched_points(k_f: np.ndarray, k_d: np.ndarray) -> list[dict[str, float]]:
+    """Model inputs for lattices (k_f[i], k_d[i]), each with its own matched beam (x and y)."""
+    k_f, k_d = np.asarray(k_f, float).ravel(), np.asarray(k_d, float).ravel()
+    n = k_f.size
+    fodo = Fodo(
+        k_f=k_f,
+        k_d=k_d,
+        quad_length=np.full(n, NOMINAL["quad_length"]),
+        drift_length=np.full(n, NOMINAL["drift_length"]),
+        cells=CELLS,
+    )
+    ax, bx, _ = matched_twiss(fodo, "x")
+    ay, by, _ = matched_twiss(fodo, "y")
+    return [
+        {
+            "k_f": float(k_f[i]),
+            "k_d": float(k_d[i]),
+            "alpha_x": float(ax[i]),
+            "beta_x": float(bx[i]),
+            "alpha_y": float(ay[i]),
+            "beta_y": float(by[i]),
+        }
+        for i in range(n)
+    ]

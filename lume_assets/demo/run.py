@@ -16,10 +16,14 @@ class DemoReport(BaseModel):
 
     success: bool
     run_id: str
+    run_ids: list[str]
     assets: list[str]
+    checks: dict[str, bool]
     files_root: Path
-    files: dict[str, str]
     dagster_home: Path
+    results_url: str
+    registry_url: str
+    files: dict[str, Path]
 
 
 def ensure_dagster_home() -> Path:
@@ -34,25 +38,78 @@ def ensure_dagster_home() -> Path:
     return home
 
 
+#: Dagster's console logger at WARNING: the demo prints its own summary.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _paths(result: dg.ExecuteInProcessResult) -> dict[str, Path]:
+    """Asset key -> file path, from the materializations' `path` metadata."""
+    out = {}
+    for event in result.get_asset_materialization_events():
+        meta = event.materialization.metadata
+        if "path" in meta:
+            out[event.asset_key.to_user_string()] = Path(str(meta["path"].value))
+    return out
+
+
 def run_demo() -> DemoReport:
-    """Materialize every demo asset on a persistent local instance and return a report."""
-    from lume_assets.definitions import build_resources
-    from lume_assets.demo.oscillator import demo_assets
+    """Materialize the model, the full quad scan (one run) and the surrogate with its check."""
+    from lume_assets.definitions import build_resources, register_models
+    from lume_assets.demo import assets as demo
 
     dagster_home = ensure_dagster_home()
+    settings = get_settings()
+    register_models(demo.demo_models)
     resources = build_resources()
+    keys = demo.scan_partitions.get_partition_keys()
+    results: list[dg.ExecuteInProcessResult] = []
     with dg.DagsterInstance.get() as instance:
-        result = dg.materialize(demo_assets, instance=instance, resources=resources)
-    files: dict[str, str] = {}
-    for event in result.get_asset_materialization_events():
-        path = event.materialization.metadata.get("path")
-        if path is not None:
-            files[event.asset_key.to_user_string()] = str(path.value)
+        results.append(
+            dg.materialize(
+                [demo.beam_envelope], instance=instance, resources=resources, run_config=QUIET
+            )
+        )
+        results.append(
+            dg.materialize(  # every scan partition in one run (single-run backfill policy)
+                [demo.envelope_scan],
+                instance=instance,
+                resources=resources,
+                run_config=QUIET,
+                tags={
+                    "dagster/asset_partition_range_start": keys[0],
+                    "dagster/asset_partition_range_end": keys[-1],
+                },
+            )
+        )
+        results.append(
+            dg.materialize(
+                [demo.envelope_scan, demo.envelope_surrogate, *demo.demo_checks],
+                selection=[demo.envelope_surrogate, *demo.demo_checks],
+                instance=instance,
+                resources=resources,
+                run_config=QUIET,
+            )
+        )
+    assets = [
+        e.asset_key.to_user_string() for r in results for e in r.get_asset_materialization_events()
+    ]
+    checks = {
+        f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
+        for r in results
+        for e in r.get_asset_check_evaluations()
+    }
+    files: dict[str, Path] = {}
+    for r in results:
+        files.update(_paths(r))
     return DemoReport(
-        success=result.success,
-        run_id=result.run_id,
-        assets=[a.key.to_user_string() for a in demo_assets],
-        files_root=get_settings().resolved_files_root(),
-        files=files,
+        success=all(r.success for r in results) and all(checks.values()),
+        run_id=results[-1].run_id,
+        run_ids=[r.run_id for r in results],
+        assets=list(dict.fromkeys(assets)),
+        checks=checks,
+        files_root=settings.resolved_files_root(),
         dagster_home=dagster_home,
+        results_url=settings.resolved_results_url(),
+        registry_url=settings.resolved_registry_url(),
+        files=files,
     )

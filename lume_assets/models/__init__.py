@@ -1,1 +1,25 @@
-"""lume_assets.models."""
+"""lume_assets.models: model specs, their variables, and the model registry."""
+
+from lume_assets.models.lume_variables import load_variables
+from lume_assets.models.model import ModelResources, ModelSpec, RetrySpec
+from lume_assets.models.variables import (
+    ArrayVariable,
+    FileVariable,
+    ImageVariable,
+    ScalarVariable,
+    TextVariable,
+    Variable,
+)
+
+__all__ = [
+    "ArrayVariable",
+    "FileVariable",
+    "ImageVariable",
+    "ModelResources",
+    "ModelSpec",
+    "RetrySpec",
+    "ScalarVariable",
+    "TextVariable",
+    "Variable",
+    "load_variables",
+]

@@ -122,6 +122,21 @@ class DeploymentRecord(BaseModel):
     is_live: bool
 
 
+def _record(row: DeploymentRow, model_name: str, project: str | None) -> DeploymentRecord:
+    """Pydantic view of a deployment row."""
+    return DeploymentRecord(
+        id=row.id,
+        model_id=row.model_id,
+        model_name=model_name,
+        project=project,
+        version=row.version,
+        source_sha256=row.source_sha256,
+        import_path=row.import_path,
+        image=row.image,
+        is_live=row.is_live,
+    )
+
+
 class ModelRegistry:
     """Register and look up models, deployments and projects in a SQL database."""
 
@@ -282,25 +297,27 @@ class ModelRegistry:
 
     def get_deployment(self, model_name: str, version: str | None = None) -> DeploymentRecord:
         """Return a model's deployment: `version`, or the live one when `version` is None."""
+        query = (
+            sa.select(DeploymentRow, ModelRow.name, ProjectRow.name)
+            .join(ModelRow, ModelRow.id == DeploymentRow.model_id)
+            .outerjoin(ProjectRow, ProjectRow.id == DeploymentRow.project_id)
+            .where(ModelRow.name == model_name)
+        )
+        query = (
+            query.where(DeploymentRow.version == version)
+            if version is not None
+            else query.where(DeploymentRow.is_live.is_(True))
+        )
         with self._sessions() as session:
-            query = (
-                sa.select(DeploymentRow)
-                .join(ModelRow, ModelRow.id == DeploymentRow.model_id)
-                .where(ModelRow.name == model_name)
+            row = session.execute(query.order_by(DeploymentRow.id.desc()).limit(1)).first()
+        if row is None:
+            what = f"version {version!r}" if version else "live deployment"
+            raise RegistryError(
+                f"model {model_name!r} has no {what} in the registry {self._safe_url()}; "
+                "load the definitions (they register every model) or register it."
             )
-            query = (
-                query.where(DeploymentRow.version == version)
-                if version is not None
-                else query.where(DeploymentRow.is_live.is_(True))
-            )
-            rows = list(session.scalars(query.order_by(DeploymentRow.id.desc())))
-            if not rows:
-                what = f"version {version!r}" if version else "live deployment"
-                raise RegistryError(
-                    f"model {model_name!r} has no {what} in the registry {self._safe_url()}; "
-                    "load the definitions (they register every model) or register it."
-                )
-            return self._deployment_record(session, rows[0])
+        deployment, name, project = row
+        return _record(deployment, name, project)
 
     def list_deployments(self, model_name: str | None = None) -> list[DeploymentRecord]:
         """All deployments (of one model if named), oldest first."""
@@ -317,17 +334,7 @@ class ModelRegistry:
         """Pydantic view of a deployment row with its model and project names."""
         model = session.get(ModelRow, row.model_id)
         project = session.get(ProjectRow, row.project_id) if row.project_id else None
-        return DeploymentRecord(
-            id=row.id,
-            model_id=row.model_id,
-            model_name=model.name if model else "?",
-            project=project.name if project else None,
-            version=row.version,
-            source_sha256=row.source_sha256,
-            import_path=row.import_path,
-            image=row.image,
-            is_live=row.is_live,
-        )
+        return _record(row, model.name if model else "?", project.name if project else None)
 
     @staticmethod
     def _get_or_create(session: orm.Session, cls: type, key: dict, extra: dict) -> object:

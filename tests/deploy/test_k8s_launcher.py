@@ -125,10 +125,11 @@ def test_k8s_job_carries_the_model_resources_and_keeps_the_launcher_limits(
     assert instance.get_run_by_id(run_id).tags["dagster/image"] == MODEL.image
 
 
-def test_without_model_resources_the_job_uses_the_launcher_defaults(
+def test_without_run_tags_the_job_uses_the_demo_models_requests_and_launcher_limits(
     k8s_instance: tuple[dg.DagsterInstance, RecordingBatchApi],
 ) -> None:
-    """No declared resources: the Job gets exactly the launcher's requests and limits."""
+    """No tags at launch: the demo job's own model (beam_envelope: 500m CPU, 512Mi) sets the
+    requests (placed by its `lume/resources` op tags); the launcher's limits are kept."""
     instance, recorder = k8s_instance
     job = launched_job(instance, recorder)
     ok, output = validate_strict([job])
@@ -137,7 +138,10 @@ def test_without_model_resources_the_job_uses_the_launcher_defaults(
     launcher_resources = yaml.safe_load((DEPLOY / "k8s" / "dagster.yaml").read_text())[
         "run_launcher"
     ]["config"]["resources"]
-    assert container["resources"] == launcher_resources
+    assert container["resources"] == {
+        "requests": {"cpu": "500m", "memory": "512Mi"},
+        "limits": launcher_resources["limits"],
+    }
     assert container["image"] == user_code_image()
     assert "nodeSelector" not in job["spec"]["template"]["spec"]
 

@@ -127,3 +127,35 @@ def test_registry_resource_defaults_to_settings(lume_home: Path) -> None:
 
     RegistryResource().registry.register_spec(spec())
     assert (lume_home / "registry.db").is_file()
+
+
+def test_concurrent_registration_gives_one_model_and_one_deployment(
+    registry: ModelRegistry,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def register(_: int):
+        own = ModelRegistry(registry.url)  # its own engine, like another process
+        try:
+            return own.register_spec(spec())
+        finally:
+            own.close()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        records = list(pool.map(register, range(6)))
+    assert len({r.id for r in records}) == 1
+    assert len(registry.list_models()) == 1
+    assert len(registry.list_deployments()) == 1
+
+
+def test_definitions_register_every_model(lume_home: Path) -> None:
+    from lume_assets.definitions import MODELS, build_definitions
+    from lume_assets.settings import get_settings
+
+    build_definitions()
+    registry = ModelRegistry(get_settings().resolved_registry_url())
+    for model in MODELS:
+        deployment = registry.get_deployment(model.name)
+        assert deployment.version == model.version
+        assert deployment.source_sha256 == model.source_sha256()
+        assert deployment.import_path == model.import_path

@@ -1,0 +1,189 @@
+"""The demo asset graph: the beam-envelope model, a partitioned quad scan, a surrogate, a check.
+
+- `beam_envelope/*` — the model as assets (`model_asset`): result record, envelope arrays
+  (HDF5), text report; cached by inputs hash.
+- `envelope_scan` — matched-beam size over a grid of quad strengths, one static partition per
+  focusing strength k_f, each partition a vectorized sweep of k_d; single-run backfills evaluate
+  many partitions in one call. Each point is also stored as a `Result` (queryable).
+- `envelope_surrogate` — a cubic polynomial in (k_f, k_d) fitted to the scan by least squares.
+- check `surrogate_matches_simulation` — fresh simulations at random points of the scanned
+  domain agree with the surrogate within `SURROGATE_TOLERANCE` (relative).
+"""
+
+import warnings
+from typing import Any
+
+import dagster as dg
+import numpy as np
+
+from lume_assets.assets.model_assets import model_asset
+from lume_assets.demo.beam_model import BEAM_ENVELOPE, matched_points
+from lume_assets.storage.results import Provenance, Result
+
+GROUP = "demo"  # the model: self-contained, what the `demo_job` launches
+SCAN_GROUP = "demo_scan"  # the partitioned scan and the surrogate fitted on it
+#: focusing strengths scanned, one partition each (1/m^2)
+SCAN_K_F = (2.0, 2.1, 2.2, 2.3, 2.4)
+#: defocusing strengths swept inside every partition (1/m^2)
+SCAN_K_D = tuple(float(v) for v in np.round(np.linspace(-2.4, -2.0, 17), 6))
+#: largest relative error allowed between surrogate and fresh simulation
+SURROGATE_TOLERANCE = 0.05
+SURROGATE_DEGREE = 3
+CHECK_POINTS = 24
+
+scan_partitions = dg.StaticPartitionsDefinition([f"{k:.2f}" for k in SCAN_K_F])
+
+beam_envelope = model_asset(BEAM_ENVELOPE, group_name=GROUP)
+
+
+def _envelope_scan(context: dg.AssetExecutionContext) -> dict[str, dict[str, Any]]:
+    """Matched rms beam size over (k_f, k_d): one partition per k_f, k_d swept inside it."""
+    keys = list(context.partition_keys)
+    k_f = np.repeat([float(k) for k in keys], len(SCAN_K_D))
+    k_d = np.tile(SCAN_K_D, len(keys))
+    points = matched_points(k_f, k_d)
+    outputs = BEAM_ENVELOPE.evaluate_batch(points)  # one vectorized call for every partition
+    deployment = context.resources.registry.registry.register_spec(BEAM_ENVELOPE)
+    store = context.resources.result_store.get_store()
+    results = []
+    for i, (point, out) in enumerate(zip(points, outputs, strict=True)):
+        results.append(
+            Result(
+                model=BEAM_ENVELOPE.name,
+                version=BEAM_ENVELOPE.version,
+                inputs=BEAM_ENVELOPE.validate_inputs(point),
+                outputs=out,  # complete: a later model run with these inputs is a cache hit
+                provenance=Provenance(
+                    run_id=context.run.run_id,
+                    asset_key=context.asset_key.to_user_string(),
+                    partition_key=keys[i // len(SCAN_K_D)],
+                    code_sha=deployment.source_sha256,
+                    deployment_id=deployment.id,
+                ),
+            )
+        )
+    store.put_many(results)
+    tables: dict[str, dict[str, Any]] = {}
+    for j, key in enumerate(keys):
+        part = slice(j * len(SCAN_K_D), (j + 1) * len(SCAN_K_D))
+        tables[key] = {
+            "k_f": k_f[part],
+            "k_d": k_d[part],
+            "beta_x": np.array([p["beta_x"] for p in points[part]]),
+            "beta_y": np.array([p["beta_y"] for p in points[part]]),
+            "max_sigma": np.array([o["max_sigma"] for o in outputs[part]]),
+        }
+    context.add_output_metadata(
+        {
+            "points": dg.MetadataValue.int(len(points)),
+            "partitions": dg.MetadataValue.text(", ".join(keys)),
+            "max_sigma_range_mm": dg.MetadataValue.text(
+                f"{min(o['max_sigma'] for o in outputs):.4f} .. "
+                f"{max(o['max_sigma'] for o in outputs):.4f}"
+            ),
+            "results_stored": dg.MetadataValue.int(len(results)),
+        }
+    )
+    return tables
+
+
+with warnings.catch_warnings():  # backfill_policy is a Dagster "beta" parameter; we rely on it
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    envelope_scan = dg.asset(
+        name="envelope_scan",
+        group_name=SCAN_GROUP,
+        partitions_def=scan_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        io_manager_key="hdf5_io_manager",
+        required_resource_keys={"result_store", "registry"},
+        code_version=BEAM_ENVELOPE.version,
+        kinds={"numpy", "hdf5"},
+    )(_envelope_scan)
+
+
+def _design(k_f: np.ndarray, k_d: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """Polynomial design matrix: one column k_f**i * k_d**j per exponent pair (i, j)."""
+    return np.stack([k_f**i * k_d**j for i, j in exponents], axis=1)
+
+
+def surrogate_predict(surrogate: dict[str, Any], k_f: np.ndarray, k_d: np.ndarray) -> np.ndarray:
+    """Evaluate the fitted polynomial at (k_f, k_d)."""
+    return (
+        _design(np.asarray(k_f, float), np.asarray(k_d, float), surrogate["exponents"])
+        @ (surrogate["coefficients"])
+    )
+
+
+def _scan_tables(envelope_scan: Any) -> list[dict[str, Any]]:
+    """The scan partitions as a list of tables (one partition loads as the table itself)."""
+    if isinstance(envelope_scan, dict) and "max_sigma" in envelope_scan:
+        return [envelope_scan]
+    return list(envelope_scan.values())
+
+
+@dg.asset(
+    group_name=SCAN_GROUP, io_manager_key="hdf5_io_manager", code_version="1", kinds={"numpy"}
+)
+def envelope_surrogate(context: dg.AssetExecutionContext, envelope_scan: Any) -> dict[str, Any]:
+    """Cubic polynomial max_sigma(k_f, k_d) fitted to the scan by linear least squares."""
+    tables = _scan_tables(envelope_scan)
+    k_f = np.concatenate([t["k_f"] for t in tables])
+    k_d = np.concatenate([t["k_d"] for t in tables])
+    y = np.concatenate([t["max_sigma"] for t in tables])
+    exponents = np.array(
+        [(i, j) for i in range(SURROGATE_DEGREE + 1) for j in range(SURROGATE_DEGREE + 1 - i)]
+    )
+    coefficients, *_ = np.linalg.lstsq(_design(k_f, k_d, exponents), y, rcond=None)
+    surrogate = {
+        "exponents": exponents,
+        "coefficients": coefficients,
+        "k_f_range": np.array([k_f.min(), k_f.max()]),
+        "k_d_range": np.array([k_d.min(), k_d.max()]),
+    }
+    residual = surrogate_predict(surrogate, k_f, k_d) - y
+    surrogate["rms_residual"] = float(np.sqrt(np.mean(residual**2)))
+    context.add_output_metadata(
+        {
+            "training_points": dg.MetadataValue.int(int(y.size)),
+            "rms_residual_mm": dg.MetadataValue.float(surrogate["rms_residual"]),
+            "degree": dg.MetadataValue.int(SURROGATE_DEGREE),
+        }
+    )
+    return surrogate
+
+
+@dg.asset_check(
+    asset=envelope_surrogate,
+    description=f"Surrogate within {SURROGATE_TOLERANCE:.0%} of fresh simulations "
+    f"at {CHECK_POINTS} random points of the scanned domain.",
+)
+def surrogate_matches_simulation(envelope_surrogate: dict[str, Any]) -> dg.AssetCheckResult:
+    """Compare surrogate predictions with fresh beam-envelope simulations."""
+    rng = np.random.default_rng(20240601)
+    lo_f, hi_f = envelope_surrogate["k_f_range"]
+    lo_d, hi_d = envelope_surrogate["k_d_range"]
+    k_f = rng.uniform(lo_f, hi_f, CHECK_POINTS)
+    k_d = rng.uniform(lo_d, hi_d, CHECK_POINTS)
+    simulated = np.array(
+        [o["max_sigma"] for o in BEAM_ENVELOPE.evaluate_batch(matched_points(k_f, k_d))]
+    )
+    predicted = surrogate_predict(envelope_surrogate, k_f, k_d)
+    rel = np.abs(predicted - simulated) / simulated
+    worst = int(np.argmax(rel))
+    return dg.AssetCheckResult(
+        passed=bool(rel.max() <= SURROGATE_TOLERANCE),
+        metadata={
+            "max_relative_error": dg.MetadataValue.float(float(rel.max())),
+            "mean_relative_error": dg.MetadataValue.float(float(rel.mean())),
+            "tolerance": dg.MetadataValue.float(SURROGATE_TOLERANCE),
+            "worst_point": dg.MetadataValue.text(
+                f"k_f={k_f[worst]:.4f}, k_d={k_d[worst]:.4f}: simulated "
+                f"{simulated[worst]:.4f} mm, surrogate {predicted[worst]:.4f} mm"
+            ),
+        },
+    )
+
+
+demo_assets = [beam_envelope, envelope_scan, envelope_surrogate]
+demo_checks = [surrogate_matches_simulation]
+demo_models = [BEAM_ENVELOPE]

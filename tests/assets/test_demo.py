@@ -1,0 +1,166 @@
+"""The demo graph: model asset, partitioned quad scan, surrogate and its check — materialized with
+`materialize` and from the `dagster` command line; outputs read back with h5py and the store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import h5py
+import numpy as np
+import pytest
+
+from lume_assets.demo import assets as demo
+from lume_assets.demo.beam_model import BEAM_ENVELOPE, matched_points
+
+ROOT = Path(__file__).resolve().parents[2]
+RANGE_TAGS = {
+    "dagster/asset_partition_range_start": "2.00",
+    "dagster/asset_partition_range_end": "2.40",
+}
+
+
+def test_demo_graph_materializes_and_outputs_are_readable(
+    resources: dict[str, Any], instance: dg.DagsterInstance, store: Any, lume_home: Path
+) -> None:
+    model = dg.materialize([demo.beam_envelope], resources=resources, instance=instance)
+    scan = dg.materialize(
+        [demo.envelope_scan], resources=resources, instance=instance, tags=RANGE_TAGS
+    )
+    fit = dg.materialize(
+        [demo.envelope_scan, demo.envelope_surrogate, *demo.demo_checks],
+        selection=[demo.envelope_surrogate, *demo.demo_checks],
+        resources=resources,
+        instance=instance,
+    )
+    assert model.success and scan.success and fit.success
+    files = lume_home / "files"
+
+    # HDF5 with plain h5py: the envelope arrays, one scan file per partition, the surrogate
+    with h5py.File(files / "beam_envelope" / "sigma_x.h5", "r") as f:
+        sigma_x = f["value"][()]
+    with h5py.File(files / "beam_envelope" / "s.h5", "r") as f:
+        s = f["value"][()]
+    assert sigma_x.shape == s.shape == (129,)
+    assert s[-1] == pytest.approx(9.6)
+    scan_files = sorted((files / "envelope_scan").glob("*.h5"))
+    assert [p.stem for p in scan_files] == ["2.00", "2.10", "2.20", "2.30", "2.40"]
+    with h5py.File(scan_files[2], "r") as f:
+        np.testing.assert_allclose(f["k_f"][()], 2.2)
+        assert f["max_sigma"].shape == (len(demo.SCAN_K_D),)
+    with h5py.File(files / "envelope_surrogate.h5", "r") as f:
+        assert f["coefficients"].shape == (10,)
+
+    # the text report
+    report = (files / "beam_envelope" / "report.txt").read_text()
+    assert report.startswith("Beam envelope through a FODO lattice")
+
+    # the result store: the model's result plus every scan point, queryable
+    [nominal] = store.find("beam_envelope", {"provenance.asset_key": "beam_envelope/result"})
+    assert nominal.outputs["max_sigma"] == pytest.approx(float(sigma_x.max()), rel=1e-3)
+    np.testing.assert_array_equal(nominal.outputs["sigma_x"], sigma_x)
+    assert store.count("beam_envelope") == 1 + len(demo.SCAN_K_F) * len(demo.SCAN_K_D)
+    assert store.count("beam_envelope", {"inputs.k_f": {"$eq": 2.2}}) == len(demo.SCAN_K_D)
+
+    checks = {e.check_name: e for r in (model, fit) for e in r.get_asset_check_evaluations()}
+    assert checks["outputs_in_declared_range"].passed
+    surrogate_check = checks["surrogate_matches_simulation"]
+    assert surrogate_check.passed
+    assert surrogate_check.metadata["max_relative_error"].value <= demo.SURROGATE_TOLERANCE
+
+
+def test_a_scanned_point_is_a_cache_hit_for_the_model_asset(
+    resources: dict[str, Any], instance: dg.DagsterInstance
+) -> None:
+    dg.materialize(
+        [demo.envelope_scan], resources=resources, instance=instance, partition_key="2.20"
+    )
+    point = matched_points(np.array([2.2]), np.array([demo.SCAN_K_D[3]]))[0]
+    result = dg.materialize(
+        [demo.beam_envelope],
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"beam_envelope": {"config": point}}},
+    )
+    meta = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert meta["beam_envelope/result"]["cache_hit"].value is True
+    assert meta["beam_envelope/sigma_y"]["shape"].value == "(129,)"
+
+
+def test_surrogate_check_fails_for_a_wrong_surrogate() -> None:
+    points = matched_points(
+        np.repeat(demo.SCAN_K_F, len(demo.SCAN_K_D)), np.tile(demo.SCAN_K_D, len(demo.SCAN_K_F))
+    )
+    outputs = BEAM_ENVELOPE.evaluate_batch(points)
+    table = {
+        "k_f": np.array([p["k_f"] for p in points]),
+        "k_d": np.array([p["k_d"] for p in points]),
+        "max_sigma": np.array([o["max_sigma"] for o in outputs]),
+    }
+    surrogate = demo.envelope_surrogate(dg.build_asset_context(), envelope_scan=table)
+    good = demo.surrogate_matches_simulation(envelope_surrogate=surrogate)
+    assert good.passed
+    bad = dict(surrogate, coefficients=surrogate["coefficients"] * 1.1)
+    result = demo.surrogate_matches_simulation(envelope_surrogate=bad)
+    assert not result.passed
+    assert result.metadata["max_relative_error"].value > demo.SURROGATE_TOLERANCE
+
+
+def _dagster(args: list[str], lume_home: Path) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "LUME_HOME": str(lume_home),
+        "DAGSTER_HOME": os.environ["DAGSTER_HOME"],
+        "PYTHONPATH": str(ROOT),
+    }
+    Path(env["DAGSTER_HOME"], "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dagster = Path(sys.executable).with_name("dagster")
+    return subprocess.run(
+        [str(dagster), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_dagster_cli_validates_and_materializes_the_demo(lume_home: Path) -> None:
+    validate = _dagster(["definitions", "validate", "-w", "workspace.yaml"], lume_home)
+    assert validate.returncode == 0, validate.stderr[-2000:]
+    assert "All code locations passed validation" in validate.stdout + validate.stderr
+
+    model = _dagster(
+        [
+            "asset",
+            "materialize",
+            "-m",
+            "lume_assets.definitions",
+            "--select",
+            "key:beam_envelope/*",
+        ],
+        lume_home,
+    )
+    assert model.returncode == 0, model.stderr[-2000:]
+    scan = _dagster(
+        [
+            "asset",
+            "materialize",
+            "-m",
+            "lume_assets.definitions",
+            "--select",
+            "envelope_scan",
+            "--partition-range",
+            "2.00...2.40",
+        ],
+        lume_home,
+    )
+    assert scan.returncode == 0, scan.stderr[-2000:]
+    assert (lume_home / "files" / "beam_envelope" / "report.txt").is_file()
+    assert len(list((lume_home / "files" / "envelope_scan").glob("*.h5"))) == 5
+    from lume_assets.storage.result_stores import open_result_store
+
+    with open_result_store(f"sqlite:///{lume_home / 'results.db'}") as results:
+        assert results.count("beam_envelope") == 1 + 5 * len(demo.SCAN_K_D)
