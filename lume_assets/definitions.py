@@ -11,6 +11,7 @@ import dagster as dg
 from lume_assets.assets.graph_assets import AssetGraph, graph_job, load_asset_graphs
 from lume_assets.assets.graph_loader import EXAMPLES_DIR
 from lume_assets.automation.gate import ApprovalsResource
+from lume_assets.automation.schedules import graph_schedules
 from lume_assets.demo.assets import demo_assets, demo_checks, demo_models
 from lume_assets.demo.automation import build_demo_automation
 from lume_assets.demo.focus_model import FOCUS
@@ -83,7 +84,14 @@ def build_definitions() -> dg.Definitions:
     served = {(m.name, m.version): m for m in [*MODELS, *graph_models(graphs)]}
     register_models(list(served.values()))
     automation = build_demo_automation()
-    graph_jobs = [job for job in (graph_job(g) for g in graphs) if job is not None]
+    jobs_by_graph = {g.name: graph_job(g) for g in graphs}
+    graph_jobs = [job for job in jobs_by_graph.values() if job is not None]
+    # A graph's `schedules:` run its job, or (all nodes partitioned: no job) its assets.
+    scheduled = [
+        schedule
+        for g in graphs
+        for schedule in graph_schedules(g.graph.spec.schedules, jobs_by_graph[g.name] or g.assets)
+    ]
     return dg.Definitions(
         assets=[
             *demo_assets,
@@ -93,7 +101,7 @@ def build_definitions() -> dg.Definitions:
         asset_checks=demo_checks,
         jobs=[group_job(demo_assets, "demo", DEMO_JOB), *automation["jobs"], *graph_jobs],
         sensors=automation["sensors"],
-        schedules=automation["schedules"],
+        schedules=[*automation["schedules"], *scheduled],
         resources=build_resources(),
     )
 

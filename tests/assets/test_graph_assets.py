@@ -274,3 +274,36 @@ def test_each_graph_has_a_job(lume_home: Path) -> None:
     assert {n.name for n in job.nodes} == {chain.op_name("sim"), chain.op_name("analysis")}
     pipeline = defs.resolve_job_def("envelope_pipeline_job")
     assert len(pipeline.nodes) == 3
+
+
+def test_a_graphs_schedules_are_registered_and_run_its_job(
+    lume_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from lume_assets.definitions import build_definitions
+    from lume_assets.settings import get_settings
+
+    graphs = lume_home / "graphs"
+    graphs.mkdir()
+    text = (EXAMPLES_DIR / "beam_chain.yaml").read_text().replace("name: beam_chain", "name: night")
+    assert "name: night" in text
+    text += '\nschedules:\n  - {name: nightly_night, cron: "0 2 * * *", timezone: Europe/Berlin}\n'
+    (graphs / "night.yaml").write_text(text)
+    monkeypatch.setenv("LUME_GRAPHS_DIR", str(graphs))
+    get_settings.cache_clear()
+
+    defs = build_definitions()
+    schedule = defs.resolve_schedule_def("nightly_night")
+    assert schedule.execution_timezone == "Europe/Berlin"
+    assert schedule.job_name == "night_job"
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 7, 1, 0, 0, tzinfo=UTC),
+            repository_def=defs.get_repository_def(),
+        ) as context,
+    ):
+        [request] = schedule.evaluate_tick(context).run_requests
+    assert request.run_key.startswith("nightly_night:2026-07-01T02:00:00+02:00")
