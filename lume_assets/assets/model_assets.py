@@ -32,7 +32,13 @@ from lume_assets.assets.model_keys import (
     output_binding,
     prefix_parts,
 )
-from lume_assets.assets.model_metadata import file_value, io_table, output_metadata, plot_markdown
+from lume_assets.assets.model_metadata import (
+    file_value,
+    io_table,
+    output_metadata,
+    plot_markdown,
+    render_plot,
+)
 from lume_assets.deploy.placement import placement_tags
 from lume_assets.errors import (
     LumeError,
@@ -62,8 +68,11 @@ RANGE_CHECK = "outputs_in_declared_range"
 
 # -- resources -------------------------------------------------------------------------------------
 def _result_store(context: dg.AssetExecutionContext) -> Any:
-    """The ResultStore behind the "result_store" resource."""
-    return context.resources.result_store.get_store()
+    """The ResultStore the result IO manager writes to (one open store per run), else the one
+    of the "result_store" resource."""
+    iom = getattr(context.resources, "result_io_manager", None)
+    resource = getattr(iom, "result_store", None) or context.resources.result_store
+    return resource.get_store()
 
 
 _DEPLOYMENTS: dict[tuple[str, str, str, int], Any] = {}
@@ -100,6 +109,19 @@ def _planned_files(
         rel = iom.file_path(out_ctx, serializer, partition)
         files[var.name] = iom.filesystem().host_path(rel)
     return files
+
+
+def _save_plot(
+    context: dg.AssetExecutionContext, result_key: dg.AssetKey, inputs_hash: str, png: bytes
+) -> str | None:
+    """Write the plot as `<model>/plots/<inputs hash>.png` under the HDF5 files root."""
+    iom = getattr(context.resources, "hdf5_io_manager", None)
+    if iom is None or not hasattr(iom, "filesystem"):
+        return None
+    fs = iom.filesystem()
+    rel = "/".join([*result_key.path[:-1], "plots", f"{inputs_hash[:16]}.png"])
+    fs.write_bytes(rel, png)  # atomic
+    return fs.host_path(rel)
 
 
 # -- the asset ----------------------------------------------------------------------------------
@@ -267,9 +289,16 @@ def model_asset(
             "inputs_table": io_table(spec.inputs, inputs),
             "outputs_table": io_table(spec.outputs, outputs),
         }
-        plot = plot_markdown(spec, inputs, outputs)
-        if plot is not None:
-            meta["plot"] = dg.MetadataValue.md(plot)
+        if result.provenance.files:
+            meta["files"] = dg.MetadataValue.json(dict(result.provenance.files))
+        png = render_plot(spec, inputs, outputs)
+        if png is not None:
+            meta["plot"] = dg.MetadataValue.md(
+                plot_markdown(png, f"{spec.name} {inputs_hash[:12]}")
+            )
+            plot_path = _save_plot(context, keys[RESULT_OUTPUT], inputs_hash, png)
+            if plot_path is not None:
+                meta["plot_path"] = dg.MetadataValue.path(plot_path)
         yield dg.Output(result, output_name=RESULT_OUTPUT, metadata=meta)
         for var in file_outputs(spec):
             yield dg.Output(

@@ -55,6 +55,18 @@ def test_demo_graph_materializes_and_outputs_are_readable(
     with h5py.File(files / "envelope_surrogate.h5", "r") as f:
         assert f["coefficients"].shape == (10,)
 
+    # the envelope plot: a PNG file next to the outputs, and inline in Dagit
+    meta = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in model.get_asset_materialization_events()
+    }
+    plot = Path(str(meta["beam_envelope/result"]["plot_path"].value))
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert meta["beam_envelope/result"]["plot"].value.startswith("![beam_envelope")
+    assert meta["beam_envelope/result"]["files"].value["sigma_x"] == str(
+        files / "beam_envelope" / "sigma_x.h5"
+    )
+
     # the text report
     report = (files / "beam_envelope" / "report.txt").read_text()
     assert report.startswith("Beam envelope through a FODO lattice")
