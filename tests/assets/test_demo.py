@@ -85,12 +85,20 @@ def test_demo_graph_materializes_and_outputs_are_readable(
     assert surrogate_check.metadata["max_relative_error"].value <= demo.SURROGATE_TOLERANCE
 
 
-def test_a_scanned_point_is_a_cache_hit_for_the_model_asset(
+def test_scan_reuses_stored_points_and_they_are_cache_hits_for_the_model(
     resources: dict[str, Any], instance: dg.DagsterInstance
 ) -> None:
-    dg.materialize(
+    first = dg.materialize(
         [demo.envelope_scan], resources=resources, instance=instance, partition_key="2.20"
     )
+    again = dg.materialize(
+        [demo.envelope_scan], resources=resources, instance=instance, partition_key="2.20"
+    )
+    [m1] = [e.materialization.metadata for e in first.get_asset_materialization_events()]
+    [m2] = [e.materialization.metadata for e in again.get_asset_materialization_events()]
+    assert (m1["evaluated"].value, m1["cache_hits"].value) == (len(demo.SCAN_K_D), 0)
+    assert (m2["evaluated"].value, m2["cache_hits"].value) == (0, len(demo.SCAN_K_D))
+    assert m1["sha256"].value == m2["sha256"].value  # the same scan file, from the cache
     point = matched_points(np.array([2.2]), np.array([demo.SCAN_K_D[3]]))[0]
     result = dg.materialize(
         [demo.beam_envelope],
