@@ -43,6 +43,33 @@ def demo() -> None:
         raise SystemExit(1)
 
 
+@cli.command()
+@click.argument("asset_key")
+@click.option("--first", help="First partition of the range (default: the first).")
+@click.option("--last", help="Last partition of the range (default: the last).")
+def scan(asset_key: str, first: str | None, last: str | None) -> None:
+    """Materialize a partitioned asset (a scan) over a range of partitions as ONE run."""
+    import dagster as dg
+
+    from lume_assets.automation.progress import subscribe
+    from lume_assets.automation.runs import run_partition_range
+    from lume_assets.definitions import build_definitions
+    from lume_assets.demo.run import ensure_dagster_home
+
+    ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance, subscribe(click.echo):
+        report = run_partition_range(
+            build_definitions(), asset_key, instance=instance, first=first, last=last
+        )
+    status = "succeeded" if report.success else "FAILED"
+    click.echo(
+        f"run {report.run_id} {status}: {report.partitions} partition(s) "
+        f"{report.first}...{report.last} of {asset_key}"
+    )
+    if not report.success:
+        raise SystemExit(1)
+
+
 def _decide_cli(target: str, decision: str, by: str | None, reason: str, every: bool) -> None:
     """Shared body of `approve` and `reject`: decide, publish on approval, print the outcome."""
     import getpass
@@ -103,6 +130,43 @@ def approvals(status: str | None, gate: str | None) -> None:
         click.echo(approval.describe())
     if not found:
         click.echo("no approvals")
+
+
+@cli.command()
+@click.option("--job", "job_name", default="demo_job", show_default=True, help="Job to launch.")
+@click.option(
+    "-w",
+    "--workspace",
+    default="workspace.yaml",
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Workspace file naming the code location.",
+)
+@click.option("--location", default=None, help="Code location (if the workspace has several).")
+@click.option("--wait/--no-wait", default=False, help="Wait until the run finishes.")
+@click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait with --wait.")
+def launch(job_name: str, workspace: str, location: str | None, wait: bool, timeout: float) -> None:
+    """Launch a job through this instance's run coordinator and launcher (dagster.yaml).
+
+    On the Docker stack: `docker compose exec daemon lume-assets launch -w
+    /opt/dagster/dagster_home/workspace.yaml --wait`.
+    """
+    import dagster as dg
+
+    from lume_assets.deploy.launch import launch_job
+
+    with dg.DagsterInstance.get() as instance:
+        if wait:
+            click.echo(f"launching {job_name} and waiting up to {timeout:.0f} s ...")
+        run_id = launch_job(
+            instance,
+            workspace,
+            job_name,
+            location=location,
+            wait_timeout=timeout if wait else None,
+        )
+        status = instance.get_run_by_id(run_id).status.value
+    click.echo(f"run {run_id} {status}")
 
 
 def main() -> None:

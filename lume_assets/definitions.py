@@ -7,7 +7,10 @@ from typing import Any
 
 import dagster as dg
 
+from lume_assets.automation.gate import ApprovalsResource
 from lume_assets.demo.assets import demo_assets, demo_checks, demo_models
+from lume_assets.demo.automation import build_demo_automation
+from lume_assets.demo.focus_model import FOCUS
 from lume_assets.deploy.jobs import group_job
 from lume_assets.deploy.launch import DEMO_JOB
 from lume_assets.io_managers.hdf5 import HDF5IOManager
@@ -19,7 +22,7 @@ from lume_assets.models.registry import DeploymentRecord, ModelRegistry
 from lume_assets.settings import get_settings
 
 #: Every model this code location serves; each is registered when the definitions load.
-MODELS: list[ModelSpec] = [*demo_models]
+MODELS: list[ModelSpec] = [*demo_models, FOCUS]
 
 
 def build_resources() -> dict[str, Any]:
@@ -43,6 +46,7 @@ def build_resources() -> dict[str, Any]:
         "result_store": result_store,
         "result_io_manager": ResultIOManager(result_store=result_store),
         "registry": RegistryResource(url=settings.resolved_registry_url()),
+        "approvals": ApprovalsResource(url=settings.resolved_registry_url()),
     }
 
 
@@ -58,10 +62,13 @@ def register_models(models: Sequence[ModelSpec]) -> list[DeploymentRecord]:
 def build_definitions() -> dg.Definitions:
     """Register the models and return the code location's Definitions."""
     register_models(MODELS)
+    automation = build_demo_automation()
     return dg.Definitions(
-        assets=demo_assets,
+        assets=[*demo_assets, *automation["assets"]],
         asset_checks=demo_checks,
-        jobs=[group_job(demo_assets, "demo", DEMO_JOB)],
+        jobs=[group_job(demo_assets, "demo", DEMO_JOB), *automation["jobs"]],
+        sensors=automation["sensors"],
+        schedules=automation["schedules"],
         resources=build_resources(),
     )
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from lume_assets.assets.graph_parse import parse_graph
+from lume_assets.assets.graph_parse import check_graph_data, parse_graph
 from lume_assets.assets.graph_validation import ResolvedGraph, resolve_graph
 from lume_assets.errors import GraphSpecError
 from lume_assets.models.catalogue import ModelCatalogue
@@ -24,6 +25,14 @@ def load_graph_text(
 ) -> ResolvedGraph:
     """Parse and validate graph YAML `text` (`source` names it in messages)."""
     spec, raw = parse_graph(text, source)
+    return resolve_graph(spec, raw, source, catalogue)
+
+
+def graph_from_dict(
+    data: dict[str, Any], source: str = "<python>", catalogue: ModelCatalogue | None = None
+) -> ResolvedGraph:
+    """Validate a graph declared in Python as a dict of the YAML's shape."""
+    spec, raw = check_graph_data(data, source)
     return resolve_graph(spec, raw, source, catalogue)
 
 
@@ -78,4 +87,11 @@ def load_graphs(
     return graphs
 
 
-__all__ = ["EXAMPLES_DIR", "graph_files", "load_graph", "load_graph_text", "load_graphs"]
+__all__ = [
+    "EXAMPLES_DIR",
+    "graph_files",
+    "graph_from_dict",
+    "load_graph",
+    "load_graph_text",
+    "load_graphs",
+]

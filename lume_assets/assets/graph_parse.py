@@ -42,11 +42,15 @@ def read_yaml(text: str, source: str) -> Any:
 
 def parse_graph(text: str, source: str = "<string>") -> tuple[GraphSpec, Any]:
     """Parse and schema-check graph YAML; return the spec and the raw (line-carrying) document."""
-    raw = read_yaml(text, source)
+    return check_graph_data(read_yaml(text, source), source)
+
+
+def check_graph_data(raw: Any, source: str = "<python>") -> tuple[GraphSpec, Any]:
+    """Schema-check a graph document (from YAML, or a plain dict built in Python)."""
     if not isinstance(raw, dict):
         kind = "empty" if raw is None else _KINDS.get(type(raw).__name__, "a single value")
         raise GraphSpecError(
-            f"invalid asset graph: {source}:{getattr(raw, 'line', 1) or 1}: the file is {kind}; "
+            f"invalid asset graph: {source}:{getattr(raw, 'line', 1) or 1}: the graph is {kind}; "
             "a graph file is a mapping with 'name' and 'nodes' (a list of nodes with 'name' "
             "and 'model')."
         )
@@ -64,7 +68,7 @@ def parse_graph(text: str, source: str = "<string>") -> tuple[GraphSpec, Any]:
     return spec, raw
 
 
-_KINDS = {"LineList": "a list", "str": "a single text value"}
+_KINDS = {"LineList": "a list", "list": "a list", "str": "a single text value"}
 
 
 def _report(problems: Problems, err: Any) -> None:
@@ -99,4 +103,4 @@ def _report(problems: Problems, err: Any) -> None:
     problems.add(loc, f"{field}: {message}{got}.")
 
 
-__all__ = ["parse_graph", "read_yaml"]
+__all__ = ["check_graph_data", "parse_graph", "read_yaml"]

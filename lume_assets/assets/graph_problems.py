@@ -53,7 +53,10 @@ class Problems:
 
     def error(self) -> GraphSpecError:
         """One GraphSpecError listing every problem, in line order."""
-        lines = [f"{self.source}:{line}: {msg}" for line, msg in sorted(self.items, key=_line)]
+        lines = [
+            f"{self.source}:{line}: {msg}" if line else f"{self.source}: {msg}"
+            for line, msg in sorted(self.items, key=_line)
+        ]
         if len(lines) == 1:
             return GraphSpecError(f"invalid asset graph: {lines[0]}")
         listed = "\n".join(f"  {text}" for text in lines)

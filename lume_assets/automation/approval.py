@@ -1,7 +1,8 @@
 """Approval gates: a result waits unpublished until a person approves (or rejects) it.
 
-Approvals live in the registry database (table ``lume_approvals``, same SQLAlchemy URL as the
-model registry). One approval per (gate, run, partition): requesting it again is a no-op.
+Approvals live in the registry database (table ``lume_approvals``, declared on the registry's
+SQLAlchemy base, same URL as the model registry). One approval per (gate, run, partition):
+requesting it again is a no-op.
 The state machine is ``pending → approved`` or ``pending → rejected``; repeating the same
 decision is idempotent (approving again re-publishes, which is itself idempotent), the opposite
 decision is refused with an ApprovalError naming who decided what and when.
@@ -19,9 +20,10 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from lume_assets.errors import ApprovalError, ConfigError
+from lume_assets.models.registry import _Base as RegistryBase  # the registry's tables' base
 from lume_assets.settings import get_settings
 
 Publisher = Callable[[Sequence[str]], int]
@@ -36,11 +38,7 @@ class ApprovalStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
-class ApprovalBase(DeclarativeBase):
-    """Declarative base of the approval tables."""
-
-
-class ApprovalRow(ApprovalBase):
+class ApprovalRow(RegistryBase):
     """One approval gate crossing: a run's output at a gate, waiting for a decision."""
 
     __tablename__ = "lume_approvals"
@@ -136,7 +134,7 @@ class ApprovalStore:
         self.url = url or get_settings().resolved_registry_url()
         self.engine = engine or _make_engine(self.url)
         try:
-            ApprovalBase.metadata.create_all(self.engine)
+            RegistryBase.metadata.create_all(self.engine, tables=[ApprovalRow.__table__])
         except SQLAlchemyError as exc:
             raise ApprovalError(
                 f"Cannot open the approvals table in the registry database "
@@ -347,9 +345,14 @@ def store_publisher(result_store: object) -> Publisher:
     """Return a Publisher that marks results published in `result_store` (a ResultStore)."""
 
     def _publish(hashes: Sequence[str]) -> int:
-        for inputs_hash in hashes:
-            result_store.publish(inputs_hash, published=True)  # type: ignore[attr-defined]
-        return len(hashes)
+        found = result_store.publish_many(hashes, published=True)  # type: ignore[attr-defined]
+        if found != len(set(hashes)):
+            raise ApprovalError(
+                f"Only {found} of the {len(set(hashes))} held results are in the result store "
+                f"{getattr(result_store, 'location', '')}; was it cleared or is LUME_RESULTS_URL "
+                "pointing elsewhere? The approval is recorded; re-run approve once they are back."
+            )
+        return found
 
     return _publish
 

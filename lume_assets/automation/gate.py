@@ -19,6 +19,7 @@ from lume_assets.automation.approval import (
     decide,
     store_publisher,
 )
+from lume_assets.io_managers.results import ResultStoreResource
 
 APPROVAL_JOB_NAME = "approve_results"
 
@@ -48,32 +49,34 @@ def hold_for_approval(
     approvals: ApprovalStore,
     result_hashes: Sequence[str],
     *,
+    gate: str,
     model: str = "",
-    gate: str | None = None,
 ) -> Approval:
     """Record that this run's results wait (unpublished) for approval and say how to approve."""
-    name = gate or context.asset_key.to_user_string()
+    run_id = context.run.run_id
     approval = approvals.request(
-        name,
-        context.run_id,
+        gate,
+        run_id,
         partition_key=gate_partition(context),
         model=model,
         results=result_hashes,
-        requested_by=f"run {context.run_id}",
+        requested_by=f"run {run_id}",
     )
     context.log.info(
-        f"{name}: {len(result_hashes)} result(s) held for approval #{approval.id}. Approve with "
-        f"`lume-assets approve {context.run_id}` or launch the '{APPROVAL_JOB_NAME}' job; "
-        f"reject with `lume-assets reject {context.run_id} --reason ...`."
-    )
-    context.add_output_metadata(
-        {
-            "approval_id": dg.MetadataValue.int(approval.id),
-            "approval_status": dg.MetadataValue.text(approval.status.value),
-            "approve_with": dg.MetadataValue.text(f"lume-assets approve {context.run_id}"),
-        }
+        f"{gate}: {len(result_hashes)} result(s) held for approval #{approval.id}. Approve with "
+        f"`lume-assets approve {run_id}` or launch the '{APPROVAL_JOB_NAME}' job; "
+        f"reject with `lume-assets reject {run_id} --reason ...`."
     )
     return approval
+
+
+def approval_metadata(approval: Approval) -> dict[str, dg.MetadataValue]:
+    """Materialization metadata telling Dagit users the result waits for approval."""
+    return {
+        "approval_id": dg.MetadataValue.int(approval.id),
+        "approval_status": dg.MetadataValue.text(approval.status.value),
+        "approve_with": dg.MetadataValue.text(f"lume-assets approve {approval.run_id}"),
+    }
 
 
 class ApprovalDecision(dg.Config):
@@ -88,17 +91,19 @@ class ApprovalDecision(dg.Config):
 
 @dg.op(
     name="decide_approval",
-    required_resource_keys={"result_store"},
     description="Approve (and publish) or reject results held at an approval gate.",
 )
 def decide_approval(
-    context: dg.OpExecutionContext, config: ApprovalDecision, approvals: ApprovalsResource
+    context: dg.OpExecutionContext,
+    config: ApprovalDecision,
+    approvals: ApprovalsResource,
+    result_store: ResultStoreResource,
 ) -> None:
     """Record the decision; on approval publish the held results in the result store."""
     store = approvals.get_store()
     publish = None
     if config.decision == "approve":
-        publish = store_publisher(result_store_of(context.resources.result_store))
+        publish = store_publisher(result_store.get_store())
     done = decide(
         store,
         config.target,
@@ -125,15 +130,6 @@ def decide_approval(
                 },
             )
         )
-
-
-def result_store_of(resource: object) -> object:
-    """Return the ResultStore behind the 'result_store' resource (or the store itself)."""
-    for method in ("get_store", "store", "open"):
-        getter = getattr(resource, method, None)
-        if callable(getter):
-            return getter()
-    return resource
 
 
 @dg.job(name=APPROVAL_JOB_NAME, description="Approve or reject results held at a gate.")

@@ -86,10 +86,14 @@ class ScanSpec(BaseModel):
             raise KeyError(f"{key!r} is not a chunk key of scan {self.name!r}")
         return int(key[len(prefix) :])
 
+    def chunk_bounds(self, key: str) -> tuple[int, int]:
+        """Return the (start, stop) point indices of one chunk."""
+        start = self.chunk_index(key) * self.chunk_size
+        return start, min(start + self.chunk_size, self.size)
+
     def chunk_columns(self, key: str, columns: dict[str, np.ndarray] | None = None) -> dict:
         """Return the scanned columns of one chunk (slices of `columns` if given)."""
-        start = self.chunk_index(key) * self.chunk_size
-        stop = min(start + self.chunk_size, self.size)
+        start, stop = self.chunk_bounds(key)
         cols = columns if columns is not None else self.columns()
         return {n: c[start:stop] for n, c in cols.items()}
 

@@ -3,8 +3,8 @@
 A graph that wants to run on a clock (e.g. the nightly re-validation of a surrogate) declares a
 `ScheduleSpec`; `build_schedule` turns it into a Dagster schedule ticking in the spec's time zone
 (so "02:00 Europe/Berlin" stays 02:00 local across daylight-saving changes). Each run is tagged
-with its local scheduled time, and a time-window partitioned target runs the partition that the
-tick closes.
+with its local scheduled time; a time-window partitioned target runs the partition that the
+tick closes, a statically partitioned one (a chunked scan) runs all its partitions in one run.
 """
 
 from collections.abc import Mapping, Sequence
@@ -15,6 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dagster as dg
 from dagster._core.definitions.partitions.context import partition_loading_context
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 from dagster._utils.schedules import is_valid_cron_string
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -87,17 +91,22 @@ def build_schedule(
     target: dg.JobDefinition | UnresolvedAssetJobDefinition | Sequence[dg.AssetsDefinition],
 ) -> dg.ScheduleDefinition:
     """Build a time-zone-aware cron schedule that runs `target` (a job or assets)."""
-    partitions_def = _time_window_partitions(target)
+    partitions_def = _target_partitions(target)
 
     def _evaluate(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         scheduled = local_time(context.scheduled_execution_time, spec.timezone)
         tags = {**spec.tags, SCHEDULED_FOR_TAG: scheduled.isoformat()}
         partition_key = None
-        if partitions_def is not None:
+        if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
             with partition_loading_context(effective_dt=scheduled):
                 partition_key = partitions_def.get_last_partition_key()
             if partition_key is None:
                 return dg.SkipReason(f"no complete partition ends before {scheduled}")
+        elif isinstance(partitions_def, dg.StaticPartitionsDefinition):
+            # e.g. a nightly re-run of a chunked scan: every chunk, as one single run
+            keys = partitions_def.get_partition_keys()
+            tags[ASSET_PARTITION_RANGE_START_TAG] = keys[0]
+            tags[ASSET_PARTITION_RANGE_END_TAG] = keys[-1]
         return dg.RunRequest(
             run_key=f"{spec.name}:{scheduled.isoformat()}",
             run_config=spec.run_config,
@@ -118,11 +127,18 @@ def build_schedule(
     )
 
 
-def _time_window_partitions(target: Any) -> dg.TimeWindowPartitionsDefinition | None:
-    """Return the target's time-window partitions definition, if it has one."""
+def _target_partitions(target: Any) -> dg.PartitionsDefinition | None:
+    """Return the partitions definition shared by the target's assets (time-window or static)."""
     candidates = target if isinstance(target, Sequence) else [target]
     found = {getattr(t, "partitions_def", None) for t in candidates} - {None}
-    windows = [p for p in found if isinstance(p, dg.TimeWindowPartitionsDefinition)]
-    if len(windows) > 1:
-        raise ConfigError("A scheduled target's assets must share one time-window partitioning.")
-    return windows[0] if windows else None
+    if len(found) > 1:
+        raise ConfigError("A scheduled target's assets must share one partitioning.")
+    part = next(iter(found), None)
+    if part is not None and not isinstance(
+        part, dg.TimeWindowPartitionsDefinition | dg.StaticPartitionsDefinition
+    ):
+        raise ConfigError(
+            f"Cannot schedule assets partitioned by {type(part).__name__}: a schedule runs "
+            "time-window partitions (the window that just closed) or static ones (all of them)."
+        )
+    return part

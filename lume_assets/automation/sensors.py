@@ -84,7 +84,7 @@ def _target_partitions(
 def _target_name(target: dg.AssetsDefinition | dg.JobDefinition) -> str:
     """Return a display name for the sensor target."""
     if isinstance(target, dg.AssetsDefinition):
-        return target.key.to_user_string()
+        return ", ".join(k.to_user_string() for k in sorted(target.keys))
     return target.name
 
 
@@ -116,7 +116,7 @@ def _run_request(
             INPUT_SHA256_TAG: file.sha256,
             PARTITION_NAME_TAG: file.name,
         },
-        asset_selection=[target.key] if isinstance(target, dg.AssetsDefinition) else None,
+        asset_selection=sorted(target.keys) if isinstance(target, dg.AssetsDefinition) else None,
     )
 
 
@@ -168,15 +168,14 @@ def build_inbox_sensor(
             cursor=scan.cursor,
         )
 
-    sensor_target = {"target": target}
     return dg.SensorDefinition(
         name=spec.name,
         evaluation_fn=_evaluate,
         minimum_interval_seconds=spec.minimum_interval_seconds,
         description=f"Runs {_target_name(target)} once per new or changed input file in "
-        f"{spec.inbox_dir or 'the configured inbox'}.",
+        f"{spec.inbox_dir or 'the inbox (LUME_INBOX_DIR, default <home>/inbox)'}.",
         default_status=dg.DefaultSensorStatus.RUNNING
         if spec.running
         else dg.DefaultSensorStatus.STOPPED,
-        **sensor_target,
+        target=target,
     )

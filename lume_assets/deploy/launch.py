@@ -61,8 +61,12 @@ def launch_job(
     run_config: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
     bypass_queue: bool = False,
+    wait_timeout: float | None = None,
 ) -> str:
-    """Create a run of `job_name`, submit it (or launch it, `bypass_queue`) and return its id."""
+    """Create a run of `job_name`, submit it (or launch it, `bypass_queue`) and return its id.
+
+    With `wait_timeout`, wait for the run to finish (RunFailedError if it does not succeed).
+    """
     target = WorkspaceFileTarget(paths=[str(Path(workspace_file).absolute())])
     with WorkspaceProcessContext(instance, target) as process_context:
         workspace = process_context.create_request_context()
@@ -107,6 +111,9 @@ def launch_job(
             instance.launch_run(run.run_id, workspace)
         else:
             instance.submit_run(run.run_id, workspace)
+        if wait_timeout is not None:
+            # Inside the workspace context: a DefaultRunLauncher runs in its code server.
+            wait_for_run(instance, run.run_id, timeout=wait_timeout)
         return run.run_id
 
 

@@ -316,6 +316,18 @@ class MongoResultStore(ResultStore):
             )
         return self.from_document(doc)
 
+    def publish_many(self, inputs_hashes: Iterable[str], published: bool = True) -> int:
+        """Set the published flag of many results with batched update_many calls."""
+        hashes = list(dict.fromkeys(inputs_hashes))
+        matched = 0
+        for chunk in _batches(hashes, BATCH):
+            matched += self._call(
+                lambda chunk=chunk: self.collection.update_many(
+                    {"inputs_hash": {"$in": chunk}}, {"$set": {"published": published}}
+                )
+            ).matched_count
+        return matched
+
     # -- reads ---------------------------------------------------------------------------------
     def _query(
         self, model: str | None, filter: Mapping[str, Any] | None, include_unpublished: bool

@@ -43,6 +43,13 @@ class ResultStore(ABC):
     def publish(self, inputs_hash: str, published: bool = True) -> Result:
         """Mark a stored result published (or held back); return it. Raises if it is absent."""
 
+    def publish_many(self, inputs_hashes: Iterable[str], published: bool = True) -> int:
+        """Set the published flag of many results at once; return how many exist.
+
+        Stores override this with batched updates (an approval publishes a whole scan).
+        """
+        return sum(1 for h in inputs_hashes if self.publish(h, published))
+
     # -- reads ---------------------------------------------------------------------------------
     @abstractmethod
     def find(

@@ -363,6 +363,22 @@ class SqlResultStore(ResultStore):
             )
         return self.get(inputs_hash, include_unpublished=True)
 
+    def publish_many(self, inputs_hashes: Iterable[str], published: bool = True) -> int:
+        """Set the published flag of many results in one transaction (batched IN updates)."""
+        hashes = list(dict.fromkeys(inputs_hashes))
+        changed = 0
+        with self._write() as conn:
+            for start in range(0, len(hashes), BATCH):
+                changed += conn.execute(
+                    sa.update(R)
+                    .where(
+                        R.c.project == self.project,
+                        R.c.inputs_hash.in_(hashes[start : start + BATCH]),
+                    )
+                    .values(published=published)
+                ).rowcount
+        return changed
+
     # -- queries -------------------------------------------------------------------------------
     def _condition(self, c: Condition) -> sa.ColumnElement[bool]:
         """Compile one checked condition to SQL with MongoDB's semantics."""

@@ -15,6 +15,7 @@ from lume_assets.assets.graph_loader import (
     load_graphs,
 )
 from lume_assets.assets.graph_validation import indexed_shape
+from lume_assets.demo.beam_model import BEAM_ENVELOPE
 from lume_assets.errors import GraphSpecError
 from tests.assets.graph_toys import toy_catalogue
 
@@ -65,11 +66,11 @@ def test_examples_load_in_dependency_order_with_overrides() -> None:
 
     chain = graphs["beam_chain"]
     sim = chain.node("sim")
-    # retry merged over the model's own (delay 1.0, 2 retries, exponential) -> only keys given
+    # the node's retry keys are merged over the model's own; other keys are kept
     assert sim.model.retry.max_retries == 3
     assert sim.model.retry.backoff == "linear"
-    assert sim.model.retry.delay == 1.0
-    assert sim.model.resources.cpu == "500m"  # untouched model resources
+    assert sim.model.retry.delay == BEAM_ENVELOPE.retry.delay
+    assert sim.model.resources == BEAM_ENVELOPE.resources  # no override: untouched
     assert sim.model.input_map["k_f"].default == 2.2
     analysis = chain.node("analysis")
     assert analysis.mappings["final_sigma_x"].index_tuple() == (-1,)
@@ -307,8 +308,8 @@ def test_yaml_level_errors_name_the_line() -> None:
         "g.yaml:7:",
         "key 'model' appears twice in the same mapping (first on line 6)",
     )
-    assert_all_in(error_of(""), "g.yaml:1:", "the file is empty")
-    assert_all_in(error_of("- 1\n- 2\n"), "the file is a list")
+    assert_all_in(error_of(""), "g.yaml:1:", "the graph is empty")
+    assert_all_in(error_of("- 1\n- 2\n"), "the graph is a list")
 
 
 def test_all_problems_are_reported_together() -> None:
@@ -385,3 +386,22 @@ def test_file_errors(tmp_path: Path) -> None:
         load_graphs([tmp_path])
     with pytest.raises(GraphSpecError, match="LUME_GRAPHS_DIR"):
         load_graphs([tmp_path / "nope"])
+
+
+def test_graphs_declared_in_python() -> None:
+    from lume_assets.assets.graph_loader import graph_from_dict
+
+    data = {
+        "name": "py",
+        "nodes": [
+            {"name": "prod", "model": "producer", "inputs": {"x": 3.0}},
+            {"name": "cons", "model": "consumer", "map": {"a": "prod.value", "v": "prod.vec"}},
+        ],
+    }
+    graph = graph_from_dict(data, catalogue=toy_catalogue())
+    assert [n.name for n in graph.nodes] == ["prod", "cons"]
+    data["nodes"][1]["map"]["v"] = "prod.vek"
+    with pytest.raises(GraphSpecError, match=r"<python>: node 'cons': map 'v': .*'vec'\?"):
+        graph_from_dict(data, catalogue=toy_catalogue())
+    with pytest.raises(GraphSpecError, match="<python>:1: the graph is a list"):
+        graph_from_dict([], catalogue=toy_catalogue())  # type: ignore[arg-type]

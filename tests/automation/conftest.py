@@ -1,10 +1,12 @@
 """Fixtures for automation tests: an inbox, a dynamic-partitioned target asset, file writers."""
 
 import json
+import math
 import os
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pytest
 from pydantic import BaseModel, Field
 
@@ -40,3 +42,49 @@ def inbox(tmp_path: Path) -> Path:
     path = tmp_path / "inbox"
     path.mkdir()
     return path
+
+
+def cheap_model(x: float, y: float, gain: float = 1.0) -> dict:
+    """A cheap analytic model: radius and product, scaled."""
+    return {"r": gain * math.hypot(x, y), "p": gain * x * y}
+
+
+def cheap_model_batch(x, y, gain):  # noqa: ANN001, ANN201 - numpy columns in and out
+    """The same model on columns of points (one vectorized call)."""
+    return {"r": gain * np.hypot(x, y), "p": gain * x * y}
+
+
+def make_cheap_spec(batch: bool = True):  # noqa: ANN201
+    """A ModelSpec of the cheap model (with or without its batch function)."""
+    from lume_assets.models.model import ModelSpec
+    from lume_assets.models.variables import ScalarVariable
+
+    return ModelSpec(
+        name="cheap",
+        version="1.0",
+        inputs=[
+            ScalarVariable(name="x", value_range=(-100.0, 100.0)),
+            ScalarVariable(name="y", value_range=(-100.0, 100.0)),
+            ScalarVariable(name="gain", default=1.0, value_range=(0.0, 10.0)),
+        ],
+        outputs=[ScalarVariable(name="r"), ScalarVariable(name="p")],
+        function=cheap_model,
+        batch_function=cheap_model_batch if batch else None,
+    )
+
+
+@pytest.fixture
+def scan_resources(tmp_path: Path) -> dict:
+    """Real result store (SQLite), HDF5 IO manager and approvals under tmp_path."""
+    from lume_assets.automation.gate import ApprovalsResource
+    from lume_assets.io_managers.hdf5 import HDF5IOManager
+    from lume_assets.io_managers.results import ResultStoreResource
+
+    files = tmp_path / "files"
+    return {
+        "result_store": ResultStoreResource(
+            url=f"sqlite:///{tmp_path / 'results.db'}", files_root=str(files)
+        ),
+        "hdf5_io_manager": HDF5IOManager(root_dir=str(files)),
+        "approvals": ApprovalsResource(url=f"sqlite:///{tmp_path / 'registry.db'}"),
+    }

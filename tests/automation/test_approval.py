@@ -94,3 +94,18 @@ def test_approvals_survive_reopening_the_database(tmp_path):
     reopened = ApprovalStore(url)
     assert reopened.get(a.id).decided_by == "alice"
     assert "approved by alice" in reopened.get(a.id).describe()
+
+
+def test_approvals_share_the_registry_database(tmp_path):
+    from lume_assets.models.registry import ModelRegistry
+
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    registry = ModelRegistry(url)
+    registry.register_project("beams")
+    approvals = ApprovalStore(url)
+    approvals.request("beam/envelope", "run-1")
+    tables = set(sa.inspect(approvals.engine).get_table_names())
+    assert {"lume_approvals", "projects"} <= tables
+    assert registry.get_project("beams").name == "beams"
+    registry.close()
+    approvals.dispose()

@@ -44,8 +44,10 @@ def test_nightly_tick_in_a_time_zone_tags_local_time_and_carries_run_config():
     # 01:00 UTC on a winter day is 02:00 in Berlin (UTC+1)
     tick_time = datetime(2026, 1, 15, 1, 0, tzinfo=UTC)
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick_time)
-        [request] = schedule.evaluate_tick(context).run_requests
+        with dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=tick_time
+        ) as context:
+            [request] = schedule.evaluate_tick(context).run_requests
     assert request.tags[SCHEDULED_FOR_TAG] == "2026-01-15T02:00:00+01:00"
     assert request.tags["purpose"] == "revalidation"
     assert request.run_key == "nightly_revalidation:2026-01-15T02:00:00+01:00"
@@ -73,12 +75,12 @@ def test_time_window_target_runs_the_day_that_just_closed_in_its_zone():
     tick_time = datetime(2026, 2, 10, 8, 30, tzinfo=UTC)  # 00:30 on 10 Feb in LA
     defs = dg.Definitions(assets=[daily_scan], schedules=[schedule])
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
+        with dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=tick_time,
             repository_def=defs.get_repository_def(),
-        )
-        [request] = schedule.evaluate_tick(context).run_requests
+        ) as context:
+            [request] = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-02-09"
     result = dg.materialize([daily_scan], partition_key=request.partition_key)
     assert result.output_for_node("daily_scan") == "2026-02-09"
@@ -95,3 +97,39 @@ def test_time_window_target_runs_the_day_that_just_closed_in_its_zone():
 def test_bad_schedule_entries_are_refused_with_the_field(entry, message):
     with pytest.raises(ConfigError, match=message):
         parse_schedule_specs([entry])
+
+
+CHUNKS = dg.StaticPartitionsDefinition(["c0", "c1", "c2"])
+
+
+@dg.asset(partitions_def=CHUNKS, backfill_policy=dg.BackfillPolicy.single_run())
+def chunked(context: dg.AssetExecutionContext) -> None:
+    """A statically partitioned asset, like a chunked scan."""
+    context.add_output_metadata({"keys": ",".join(context.partition_keys)})
+
+
+def test_static_partitioned_target_runs_every_partition_in_one_run():
+    schedule = build_schedule(ScheduleSpec(name="nightly_scan", cron="0 3 * * *"), [chunked])
+    defs = dg.Definitions(assets=[chunked], schedules=[schedule])
+    tick_time = datetime(2026, 2, 10, 3, 0, tzinfo=UTC)
+    with dg.instance_for_test() as instance:
+        with dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=tick_time,
+            repository_def=defs.get_repository_def(),
+        ) as context:
+            [request] = schedule.evaluate_tick(context).run_requests
+        result = dg.materialize([chunked], instance=instance, tags=request.tags)
+    assert result.success
+    [mat] = result.asset_materializations_for_node("chunked")[:1]
+    assert len(result.asset_materializations_for_node("chunked")) == 3
+    assert mat.metadata["keys"].value == "c0,c1,c2"
+
+
+def test_dynamic_partitioned_target_cannot_be_scheduled():
+    @dg.asset(partitions_def=dg.DynamicPartitionsDefinition(name="d"))
+    def dyn() -> None:
+        return None
+
+    with pytest.raises(ConfigError, match="DynamicPartitionsDefinition"):
+        build_schedule(ScheduleSpec(name="s", cron="0 3 * * *"), [dyn])

@@ -28,8 +28,8 @@ def make_sensor(inbox: Path, **spec: object) -> dg.SensorDefinition:
 
 def tick(sensor: dg.SensorDefinition, cursor: str | None, instance: dg.DagsterInstance):
     """Evaluate one tick from a fresh context holding only `cursor` (as after a restart)."""
-    context = dg.build_sensor_context(instance=instance, cursor=cursor)
-    result = sensor(context)
+    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+        result = sensor(context)
     assert isinstance(result, dg.SensorResult)
     return result
 
@@ -169,8 +169,8 @@ def test_tick_through_dagster_adds_partitions_and_runs_launch(inbox, instance):
     sensor = make_sensor(inbox)
     defs = dg.Definitions(assets=[beam_eval], sensors=[sensor])
     deliver(inbox, "x.json", {"energy": 2, "charge": 3})
-    context = dg.build_sensor_context(instance=instance, definitions=defs)
-    data = sensor.evaluate_tick(context)
+    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+        data = sensor.evaluate_tick(context)
     [request] = data.run_requests
     for req in data.dynamic_partitions_requests:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))

@@ -31,11 +31,12 @@ import docker.errors
 from tests.servers import stop_pid
 
 #: Debian packages added to minbase: python3 (for a Debian-built venv) and the shared libraries a
-#: pyenv/CPython build links against (ssl, sqlite3, readline, expat).
+#: pyenv CPython links against (ssl, sqlite3, readline, expat).
 BASE_PACKAGES = ("python3", "libssl3", "libsqlite3-0", "libreadline8", "libexpat1")
 SUITE = "bookworm"
 CACHE_DIR = Path(os.environ.get("LUME_TEST_DOCKER_CACHE", "/var/cache/lume-assets-test"))
 MIRROR = os.environ.get("LUME_TEST_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
 
 class DockerUnavailable(RuntimeError):
@@ -66,12 +67,13 @@ class DockerEngine:
     client: docker.DockerClient
     pid: int | None = None
     log_path: Path | None = None
+    run_dir: Path | None = None
     _lock_fd: int | None = field(default=None, repr=False)
 
     @classmethod
     def start(cls, timeout: float = 60.0) -> DockerEngine:
         """Use a running engine, or start `dockerd` on a private socket; raise why if neither."""
-        for url in filter(None, [os.environ.get("DOCKER_HOST"), "unix:///var/run/docker.sock"]):
+        for url in filter(None, [os.environ.get("DOCKER_HOST"), DEFAULT_SOCKET]):
             client = _ping(url)
             if client is not None:
                 return cls(base_url=url, client=client)
@@ -123,17 +125,16 @@ class DockerEngine:
                 break
             client = _ping(url) if sock.exists() else None
             if client is not None:
-                return cls(
-                    base_url=url, client=client, pid=proc.pid, log_path=log_path, _lock_fd=lock_fd
-                )
+                return cls(url, client, proc.pid, log_path, run_dir, _lock_fd=lock_fd)
             time.sleep(0.25)
         stop_pid(proc.pid, timeout=15)
         fcntl.flock(lock_fd, fcntl.LOCK_UN)
         os.close(lock_fd)
         tail = log_path.read_text(errors="replace")[-3000:]
+        shutil.rmtree(run_dir, ignore_errors=True)
         raise DockerUnavailable(
             f"dockerd did not start within {timeout:.0f} s (exit code {proc.poll()}); "
-            f"last lines of {log_path}:\n{tail}"
+            f"last lines of its log:\n{tail}"
         )
 
     def stop(self) -> None:
@@ -142,6 +143,8 @@ class DockerEngine:
             self.client.close()
         if self.pid is not None:
             stop_pid(self.pid, timeout=30)
+        if self.run_dir is not None:  # socket, exec root and log of the dockerd we started
+            shutil.rmtree(self.run_dir, ignore_errors=True)
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)

@@ -20,9 +20,11 @@ import docker.errors
 import pytest
 import yaml
 
+from lume_assets.definitions import build_definitions
 from lume_assets.deploy.launch import DEMO_JOB, launch_job, wait_for_run
 from lume_assets.deploy.placement import ModelResources, placement_tags
 from lume_assets.errors import RunFailedError
+from lume_assets.storage.result_stores import open_result_store
 from tests.deploy.conftest import DEPLOY, REPO_ROOT, DockerSetup
 from tests.deploy.docker_engine import python_mounts
 from tests.servers import PostgresServer
@@ -54,6 +56,8 @@ def docker_instance_config(setup: DockerSetup, files_host: Path, dagster_home: P
     # loopback), as compose's containers reach it by the service name `postgres`.
     env_vars = launcher["env_vars"]
     env_vars[env_vars.index("DAGSTER_POSTGRES_HOST")] = f"DAGSTER_POSTGRES_HOST={setup.gateway}"
+    results_url = os.environ["LUME_RESULTS_URL"].replace("127.0.0.1", setup.gateway)
+    env_vars[env_vars.index("LUME_RESULTS_URL")] = f"LUME_RESULTS_URL={results_url}"
     config["local_artifact_storage"]["config"]["base_dir"] = str(dagster_home)
     return config
 
@@ -81,9 +85,7 @@ def docker_instance(
         "DAGSTER_POSTGRES_DB": db,
         "LUME_FILES_ROOT": str(files_host),
         "LUME_MOUNT_ALIAS": MOUNT_ALIAS,
-        "LUME_RESULTS_URL": bridge_postgres.database_url("lume_results").replace(
-            "127.0.0.1", docker_setup.gateway
-        ),
+        "LUME_RESULTS_URL": bridge_postgres.database_url("lume_results"),
         "LUME_MONGO_PASSWORD": "unused",
         "LUME_PROJECT": "docker_test",
     }
@@ -92,8 +94,16 @@ def docker_instance(
     config = docker_instance_config(docker_setup, files_host, dagster_home)
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))
     instance = dg.DagsterInstance.get()
-    yield instance
-    instance.dispose()
+    try:
+        yield instance
+    finally:
+        # auto_remove is off in this test: remove this instance's run containers, pass or fail.
+        run_ids = {r.run_id for r in instance.get_runs()}
+        client = docker_setup.engine.client
+        for container in client.containers.list(all=True, filters={"label": "dagster/run_id"}):
+            if container.labels.get("dagster/run_id") in run_ids:
+                container.remove(force=True)
+        instance.dispose()
 
 
 def container_logs(instance: dg.DagsterInstance, run_id: str) -> str:
@@ -133,9 +143,7 @@ def test_demo_runs_in_a_docker_container_and_results_land_on_the_host(
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
 
     # Every asset of group "demo" was materialized, recorded in PostgreSQL.
-    from lume_assets.definitions import defs
-
-    graph = defs.resolve_asset_graph()
+    graph = build_definitions().resolve_asset_graph()
     demo_keys = {
         key
         for key in dg.AssetSelection.groups("demo").resolve(graph)
@@ -150,19 +158,13 @@ def test_demo_runs_in_a_docker_container_and_results_land_on_the_host(
     # The run worker really was a container: created from our image, on our network, with the
     # results directory mounted at the alias and the model's CPU/memory applied.
     container_id = instance.get_run_by_id(run_id).tags["docker/container_id"]
-    client = docker.DockerClient(base_url=docker_setup.engine.base_url)
-    container = client.containers.get(container_id)
-    try:
-        attrs = container.attrs
-        assert attrs["Config"]["Image"] == docker_setup.image
-        assert attrs["State"]["ExitCode"] == 0
-        assert docker_setup.network in attrs["NetworkSettings"]["Networks"]
-        assert any(b.endswith(f":{MOUNT_ALIAS}") for b in attrs["HostConfig"]["Binds"])
-        assert attrs["HostConfig"]["NanoCpus"] == 1_000_000_000
-        assert attrs["HostConfig"]["Memory"] == 768 * 1024**2
-    finally:
-        container.remove(force=True)
-        client.close()
+    attrs = docker_setup.engine.client.containers.get(container_id).attrs
+    assert attrs["Config"]["Image"] == docker_setup.image
+    assert attrs["State"]["ExitCode"] == 0
+    assert docker_setup.network in attrs["NetworkSettings"]["Networks"]
+    assert any(b.endswith(f":{MOUNT_ALIAS}") for b in attrs["HostConfig"]["Binds"])
+    assert attrs["HostConfig"]["NanoCpus"] == 1_000_000_000
+    assert attrs["HostConfig"]["Memory"] == 768 * 1024**2
 
     # Results were written inside the container through /lume/files, but the paths recorded
     # for them (asset metadata, stored in PostgreSQL) are host paths, and the files are there.
@@ -175,3 +177,10 @@ def test_demo_runs_in_a_docker_container_and_results_land_on_the_host(
         assert recorded.is_relative_to(files_host), (materialization.asset_key, recorded)
         assert recorded.is_file() and recorded.stat().st_size > 0, sorted(files_host.rglob("*"))
     assert not any(files_host.rglob(".*.tmp-*")), "a half-written temp file was left behind"
+
+    # Demo assets stored through the result IO manager are in the result store (PostgreSQL,
+    # written from the container over the bridge, read here over loopback).
+    stored_keys = {key for key in demo_keys if graph.get(key).io_manager_key == "result_io_manager"}
+    with open_result_store(os.environ["LUME_RESULTS_URL"], project="docker_test") as store:
+        in_run = {r.provenance.asset_key for r in store.find() if r.provenance.run_id == run_id}
+    assert {key.to_user_string() for key in stored_keys} <= in_run

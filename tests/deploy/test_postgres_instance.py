@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.test_utils import instance_for_test
 
+from lume_assets.definitions import build_definitions
 from lume_assets.deploy.launch import DEMO_JOB
 from tests.servers import PostgresServer
 
@@ -15,8 +16,7 @@ def test_demo_job_materializes_on_a_postgres_instance(
     lume_home: Path, postgres_server: PostgresServer
 ) -> None:
     """Runs, events and asset materializations of the demo are stored in PostgreSQL."""
-    from lume_assets.definitions import defs
-
+    defs = build_definitions()  # resources for this test's LUME_HOME
     url = postgres_server.database_url("dagster_pg_instance_test")
     with instance_for_test(overrides={"storage": {"postgres": {"postgres_url": url}}}) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
@@ -30,6 +30,11 @@ def test_demo_job_materializes_on_a_postgres_instance(
             event = instance.get_latest_materialization_event(key)
             assert event is not None and event.run_id == result.run_id
         assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
+        # The demo's files went to this test's LUME_HOME, not to a path left over elsewhere.
+        for key in demo_keys:
+            event = instance.get_latest_materialization_event(key)
+            recorded = Path(event.asset_materialization.metadata["path"].value)
+            assert recorded.is_relative_to(lume_home), recorded
 
     # A second instance on the same database sees the same history: it really is in PostgreSQL.
     with instance_for_test(overrides={"storage": {"postgres": {"postgres_url": url}}}) as again:

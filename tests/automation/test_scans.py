@@ -1,0 +1,91 @@
+"""Fast scans: thousands of points in one run, batched into the result store and HDF5."""
+
+from pathlib import Path
+
+import dagster as dg
+import h5py
+import numpy as np
+import pytest
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from lume_assets.automation.progress import subscribe
+from lume_assets.automation.scan_grid import LinSpace, ScanSpec
+from lume_assets.automation.scans import scan_asset
+from tests.automation.conftest import make_cheap_spec
+
+
+def whole_range(keys: list[str]) -> dict[str, str]:
+    """Run tags of a single-run backfill over `keys` (what the backfill daemon launches)."""
+    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+
+
+SCAN = ScanSpec(
+    name="grid",
+    axes={"x": LinSpace(start=-3, stop=3, num=30), "y": LinSpace(start=0, stop=2, num=20)},
+    fixed={"gain": 2.0},
+    chunk_size=150,
+)
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_whole_scan_is_one_run_writing_every_chunk_and_every_result(scan_resources, batch):
+    spec = make_cheap_spec(batch=batch)
+    asset = scan_asset(spec, SCAN)
+    keys = SCAN.chunk_keys()
+    assert len(keys) == 4
+    lines: list[str] = []
+    with dg.instance_for_test() as instance, subscribe(lines.append):
+        result = dg.materialize(
+            [asset], instance=instance, resources=scan_resources, tags=whole_range(keys)
+        )
+        assert result.success
+        assert len(instance.get_runs()) == 1
+        materialized = instance.get_materialized_partitions(asset.key)
+    assert materialized == set(keys)
+    # one progress line per chunk, ending at 100 %
+    assert len(lines) == 4 and "600/600 points (100%)" in lines[-1]
+    # HDF5: one readable file per chunk with inputs, outputs and hashes
+    root = Path(scan_resources["hdf5_io_manager"].root_dir)
+    xs = []
+    for key in keys:
+        with h5py.File(root / "cheap" / "grid" / f"{key}.h5", "r") as fh:
+            x, y = fh["inputs/x"][()], fh["inputs/y"][()]
+            np.testing.assert_allclose(fh["outputs/r"][()], 2.0 * np.hypot(x, y))
+            assert len(fh["inputs_hash"][()]) == len(x)
+            xs.append(x)
+    assert sum(len(x) for x in xs) == SCAN.size
+    # result store: every point stored once, published, queryable
+    store = scan_resources["result_store"].get_store()
+    assert store.count("cheap") == SCAN.size
+    hits = store.find("cheap", {"inputs.x": {"$eq": 3.0}, "inputs.y": {"$eq": 2.0}})
+    assert len(hits) == 1 and hits[0].outputs["p"] == pytest.approx(12.0)
+    assert hits[0].provenance.run_id == result.run_id
+
+
+def test_one_chunk_can_run_alone(scan_resources):
+    asset = scan_asset(make_cheap_spec(), SCAN)
+    result = dg.materialize([asset], resources=scan_resources, partition_key="grid-00002")
+    assert result.success
+    assert scan_resources["result_store"].get_store().count("cheap") == 150
+
+
+def test_gated_scan_is_held_until_approved(scan_resources):
+    from lume_assets.automation.approval import ApprovalStatus, decide, store_publisher
+
+    asset = scan_asset(make_cheap_spec(), SCAN, requires_approval=True)
+    keys = SCAN.chunk_keys()
+    result = dg.materialize([asset], resources=scan_resources, tags=whole_range(keys))
+    assert result.success
+    store = scan_resources["result_store"].get_store()
+    assert store.count("cheap") == 0  # held: not queryable
+    assert store.count("cheap", include_unpublished=True) == SCAN.size
+    approvals = scan_resources["approvals"].get_store()
+    [pending] = approvals.list(status="pending")
+    assert pending.gate == "cheap/grid" and pending.run_id == result.run_id
+    assert pending.partition_key == f"{keys[0]}...{keys[-1]}"
+    [done] = decide(approvals, result.run_id, "approve", "alice", publish=store_publisher(store))
+    assert done.status is ApprovalStatus.APPROVED and done.decided_by == "alice"
+    assert store.count("cheap") == SCAN.size
