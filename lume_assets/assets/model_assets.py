@@ -174,13 +174,14 @@ def model_asset(
     upstream: Mapping[str, Upstream] | None = None,
     partitions_def: dg.PartitionsDefinition | None = None,
     partition_inputs: Callable[[str], Mapping[str, Any]] | None = None,
-    backfill_policy: dg.BackfillPolicy | None = None,
     range_check: bool = True,
 ) -> dg.AssetsDefinition:
     """Turn `spec` into a multi-asset (result record + one file asset per array/text output).
 
     `upstream` binds inputs to upstream assets (those inputs leave the config);
-    `partition_inputs(partition_key)` gives input values per partition of `partitions_def`;
+    `partition_inputs(partition_key)` gives input values per partition of `partitions_def` (one
+    partition per run; for single-run backfills that evaluate many partitions in one vectorized
+    call, see `lume_assets.automation.model_partitions.partitioned_model_asset`);
     `range_check=False` leaves out the output-range asset check (for chain-internal models).
     """
     reserved = {RESULT_OUTPUT} & set(spec.output_map) | {FORCE_FIELD} & set(spec.input_map)
@@ -347,6 +348,5 @@ def model_asset(
             **placement_tags(spec.resources),  # CPU/memory/image for Docker and Kubernetes
         },
         partitions_def=partitions_def,
-        backfill_policy=backfill_policy,
         description=spec.description,
     )(compute)
