@@ -250,7 +250,10 @@ def model_asset(
             raise _failure(exc, spec, retry=False) from None
         inputs_hash = compute_inputs_hash(spec.name, spec.version, inputs)
         store = _result_store(context)
-        cached = None if config.force else store.find_one(inputs_hash)
+        # held results (unpublished, waiting at an approval gate) count too: a re-run must
+        # never publish what the gate holds back
+        stored = store.find_one(inputs_hash, include_unpublished=True)
+        cached = None if config.force else stored
         deployment = _deployment(context, spec)
         started = time.perf_counter()
         outputs = _reusable_outputs(context, spec, cached)
@@ -271,6 +274,7 @@ def model_asset(
                 inputs=inputs,
                 outputs=outputs,
                 inputs_hash=inputs_hash,
+                published=stored is None or stored.published,
                 provenance=Provenance(
                     run_id=context.run.run_id,
                     asset_key=keys[RESULT_OUTPUT].to_user_string(),
@@ -284,6 +288,7 @@ def model_asset(
         meta: dict[str, Any] = {
             "cache_hit": dg.MetadataValue.bool(cached is not None),
             "inputs_hash": dg.MetadataValue.text(inputs_hash),
+            "published": dg.MetadataValue.bool(result.published),
             "deployment_id": dg.MetadataValue.int(int(deployment.id)),
             "evaluated_in_run": dg.MetadataValue.text(result.provenance.run_id or ""),
             "seconds": dg.MetadataValue.float(round(elapsed, 6)),

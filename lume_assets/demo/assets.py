@@ -47,7 +47,9 @@ def _envelope_scan(context: dg.AssetExecutionContext) -> dict[str, dict[str, Any
     # the result cache, one query for the whole scan: reuse every point already stored
     cached = {
         r.inputs_hash: r.outputs
-        for r in store.find(BEAM_ENVELOPE.name, {"inputs_hash": {"$in": hashes}})
+        for r in store.find(
+            BEAM_ENVELOPE.name, {"inputs_hash": {"$in": hashes}}, include_unpublished=True
+        )
     }
     todo = [i for i, h in enumerate(hashes) if h not in cached]
     fresh = BEAM_ENVELOPE.evaluate_batch([points[i] for i in todo])  # one vectorized call
