@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+import numpy as np
 
 from lume_assets.assets.model_config import FORCE_FIELD, build_config_class, retry_policy_of
 from lume_assets.assets.model_keys import (
@@ -153,6 +154,22 @@ def _bound_value(loaded: Any, output: str | None, input_name: str, spec: ModelSp
     return source[output]
 
 
+def _indexed(
+    value: Any, index: tuple[int | slice, ...] | None, input_name: str, spec: ModelSpec
+) -> Any:
+    """`value[index]` for an indexed binding (the value itself without an index)."""
+    if index is None:
+        return value
+    array = np.asarray(value)
+    try:
+        return array[index]
+    except IndexError as exc:
+        raise ModelInputError(
+            f"input {input_name!r} of {spec.name!r}: index {index} does not fit the upstream "
+            f"value of shape {array.shape} ({exc}); fix the index in the graph."
+        ) from None
+
+
 def _reusable_outputs(
     context: dg.AssetExecutionContext, spec: ModelSpec, cached: Result | None
 ) -> dict[str, Any] | None:
@@ -224,13 +241,17 @@ def model_asset(
             **common,
         )
 
+    # one op input per upstream asset, shared by every model input bound to it
     ins: dict[str, dg.AssetIn] = {}
-    bound: dict[str, tuple[str, str | None]] = {}
+    param_of: dict[dg.AssetKey, str] = {}
+    bound: dict[str, tuple[str, str | None, tuple[int | slice, ...] | None]] = {}
     for input_name, target in upstream.items():
         ref = target if isinstance(target, FromOutput) else FromOutput(target, None)
-        param = f"in_{input_name}"
-        ins[param] = dg.AssetIn(key=dg.AssetKey.from_coercible(ref.asset))
-        bound[param] = (input_name, ref.output)
+        key = dg.AssetKey.from_coercible(ref.asset)
+        if key not in param_of:
+            param_of[key] = f"in_{input_name}"
+            ins[param_of[key]] = dg.AssetIn(key=key)
+        bound[input_name] = (param_of[key], ref.output, ref.index)
 
     check = dg.AssetCheckSpec(
         name=RANGE_CHECK,
@@ -241,8 +262,9 @@ def model_asset(
     def compute(context: dg.AssetExecutionContext, config: Any, **loaded: Any):  # noqa: ANN202
         values = {k: v for k, v in config.model_dump().items() if k != FORCE_FIELD}
         try:
-            for param, (input_name, output) in bound.items():
-                values[input_name] = _bound_value(loaded[param], output, input_name, spec)
+            for input_name, (param, output, index) in bound.items():
+                value = _bound_value(loaded[param], output, input_name, spec)
+                values[input_name] = _indexed(value, index, input_name, spec)
             if partition_inputs is not None and context.has_partition_key:
                 values.update(partition_inputs(context.partition_key))
             inputs = spec.validate_inputs(values)

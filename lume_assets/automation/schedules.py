@@ -76,6 +76,13 @@ def parse_schedule_specs(raw: Sequence[Mapping[str, Any]]) -> list[ScheduleSpec]
     return specs
 
 
+def graph_schedules(
+    specs: Sequence[ScheduleSpec], assets: Sequence[dg.AssetsDefinition]
+) -> list[dg.ScheduleDefinition]:
+    """One schedule per spec of a graph (its `schedules:` list), each running all its assets."""
+    return [build_schedule(spec, list(assets)) for spec in specs]
+
+
 def local_time(moment: datetime | None, timezone: str) -> datetime:
     """Return `moment` (default now) as an aware datetime in `timezone`."""
     zone = ZoneInfo(timezone)

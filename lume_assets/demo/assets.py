@@ -18,6 +18,7 @@ import numpy as np
 
 from lume_assets.assets.model_assets import model_asset
 from lume_assets.demo.beam_model import BEAM_ENVELOPE, matched_points
+from lume_assets.demo.pipeline_models import fit_surrogate, predict, surrogate_errors
 from lume_assets.storage.results import Provenance, Result, compute_inputs_hash
 
 GROUP = "demo"  # the model: self-contained, what the `demo_job` launches
@@ -113,17 +114,9 @@ with warnings.catch_warnings():  # backfill_policy is a Dagster "beta" parameter
     )(_envelope_scan)
 
 
-def _design(k_f: np.ndarray, k_d: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """Polynomial design matrix: one column k_f**i * k_d**j per exponent pair (i, j)."""
-    return np.stack([k_f**i * k_d**j for i, j in exponents], axis=1)
-
-
 def surrogate_predict(surrogate: dict[str, Any], k_f: np.ndarray, k_d: np.ndarray) -> np.ndarray:
     """Evaluate the fitted polynomial at (k_f, k_d)."""
-    return (
-        _design(np.asarray(k_f, float), np.asarray(k_d, float), surrogate["exponents"])
-        @ (surrogate["coefficients"])
-    )
+    return predict(surrogate["exponents"], surrogate["coefficients"], k_f, k_d)
 
 
 def _scan_tables(envelope_scan: Any) -> list[dict[str, Any]]:
@@ -142,18 +135,7 @@ def envelope_surrogate(context: dg.AssetExecutionContext, envelope_scan: Any) ->
     k_f = np.concatenate([t["k_f"] for t in tables])
     k_d = np.concatenate([t["k_d"] for t in tables])
     y = np.concatenate([t["max_sigma"] for t in tables])
-    exponents = np.array(
-        [(i, j) for i in range(SURROGATE_DEGREE + 1) for j in range(SURROGATE_DEGREE + 1 - i)]
-    )
-    coefficients, *_ = np.linalg.lstsq(_design(k_f, k_d, exponents), y, rcond=None)
-    surrogate = {
-        "exponents": exponents,
-        "coefficients": coefficients,
-        "k_f_range": np.array([k_f.min(), k_f.max()]),
-        "k_d_range": np.array([k_d.min(), k_d.max()]),
-    }
-    residual = surrogate_predict(surrogate, k_f, k_d) - y
-    surrogate["rms_residual"] = float(np.sqrt(np.mean(residual**2)))
+    surrogate = fit_surrogate(k_f, k_d, y, SURROGATE_DEGREE)
     context.add_output_metadata(
         {
             "training_points": dg.MetadataValue.int(int(y.size)),
@@ -171,16 +153,16 @@ def envelope_surrogate(context: dg.AssetExecutionContext, envelope_scan: Any) ->
 )
 def surrogate_matches_simulation(envelope_surrogate: dict[str, Any]) -> dg.AssetCheckResult:
     """Compare surrogate predictions with fresh beam-envelope simulations."""
-    rng = np.random.default_rng(20240601)
-    lo_f, hi_f = envelope_surrogate["k_f_range"]
-    lo_d, hi_d = envelope_surrogate["k_d_range"]
-    k_f = rng.uniform(lo_f, hi_f, CHECK_POINTS)
-    k_d = rng.uniform(lo_d, hi_d, CHECK_POINTS)
-    simulated = np.array(
-        [o["max_sigma"] for o in BEAM_ENVELOPE.evaluate_batch(matched_points(k_f, k_d))]
+    errors = surrogate_errors(
+        envelope_surrogate["exponents"],
+        envelope_surrogate["coefficients"],
+        envelope_surrogate["k_f_range"],
+        envelope_surrogate["k_d_range"],
+        CHECK_POINTS,
+        seed=20240601,
     )
-    predicted = surrogate_predict(envelope_surrogate, k_f, k_d)
-    rel = np.abs(predicted - simulated) / simulated
+    k_f, k_d, rel = errors["k_f"], errors["k_d"], errors["relative_error"]
+    simulated, predicted = errors["simulated"], errors["predicted"]
     worst = int(np.argmax(rel))
     return dg.AssetCheckResult(
         passed=bool(rel.max() <= SURROGATE_TOLERANCE),

@@ -31,7 +31,9 @@ class DockerSetup:
     seconds: dict[str, float]
 
 
-@pytest.fixture(scope="session")
+# Module scope: dockerd runs only while the Docker tests do (it holds the data-root lock that
+# a concurrent test session waits for, and should not idle on a shared machine).
+@pytest.fixture(scope="module")
 def docker_setup() -> Iterator[DockerSetup]:
     """A running Docker engine with the base image and test network; FAILS (never skips) if not.
 
@@ -67,7 +69,7 @@ def docker_setup() -> Iterator[DockerSetup]:
         engine.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def bridge_postgres(docker_setup: DockerSetup) -> Iterator[PostgresServer]:
     """A PostgreSQL server listening on loopback and on the Docker bridge gateway."""
     server = PostgresServer.start(

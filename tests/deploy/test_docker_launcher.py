@@ -169,13 +169,15 @@ def test_demo_runs_in_a_docker_container_and_results_land_on_the_host(
     # Results were written inside the container through /lume/files, but the paths recorded
     # for them (asset metadata, stored in PostgreSQL) are host paths, and the files are there.
     files_host = tmp_path / "files"
-    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
-        materialization = record.asset_materialization
-        if "path" not in materialization.metadata:  # a result record: it lives in the store
-            continue
-        recorded = Path(materialization.metadata["path"].value)
-        assert recorded.is_relative_to(files_host), (materialization.asset_key, recorded)
-        assert recorded.is_file() and recorded.stat().st_size > 0, sorted(files_host.rglob("*"))
+    recorded_files = [
+        (record.asset_materialization.asset_key, Path(meta["path"].value))
+        for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        if "path" in (meta := record.asset_materialization.metadata)
+    ]
+    assert recorded_files, "the demo recorded no file paths"
+    for key, recorded in recorded_files:
+        assert recorded.is_relative_to(files_host), (key, recorded)
+        assert recorded.exists(), (key, recorded, sorted(files_host.rglob("*")))
     assert not any(files_host.rglob(".*.tmp-*")), "a half-written temp file was left behind"
 
     # Demo assets stored through the result IO manager are in the result store (PostgreSQL,

@@ -20,8 +20,14 @@ import kubernetes
 import pytest
 import yaml
 
+from lume_assets.definitions import build_definitions
 from lume_assets.deploy.launch import DEMO_JOB, launch_job
-from lume_assets.deploy.placement import K8S_CONFIG_TAG, ModelResources, placement_tags
+from lume_assets.deploy.placement import (
+    K8S_CONFIG_TAG,
+    ModelResources,
+    placement_tags,
+    resources_from_tags,
+)
 from lume_assets.errors import DeploymentError
 from tests.deploy.conftest import DEPLOY, REPO_ROOT
 from tests.deploy.k8s_manifests import to_manifest, validate_strict
@@ -125,11 +131,11 @@ def test_k8s_job_carries_the_model_resources_and_keeps_the_launcher_limits(
     assert instance.get_run_by_id(run_id).tags["dagster/image"] == MODEL.image
 
 
-def test_without_run_tags_the_job_uses_the_demo_models_requests_and_launcher_limits(
+def test_the_demo_job_as_declared_gets_its_models_resources_over_the_launcher_defaults(
     k8s_instance: tuple[dg.DagsterInstance, RecordingBatchApi],
 ) -> None:
-    """No tags at launch: the demo job's own model (beam_envelope: 500m CPU, 512Mi) sets the
-    requests (placed by its `lume/resources` op tags); the launcher's limits are kept."""
+    """No tags at launch: the requests the demo's models declare (combined into the job's tags
+    from their `lume/resources` op tags) are merged over the launcher's; its limits are kept."""
     instance, recorder = k8s_instance
     job = launched_job(instance, recorder)
     ok, output = validate_strict([job])
@@ -138,12 +144,14 @@ def test_without_run_tags_the_job_uses_the_demo_models_requests_and_launcher_lim
     launcher_resources = yaml.safe_load((DEPLOY / "k8s" / "dagster.yaml").read_text())[
         "run_launcher"
     ]["config"]["resources"]
-    assert container["resources"] == {
-        "requests": {"cpu": "500m", "memory": "512Mi"},
-        "limits": launcher_resources["limits"],
-    }
-    assert container["image"] == user_code_image()
-    assert "nodeSelector" not in job["spec"]["template"]["spec"]
+    declared = resources_from_tags(build_definitions().resolve_job_def(DEMO_JOB).tags)
+    assert declared is not None  # the demo's model (beam_envelope) declares CPU and memory
+    requests = dict(launcher_resources["requests"])
+    requests.update({k: v for k, v in (("cpu", declared.cpu), ("memory", declared.memory)) if v})
+    assert container["resources"] == {"requests": requests, "limits": launcher_resources["limits"]}
+    assert container["image"] == (declared.image or user_code_image())
+    pod = job["spec"]["template"]["spec"]
+    assert pod.get("nodeSelector", {}) == declared.node_selector
 
 
 def test_a_shallow_merge_would_drop_the_launcher_limits(

@@ -30,15 +30,19 @@ def test_demo_job_materializes_on_a_postgres_instance(
             event = instance.get_latest_materialization_event(key)
             assert event is not None and event.run_id == result.run_id
         assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
-        # The demo's files went to this test's LUME_HOME, not to a path left over elsewhere
-        # (assets stored in the result store record no file path).
-        recorded_paths = []
-        for key in demo_keys:
-            meta = instance.get_latest_materialization_event(key).asset_materialization.metadata
-            if "path" in meta:
-                recorded_paths.append(Path(meta["path"].value))
-        assert recorded_paths, "no demo asset recorded a file path"
-        for recorded in recorded_paths:
+        # The demo's files went to this test's LUME_HOME, not to a path left over elsewhere.
+        file_paths = [
+            Path(meta["path"].value)
+            for key in demo_keys
+            if "path"
+            in (
+                meta := instance.get_latest_materialization_event(
+                    key
+                ).asset_materialization.metadata
+            )
+        ]
+        assert file_paths  # the demo writes HDF5/text files
+        for recorded in file_paths:
             assert recorded.is_relative_to(lume_home), recorded
 
     # A second instance on the same database sees the same history: it really is in PostgreSQL.
