@@ -33,7 +33,13 @@ from lume_assets.assets.model_keys import (
     output_binding,
     prefix_parts,
 )
-from lume_assets.assets.model_metadata import file_value, io_table, output_metadata, plot_markdown
+from lume_assets.assets.model_metadata import (
+    file_value,
+    io_table,
+    output_metadata,
+    plot_markdown,
+    render_plot,
+)
 from lume_assets.deploy.placement import placement_tags
 from lume_assets.errors import (
     LumeError,
@@ -63,8 +69,11 @@ RANGE_CHECK = "outputs_in_declared_range"
 
 # -- resources -------------------------------------------------------------------------------------
 def _result_store(context: dg.AssetExecutionContext) -> Any:
-    """The ResultStore behind the "result_store" resource."""
-    return context.resources.result_store.get_store()
+    """The ResultStore the result IO manager writes to (one open store per run), else the one
+    of the "result_store" resource."""
+    iom = getattr(context.resources, "result_io_manager", None)
+    resource = getattr(iom, "result_store", None) or context.resources.result_store
+    return resource.get_store()
 
 
 _DEPLOYMENTS: dict[tuple[str, str, str, int], Any] = {}
@@ -101,6 +110,19 @@ def _planned_files(
         rel = iom.file_path(out_ctx, serializer, partition)
         files[var.name] = iom.filesystem().host_path(rel)
     return files
+
+
+def _save_plot(
+    context: dg.AssetExecutionContext, result_key: dg.AssetKey, inputs_hash: str, png: bytes
+) -> str | None:
+    """Write the plot as `<model>/plots/<inputs hash>.png` under the HDF5 files root."""
+    iom = getattr(context.resources, "hdf5_io_manager", None)
+    if iom is None or not hasattr(iom, "filesystem"):
+        return None
+    fs = iom.filesystem()
+    rel = "/".join([*result_key.path[:-1], "plots", f"{inputs_hash[:16]}.png"])
+    fs.write_bytes(rel, png)  # atomic
+    return fs.host_path(rel)
 
 
 # -- the asset ----------------------------------------------------------------------------------
@@ -169,13 +191,14 @@ def model_asset(
     upstream: Mapping[str, Upstream] | None = None,
     partitions_def: dg.PartitionsDefinition | None = None,
     partition_inputs: Callable[[str], Mapping[str, Any]] | None = None,
-    backfill_policy: dg.BackfillPolicy | None = None,
     range_check: bool = True,
 ) -> dg.AssetsDefinition:
     """Turn `spec` into a multi-asset (result record + one file asset per array/text output).
 
     `upstream` binds inputs to upstream assets (those inputs leave the config);
-    `partition_inputs(partition_key)` gives input values per partition of `partitions_def`;
+    `partition_inputs(partition_key)` gives input values per partition of `partitions_def` (one
+    partition per run; for single-run backfills that evaluate many partitions in one vectorized
+    call, see `lume_assets.automation.model_partitions.partitioned_model_asset`);
     `range_check=False` leaves out the output-range asset check (for chain-internal models).
     """
     reserved = {RESULT_OUTPUT} & set(spec.output_map) | {FORCE_FIELD} & set(spec.input_map)
@@ -249,7 +272,10 @@ def model_asset(
             raise _failure(exc, spec, retry=False) from None
         inputs_hash = compute_inputs_hash(spec.name, spec.version, inputs)
         store = _result_store(context)
-        cached = None if config.force else store.find_one(inputs_hash)
+        # held results (unpublished, waiting at an approval gate) count too: a re-run must
+        # never publish what the gate holds back
+        stored = store.find_one(inputs_hash, include_unpublished=True)
+        cached = None if config.force else stored
         deployment = _deployment(context, spec)
         started = time.perf_counter()
         outputs = _reusable_outputs(context, spec, cached)
@@ -270,6 +296,7 @@ def model_asset(
                 inputs=inputs,
                 outputs=outputs,
                 inputs_hash=inputs_hash,
+                published=stored is None or stored.published,
                 provenance=Provenance(
                     run_id=context.run.run_id,
                     asset_key=keys[RESULT_OUTPUT].to_user_string(),
@@ -283,15 +310,23 @@ def model_asset(
         meta: dict[str, Any] = {
             "cache_hit": dg.MetadataValue.bool(cached is not None),
             "inputs_hash": dg.MetadataValue.text(inputs_hash),
+            "published": dg.MetadataValue.bool(result.published),
             "deployment_id": dg.MetadataValue.int(int(deployment.id)),
             "evaluated_in_run": dg.MetadataValue.text(result.provenance.run_id or ""),
             "seconds": dg.MetadataValue.float(round(elapsed, 6)),
             "inputs_table": io_table(spec.inputs, inputs),
             "outputs_table": io_table(spec.outputs, outputs),
         }
-        plot = plot_markdown(spec, inputs, outputs)
-        if plot is not None:
-            meta["plot"] = dg.MetadataValue.md(plot)
+        if result.provenance.files:
+            meta["files"] = dg.MetadataValue.json(dict(result.provenance.files))
+        png = render_plot(spec, inputs, outputs)
+        if png is not None:
+            meta["plot"] = dg.MetadataValue.md(
+                plot_markdown(png, f"{spec.name} {inputs_hash[:12]}")
+            )
+            plot_path = _save_plot(context, keys[RESULT_OUTPUT], inputs_hash, png)
+            if plot_path is not None:
+                meta["plot_path"] = dg.MetadataValue.path(plot_path)
         yield dg.Output(result, output_name=RESULT_OUTPUT, metadata=meta)
         for var in file_outputs(spec):
             yield dg.Output(
@@ -340,6 +375,5 @@ def model_asset(
             **placement_tags(spec.resources),  # CPU/memory/image for Docker and Kubernetes
         },
         partitions_def=partitions_def,
-        backfill_policy=backfill_policy,
         description=spec.description,
     )(compute)
