@@ -188,9 +188,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", choices=["chain", "cache"], default=None)
     args = parser.parse_args()
-    bench_chain(args.assets, args.rounds)
-    bench_cache(args.rounds)
+    if args.only in (None, "chain"):
+        bench_chain(args.assets, args.rounds)
+    if args.only in (None, "cache"):
+        bench_cache(args.rounds)
 
 
 if __name__ == "__main__":

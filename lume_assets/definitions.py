@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from lume_assets.assets.graph_assets import AssetGraph, graph_job, load_asset_graphs
+from lume_assets.assets.graph_loader import EXAMPLES_DIR
 from lume_assets.automation.gate import ApprovalsResource
+from lume_assets.automation.schedules import graph_schedules
 from lume_assets.demo.assets import demo_assets, demo_checks, demo_models
 from lume_assets.demo.automation import build_demo_automation
 from lume_assets.demo.focus_model import FOCUS
@@ -59,16 +63,45 @@ def register_models(models: Sequence[ModelSpec]) -> list[DeploymentRecord]:
         registry.close()
 
 
+def graph_folders() -> list[Path]:
+    """Folders of YAML asset graphs: the shipped examples, then `LUME_GRAPHS_DIR` if set."""
+    configured = get_settings().graphs_dir
+    return [EXAMPLES_DIR, *([configured] if configured else [])]
+
+
+def graph_models(graphs: Sequence[AssetGraph]) -> list[ModelSpec]:
+    """The distinct models (by name and version) the graphs' nodes use."""
+    seen: dict[tuple[str, str], ModelSpec] = {}
+    for graph in graphs:
+        for node in graph.graph.nodes:
+            seen.setdefault((node.model.name, node.model.version), node.model)
+    return list(seen.values())
+
+
 def build_definitions() -> dg.Definitions:
-    """Register the models and return the code location's Definitions."""
-    register_models(MODELS)
+    """Load the YAML graphs, register every model and return the code location's Definitions."""
+    graphs = load_asset_graphs(graph_folders())
+    served = {(m.name, m.version): m for m in [*MODELS, *graph_models(graphs)]}
+    register_models(list(served.values()))
     automation = build_demo_automation()
+    jobs_by_graph = {g.name: graph_job(g) for g in graphs}
+    graph_jobs = [job for job in jobs_by_graph.values() if job is not None]
+    # A graph's `schedules:` run its job, or (all nodes partitioned: no job) its assets.
+    scheduled = [
+        schedule
+        for g in graphs
+        for schedule in graph_schedules(g.graph.spec.schedules, jobs_by_graph[g.name] or g.assets)
+    ]
     return dg.Definitions(
-        assets=[*demo_assets, *automation["assets"]],
+        assets=[
+            *demo_assets,
+            *automation["assets"],
+            *(asset for graph in graphs for asset in graph.assets),
+        ],
         asset_checks=demo_checks,
-        jobs=[group_job(demo_assets, "demo", DEMO_JOB), *automation["jobs"]],
+        jobs=[group_job(demo_assets, "demo", DEMO_JOB), *automation["jobs"], *graph_jobs],
         sensors=automation["sensors"],
-        schedules=automation["schedules"],
+        schedules=[*automation["schedules"], *scheduled],
         resources=build_resources(),
     )
 

@@ -16,6 +16,8 @@ nodes:
     retry: {max_retries: 2, delay: 1.0}        # per-node overrides
     resources: {cpu: "1", memory: 1Gi}
     partitions: {input: aperture, values: [10, 20]}
+schedules:                        # optional: run the whole graph on a clock
+  - {name: nightly_beam_chain, cron: "0 2 * * *", timezone: Europe/Berlin}
 ```
 
 This module holds the shapes only; `graph_validation` checks them against the models.
@@ -28,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lume_assets.automation.schedules import ScheduleSpec
 from lume_assets.models.model import ModelResources, RetrySpec
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -187,6 +190,9 @@ class GraphSpec(BaseModel):
     name: str = Field(pattern=NAME_PATTERN, description="Graph name: asset group and key prefix.")
     description: str = ""
     nodes: list[NodeSpec] = Field(min_length=1, description="The model nodes of the graph.")
+    schedules: list[ScheduleSpec] = Field(
+        default_factory=list, description="Cron schedules running the whole graph."
+    )
 
 
 def model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -195,6 +201,8 @@ def model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return GraphSpec
     if len(loc) == 2 and loc[0] == "nodes":
         return NodeSpec
+    if len(loc) == 2 and loc[0] == "schedules":
+        return ScheduleSpec
     if len(loc) == 3 and loc[0] == "nodes":
         return {"resources": ModelResources, "retry": RetrySpec, "partitions": NodePartitions}.get(
             loc[2]

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+import numpy as np
 
 from lume_assets.assets.model_config import FORCE_FIELD, build_config_class, retry_policy_of
 from lume_assets.assets.model_display import OUTPUT_KINDS, results_store_kind, variables_metadata
@@ -33,7 +34,13 @@ from lume_assets.assets.model_keys import (
     output_binding,
     prefix_parts,
 )
-from lume_assets.assets.model_metadata import file_value, io_table, output_metadata, plot_markdown
+from lume_assets.assets.model_metadata import (
+    file_value,
+    io_table,
+    output_metadata,
+    plot_markdown,
+    render_plot,
+)
 from lume_assets.deploy.placement import placement_tags
 from lume_assets.errors import (
     LumeError,
@@ -63,8 +70,11 @@ RANGE_CHECK = "outputs_in_declared_range"
 
 # -- resources -------------------------------------------------------------------------------------
 def _result_store(context: dg.AssetExecutionContext) -> Any:
-    """The ResultStore behind the "result_store" resource."""
-    return context.resources.result_store.get_store()
+    """The ResultStore the result IO manager writes to (one open store per run), else the one
+    of the "result_store" resource."""
+    iom = getattr(context.resources, "result_io_manager", None)
+    resource = getattr(iom, "result_store", None) or context.resources.result_store
+    return resource.get_store()
 
 
 _DEPLOYMENTS: dict[tuple[str, str, str, int], Any] = {}
@@ -103,6 +113,19 @@ def _planned_files(
     return files
 
 
+def _save_plot(
+    context: dg.AssetExecutionContext, result_key: dg.AssetKey, inputs_hash: str, png: bytes
+) -> str | None:
+    """Write the plot as `<model>/plots/<inputs hash>.png` under the HDF5 files root."""
+    iom = getattr(context.resources, "hdf5_io_manager", None)
+    if iom is None or not hasattr(iom, "filesystem"):
+        return None
+    fs = iom.filesystem()
+    rel = "/".join([*result_key.path[:-1], "plots", f"{inputs_hash[:16]}.png"])
+    fs.write_bytes(rel, png)  # atomic
+    return fs.host_path(rel)
+
+
 # -- the asset ----------------------------------------------------------------------------------
 def _failure(exc: LumeError, spec: ModelSpec, retry: bool) -> dg.Failure:
     """A clean Dagster failure carrying the model error's message."""
@@ -132,6 +155,22 @@ def _bound_value(loaded: Any, output: str | None, input_name: str, spec: ModelSp
     return source[output]
 
 
+def _indexed(
+    value: Any, index: tuple[int | slice, ...] | None, input_name: str, spec: ModelSpec
+) -> Any:
+    """`value[index]` for an indexed binding (the value itself without an index)."""
+    if index is None:
+        return value
+    array = np.asarray(value)
+    try:
+        return array[index]
+    except IndexError as exc:
+        raise ModelInputError(
+            f"input {input_name!r} of {spec.name!r}: index {index} does not fit the upstream "
+            f"value of shape {array.shape} ({exc}); fix the index in the graph."
+        ) from None
+
+
 def _reusable_outputs(
     context: dg.AssetExecutionContext, spec: ModelSpec, cached: Result | None
 ) -> dict[str, Any] | None:
@@ -153,14 +192,15 @@ def model_asset(
     upstream: Mapping[str, Upstream] | None = None,
     partitions_def: dg.PartitionsDefinition | None = None,
     partition_inputs: Callable[[str], Mapping[str, Any]] | None = None,
-    backfill_policy: dg.BackfillPolicy | None = None,
     range_check: bool = True,
     result_kind: str | None = None,
 ) -> dg.AssetsDefinition:
     """Turn `spec` into a multi-asset (result record + one file asset per array/text output).
 
     `upstream` binds inputs to upstream assets (those inputs leave the config);
-    `partition_inputs(partition_key)` gives input values per partition of `partitions_def`;
+    `partition_inputs(partition_key)` gives input values per partition of `partitions_def` (one
+    partition per run; for single-run backfills that evaluate many partitions in one vectorized
+    call, see `lume_assets.automation.model_partitions.partitioned_model_asset`);
     `range_check=False` leaves out the output-range asset check (for chain-internal models);
     `result_kind` is the store kind Dagit shows on the result asset (default: the settings').
     The assets are grouped by `group_name`, else the model's project.
@@ -213,13 +253,17 @@ def model_asset(
             **common,
         )
 
+    # one op input per upstream asset, shared by every model input bound to it
     ins: dict[str, dg.AssetIn] = {}
-    bound: dict[str, tuple[str, str | None]] = {}
+    param_of: dict[dg.AssetKey, str] = {}
+    bound: dict[str, tuple[str, str | None, tuple[int | slice, ...] | None]] = {}
     for input_name, target in upstream.items():
         ref = target if isinstance(target, FromOutput) else FromOutput(target, None)
-        param = f"in_{input_name}"
-        ins[param] = dg.AssetIn(key=dg.AssetKey.from_coercible(ref.asset))
-        bound[param] = (input_name, ref.output)
+        key = dg.AssetKey.from_coercible(ref.asset)
+        if key not in param_of:
+            param_of[key] = f"in_{input_name}"
+            ins[param_of[key]] = dg.AssetIn(key=key)
+        bound[input_name] = (param_of[key], ref.output, ref.index)
 
     check = dg.AssetCheckSpec(
         name=RANGE_CHECK,
@@ -230,8 +274,9 @@ def model_asset(
     def compute(context: dg.AssetExecutionContext, config: Any, **loaded: Any):  # noqa: ANN202
         values = {k: v for k, v in config.model_dump().items() if k != FORCE_FIELD}
         try:
-            for param, (input_name, output) in bound.items():
-                values[input_name] = _bound_value(loaded[param], output, input_name, spec)
+            for input_name, (param, output, index) in bound.items():
+                value = _bound_value(loaded[param], output, input_name, spec)
+                values[input_name] = _indexed(value, index, input_name, spec)
             if partition_inputs is not None and context.has_partition_key:
                 values.update(partition_inputs(context.partition_key))
             inputs = spec.validate_inputs(values)
@@ -239,7 +284,10 @@ def model_asset(
             raise _failure(exc, spec, retry=False) from None
         inputs_hash = compute_inputs_hash(spec.name, spec.version, inputs)
         store = _result_store(context)
-        cached = None if config.force else store.find_one(inputs_hash)
+        # held results (unpublished, waiting at an approval gate) count too: a re-run must
+        # never publish what the gate holds back
+        stored = store.find_one(inputs_hash, include_unpublished=True)
+        cached = None if config.force else stored
         deployment = _deployment(context, spec)
         started = time.perf_counter()
         outputs = _reusable_outputs(context, spec, cached)
@@ -260,6 +308,7 @@ def model_asset(
                 inputs=inputs,
                 outputs=outputs,
                 inputs_hash=inputs_hash,
+                published=stored is None or stored.published,
                 provenance=Provenance(
                     run_id=context.run.run_id,
                     asset_key=keys[RESULT_OUTPUT].to_user_string(),
@@ -273,15 +322,23 @@ def model_asset(
         meta: dict[str, Any] = {
             "cache_hit": dg.MetadataValue.bool(cached is not None),
             "inputs_hash": dg.MetadataValue.text(inputs_hash),
+            "published": dg.MetadataValue.bool(result.published),
             "deployment_id": dg.MetadataValue.int(int(deployment.id)),
             "evaluated_in_run": dg.MetadataValue.text(result.provenance.run_id or ""),
             "seconds": dg.MetadataValue.float(round(elapsed, 6)),
             "inputs_table": io_table(spec.inputs, inputs),
             "outputs_table": io_table(spec.outputs, outputs),
         }
-        plot = plot_markdown(spec, inputs, outputs)
-        if plot is not None:
-            meta["plot"] = dg.MetadataValue.md(plot)
+        if result.provenance.files:
+            meta["files"] = dg.MetadataValue.json(dict(result.provenance.files))
+        png = render_plot(spec, inputs, outputs)
+        if png is not None:
+            meta["plot"] = dg.MetadataValue.md(
+                plot_markdown(png, f"{spec.name} {inputs_hash[:12]}")
+            )
+            plot_path = _save_plot(context, keys[RESULT_OUTPUT], inputs_hash, png)
+            if plot_path is not None:
+                meta["plot_path"] = dg.MetadataValue.path(plot_path)
         yield dg.Output(result, output_name=RESULT_OUTPUT, metadata=meta)
         for var in file_outputs(spec):
             yield dg.Output(
@@ -330,6 +387,5 @@ def model_asset(
             **placement_tags(spec.resources),  # CPU/memory/image for Docker and Kubernetes
         },
         partitions_def=partitions_def,
-        backfill_policy=backfill_policy,
         description=spec.description,
     )(compute)

@@ -17,10 +17,14 @@ IO_MANAGER_BY_KIND = {
 
 
 class FromOutput(NamedTuple):
-    """Bind an input to one output of an upstream asset's `Result` (or loaded dict)."""
+    """Bind an input to one output of an upstream asset's `Result` (or loaded dict).
+
+    `index` (a numpy index tuple) picks part of an array value, e.g. `(-1,)` its last element.
+    """
 
     asset: str | Sequence[str] | dg.AssetKey
     output: str | None
+    index: tuple[int | slice, ...] | None = None
 
 
 #: An upstream binding: an asset key (its loaded value is the input) or a `FromOutput`.

@@ -70,17 +70,21 @@ def io_table(variables: Sequence[Any], values: Mapping[str, Any]) -> dg.Markdown
     return dg.MetadataValue.md("\n".join(lines))
 
 
-def plot_markdown(
+def render_plot(
     spec: ModelSpec, inputs: Mapping[str, Any], outputs: Mapping[str, Any]
-) -> str | None:
-    """The model's plot as a markdown image (inline PNG), or None if it has no plot."""
+) -> bytes | None:
+    """The model's plot as PNG bytes, or None if the model declares no plot."""
     if spec.plot is None:
         return None
     figure = spec.plot(inputs, outputs)
     buf = io.BytesIO()
     figure.savefig(buf, format="png")
-    encoded = base64.b64encode(buf.getvalue()).decode()
-    return f"![{spec.name}](data:image/png;base64,{encoded})"
+    return buf.getvalue()
+
+
+def plot_markdown(png: bytes, title: str) -> str:
+    """A PNG as a markdown image (inline data URI) for Dagit."""
+    return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 def file_value(var: Any, value: Any, spec: ModelSpec, inputs_hash: str) -> Any:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from lume_assets.errors import ApprovalError, ConfigError
-from lume_assets.models.registry import _Base as RegistryBase  # the registry's tables' base
+from lume_assets.models.registry import RegistryBase
 from lume_assets.settings import get_settings
 
 Publisher = Callable[[Sequence[str]], int]

@@ -76,6 +76,24 @@ def parse_schedule_specs(raw: Sequence[Mapping[str, Any]]) -> list[ScheduleSpec]
     return specs
 
 
+def graph_schedules(
+    specs: Sequence[ScheduleSpec],
+    target: dg.JobDefinition | UnresolvedAssetJobDefinition | Sequence[dg.AssetsDefinition],
+) -> list[dg.ScheduleDefinition]:
+    """One schedule per spec of a graph (its `schedules:` list), each running `target`."""
+    if not is_job(target):
+        target = list(target)
+    return [build_schedule(spec, target) for spec in specs]
+
+
+def is_job(target: Any) -> bool:
+    """Whether `target` is a job (a resolved or unresolved asset job), not a list of assets.
+
+    (An UnresolvedAssetJobDefinition is a record that passes `isinstance(x, Sequence)`.)
+    """
+    return isinstance(target, dg.JobDefinition | UnresolvedAssetJobDefinition)
+
+
 def local_time(moment: datetime | None, timezone: str) -> datetime:
     """Return `moment` (default now) as an aware datetime in `timezone`."""
     zone = ZoneInfo(timezone)
@@ -129,7 +147,7 @@ def build_schedule(
 
 def _target_partitions(target: Any) -> dg.PartitionsDefinition | None:
     """Return the partitions definition shared by the target's assets (time-window or static)."""
-    candidates = target if isinstance(target, Sequence) else [target]
+    candidates = [target] if is_job(target) else list(target)
     found = {getattr(t, "partitions_def", None) for t in candidates} - {None}
     if len(found) > 1:
         raise ConfigError("A scheduled target's assets must share one partitioning.")

@@ -137,6 +137,33 @@ ENVELOPE_SURROGATE_FIT = ModelSpec(
 
 
 # -- validation ----------------------------------------------------------------------------------
+def surrogate_errors(
+    exponents: np.ndarray,
+    coefficients: np.ndarray,
+    k_f_range: np.ndarray,
+    k_d_range: np.ndarray,
+    n_points: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Surrogate vs fresh simulations at `n_points` random points of the (k_f, k_d) box."""
+    from lume_assets.demo.beam_model import matched_points
+
+    rng = np.random.default_rng(seed)
+    k_f = rng.uniform(k_f_range[0], k_f_range[1], n_points)
+    k_d = rng.uniform(k_d_range[0], k_d_range[1], n_points)
+    simulated = np.array(
+        [o["max_sigma"] for o in BEAM_ENVELOPE.evaluate_batch(matched_points(k_f, k_d))]
+    )
+    predicted = predict(exponents, coefficients, k_f, k_d)
+    return {
+        "k_f": k_f,
+        "k_d": k_d,
+        "simulated": simulated,
+        "predicted": predicted,
+        "relative_error": np.abs(predicted - simulated) / simulated,
+    }
+
+
 def validate_surrogate(
     exponents: np.ndarray,
     coefficients: np.ndarray,
@@ -147,21 +174,16 @@ def validate_surrogate(
     tolerance: float,
 ) -> dict[str, Any]:
     """Relative error of the surrogate against fresh simulations at random points."""
-    from lume_assets.demo.beam_model import matched_points
-
-    rng = np.random.default_rng(int(seed))
-    k_f = rng.uniform(k_f_range[0], k_f_range[1], int(n_points))
-    k_d = rng.uniform(k_d_range[0], k_d_range[1], int(n_points))
-    simulated = np.array(
-        [o["max_sigma"] for o in BEAM_ENVELOPE.evaluate_batch(matched_points(k_f, k_d))]
+    errors = surrogate_errors(
+        exponents, coefficients, k_f_range, k_d_range, int(n_points), int(seed)
     )
-    rel = np.abs(predict(exponents, coefficients, k_f, k_d) - simulated) / simulated
+    rel = errors["relative_error"]
     worst = int(np.argmax(rel))
     ok = bool(rel.max() <= tolerance)
     report = (
         f"surrogate vs simulation at {int(n_points)} random points (seed {int(seed)})\n"
         f"max relative error {rel.max():.4%}, mean {rel.mean():.4%}, tolerance {tolerance:.2%}\n"
-        f"worst at k_f={k_f[worst]:.4f}, k_d={k_d[worst]:.4f}\n"
+        f"worst at k_f={errors['k_f'][worst]:.4f}, k_d={errors['k_d'][worst]:.4f}\n"
         f"verdict: {'PASS' if ok else 'FAIL'}\n"
     )
     return {

@@ -161,7 +161,9 @@ class ResultIOManager(dg.ConfigurableIOManager):
             )
             return
         result = self._to_result(context, obj, keys[0] if keys else None)
-        doc_id = store.put(result)
+        doc_id = store.document_id(result.inputs_hash) if _is_cache_hit(context) else None
+        if doc_id is None:  # new, or a cache hit whose record is gone: write it
+            doc_id = store.put(result)
         outputs = dict(list(result.outputs.items())[:MAX_METADATA_OUTPUTS])
         context.add_output_metadata(
             {
@@ -233,3 +235,12 @@ class ResultIOManager(dg.ConfigurableIOManager):
                 return self._load_one(context, keys[0])
             return {k: self._load_one(context, k) for k in keys}
         return self._load_one(context, None)
+
+
+def _is_cache_hit(context: dg.OutputContext) -> bool:
+    """Whether the output is a result reused unchanged from this store (`cache_hit` metadata).
+
+    `model_asset` marks such outputs; the record is already stored, so it is not rewritten.
+    """
+    flag = context.output_metadata.get("cache_hit")
+    return bool(getattr(flag, "value", flag))

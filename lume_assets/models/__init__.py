@@ -1,5 +1,6 @@
 """lume_assets.models: model specs, their variables, and the model registry."""
 
+from lume_assets.models.catalogue import CATALOGUE, ModelCatalogue, register_model
 from lume_assets.models.lume_variables import load_variables
 from lume_assets.models.model import ModelResources, ModelSpec, RetrySpec
 from lume_assets.models.variables import (
@@ -12,9 +13,11 @@ from lume_assets.models.variables import (
 )
 
 __all__ = [
+    "CATALOGUE",
     "ArrayVariable",
     "FileVariable",
     "ImageVariable",
+    "ModelCatalogue",
     "ModelResources",
     "ModelSpec",
     "RetrySpec",
@@ -22,4 +25,5 @@ __all__ = [
     "TextVariable",
     "Variable",
     "load_variables",
+    "register_model",
 ]

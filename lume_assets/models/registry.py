@@ -28,11 +28,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class _Base(orm.DeclarativeBase):
-    pass
+class RegistryBase(orm.DeclarativeBase):
+    """Declarative base of every table in the registry database (models, approvals, ...)."""
 
 
-class ProjectRow(_Base):
+class ProjectRow(RegistryBase):
     """A project groups deployments (LUME: one results collection per project)."""
 
     __tablename__ = "projects"
@@ -42,7 +42,7 @@ class ProjectRow(_Base):
     created: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime(timezone=True), default=_now)
 
 
-class ModelRow(_Base):
+class ModelRow(RegistryBase):
     """A model's identity."""
 
     __tablename__ = "models"
@@ -67,7 +67,7 @@ class ModelRow(_Base):
     created: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime(timezone=True), default=_now)
 
 
-class DeploymentRow(_Base):
+class DeploymentRow(RegistryBase):
     """One version of a model: source hash, import path, image, liveness."""
 
     __tablename__ = "deployments"
@@ -149,7 +149,7 @@ class ModelRegistry:
             )
         try:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
-            _Base.metadata.create_all(self.engine)
+            RegistryBase.metadata.create_all(self.engine)
         except (OperationalError, sa.exc.ArgumentError, ImportError) as exc:
             raise RegistryError(
                 f"cannot open the model registry at {self._safe_url()}: {exc.__class__.__name__}: "

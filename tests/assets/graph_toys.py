@@ -57,6 +57,7 @@ CONSUMER = ModelSpec(
     version="1",
     inputs=[
         ScalarVariable(name="a", value_range=(-100.0, 100.0)),
+        ScalarVariable(name="b", default=0.0),
         ArrayVariable(name="v", shape=(None,)),
         ArrayVariable(name="v3", shape=(3,), default=[0.0, 0.0, 0.0]),
         ArrayVariable(name="m", shape=(None, 3), default=[[0.0, 0.0, 0.0]]),
@@ -83,6 +84,18 @@ RELAY = ModelSpec(
 )
 
 NOT_A_SPEC = {"name": "producer"}
+
+#: A graph whose first node is partitioned over its input x; the second inherits.
+PARTITIONED = """\
+name: g
+nodes:
+  - name: prod
+    model: producer
+    partitions: {input: x, values: [1.0, 2.5]}
+  - name: cons
+    model: consumer
+    map: {a: prod.value, v: prod.vec}
+"""
 
 
 def toy_catalogue() -> ModelCatalogue:

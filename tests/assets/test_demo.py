@@ -55,6 +55,18 @@ def test_demo_graph_materializes_and_outputs_are_readable(
     with h5py.File(files / "envelope_surrogate.h5", "r") as f:
         assert f["coefficients"].shape == (10,)
 
+    # the envelope plot: a PNG file next to the outputs, and inline in Dagit
+    meta = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in model.get_asset_materialization_events()
+    }
+    plot = Path(str(meta["beam_envelope/result"]["plot_path"].value))
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert meta["beam_envelope/result"]["plot"].value.startswith("![beam_envelope")
+    assert meta["beam_envelope/result"]["files"].value["sigma_x"] == str(
+        files / "beam_envelope" / "sigma_x.h5"
+    )
+
     # the text report
     report = (files / "beam_envelope" / "report.txt").read_text()
     assert report.startswith("Beam envelope through a FODO lattice")
@@ -73,12 +85,20 @@ def test_demo_graph_materializes_and_outputs_are_readable(
     assert surrogate_check.metadata["max_relative_error"].value <= demo.SURROGATE_TOLERANCE
 
 
-def test_a_scanned_point_is_a_cache_hit_for_the_model_asset(
+def test_scan_reuses_stored_points_and_they_are_cache_hits_for_the_model(
     resources: dict[str, Any], instance: dg.DagsterInstance
 ) -> None:
-    dg.materialize(
+    first = dg.materialize(
         [demo.envelope_scan], resources=resources, instance=instance, partition_key="2.20"
     )
+    again = dg.materialize(
+        [demo.envelope_scan], resources=resources, instance=instance, partition_key="2.20"
+    )
+    [m1] = [e.materialization.metadata for e in first.get_asset_materialization_events()]
+    [m2] = [e.materialization.metadata for e in again.get_asset_materialization_events()]
+    assert (m1["evaluated"].value, m1["cache_hits"].value) == (len(demo.SCAN_K_D), 0)
+    assert (m2["evaluated"].value, m2["cache_hits"].value) == (0, len(demo.SCAN_K_D))
+    assert m1["sha256"].value == m2["sha256"].value  # the same scan file, from the cache
     point = matched_points(np.array([2.2]), np.array([demo.SCAN_K_D[3]]))[0]
     result = dg.materialize(
         [demo.beam_envelope],

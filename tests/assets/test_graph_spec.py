@@ -17,7 +17,7 @@ from lume_assets.assets.graph_loader import (
 from lume_assets.assets.graph_validation import indexed_shape
 from lume_assets.demo.beam_model import BEAM_ENVELOPE
 from lume_assets.errors import GraphSpecError
-from tests.assets.graph_toys import toy_catalogue
+from tests.assets.graph_toys import PARTITIONED, toy_catalogue
 
 
 def load(text: str) -> object:
@@ -323,16 +323,6 @@ def test_all_problems_are_reported_together() -> None:
 
 
 # -- partitions --------------------------------------------------------------------------------
-PARTITIONED = """\
-name: g
-nodes:
-  - name: prod
-    model: producer
-    partitions: {input: x, values: [1.0, 2.5]}
-  - name: cons
-    model: consumer
-    map: {a: prod.value, v: prod.vec}
-"""
 
 
 def test_partitions_flow_downstream() -> None:

@@ -395,3 +395,31 @@ def test_array_inputs_in_config_and_image_outputs_with_axes(resources, instance,
     assert "input 'centroid' has shape (3,), expected (2,)" in (
         failure.step_failure_data.user_failure_data.description
     )
+
+
+def test_a_result_held_for_approval_is_never_published_by_a_rerun(
+    resources, instance, store
+) -> None:
+    from lume_assets.storage.results import Result
+
+    fn = Counter()
+    spec = make_spec(fn)
+    held = Result(
+        model="toy",
+        version="1",
+        inputs={"x": 1.5, "n": 5.0},
+        outputs=Counter()(1.5, 5.0),
+        published=False,
+    )
+    store.put(held)
+    asset = model_asset(spec)
+    hit = dg.materialize([asset], resources=resources, instance=instance)
+    assert fn.calls == 0  # the held result is the cache entry
+    meta = materializations(hit)["toy/result"]
+    assert meta["cache_hit"].value is True and meta["published"].value is False
+    assert store.get(held.inputs_hash).published is False
+    forced = dg.materialize(
+        [asset], resources=resources, instance=instance, run_config=run_config(force=True)
+    )
+    assert fn.calls == 1 and materializations(forced)["toy/result"]["cache_hit"].value is False
+    assert store.get(held.inputs_hash).published is False  # still waiting for approval

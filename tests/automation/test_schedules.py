@@ -133,3 +133,47 @@ def test_dynamic_partitioned_target_cannot_be_scheduled():
 
     with pytest.raises(ConfigError, match="DynamicPartitionsDefinition"):
         build_schedule(ScheduleSpec(name="s", cron="0 3 * * *"), [dyn])
+
+
+GRAPH_YAML = """name: chain
+nodes:
+  - name: sim
+    model: beam_envelope
+schedules:
+  - {name: nightly_chain, cron: "0 2 * * *", timezone: Europe/Berlin}
+"""
+
+
+def test_a_graph_file_declares_its_schedules_and_bad_ones_name_the_line():
+    from lume_assets.assets.graph_parse import parse_graph
+    from lume_assets.errors import GraphSpecError
+
+    spec, _ = parse_graph(GRAPH_YAML, "chain.yaml")
+    [nightly] = spec.schedules
+    assert (nightly.name, nightly.timezone) == ("nightly_chain", "Europe/Berlin")
+    with pytest.raises(
+        GraphSpecError, match=r"chain\.yaml:6: schedules\.0\.timezone.*Mars/Olympus"
+    ):
+        parse_graph(GRAPH_YAML.replace("Europe/Berlin", "Mars/Olympus"), "chain.yaml")
+
+
+def test_graph_schedules_run_every_asset_of_the_graph():
+    from lume_assets.automation.schedules import graph_schedules
+
+    [schedule] = graph_schedules(
+        [ScheduleSpec(name="nightly_chain", cron="0 2 * * *", timezone="Europe/Berlin")],
+        [surrogate_validation, chunked],
+    )
+    defs = dg.Definitions(assets=[surrogate_validation, chunked], schedules=[schedule])
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 7, 1, 0, 0, tzinfo=UTC),
+            repository_def=defs.get_repository_def(),
+        ) as context,
+    ):
+        [request] = schedule.evaluate_tick(context).run_requests
+    assert request.tags[SCHEDULED_FOR_TAG] == "2026-07-01T02:00:00+02:00"
+    job = defs.resolve_job_def(schedule.job_name)
+    assert set(job.asset_layer.selected_asset_keys) == {surrogate_validation.key, chunked.key}

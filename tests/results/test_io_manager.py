@@ -176,3 +176,26 @@ def test_definitions_register_the_result_resources(lume_home: Path) -> None:
     assert run.success
     assert (lume_home / "results.db").exists()
     assert res["result_store"].get_store().count("sim") == 1
+
+
+def test_a_cache_hit_output_is_not_rewritten_but_a_fresh_one_is(resources: dict) -> None:
+    manager: ResultIOManager = resources["result_io_manager"]
+    store = manager.result_store.get_store()
+    stored = Result(model="m", version="1", inputs={"x": 1.0}, outputs={"y": 1.0})
+    doc_id = store.put(stored)
+    # Same inputs hash, different outputs: only a write could make the store see y == 2.
+    changed = stored.model_copy(update={"outputs": {"y": 2.0}})
+
+    def handle(metadata: dict) -> dict:
+        context = dg.build_output_context(
+            asset_key=dg.AssetKey(["m", "result"]), output_metadata=metadata
+        )
+        manager.handle_output(context, changed)
+        return {k: getattr(v, "value", v) for k, v in context.consume_logged_metadata().items()}
+
+    meta = handle({"cache_hit": dg.MetadataValue.bool(True)})
+    assert store.find_one(stored.inputs_hash).outputs["y"] == 1.0  # not rewritten
+    assert meta["document_id"] == doc_id and meta["inputs_hash"] == stored.inputs_hash
+
+    handle({"cache_hit": dg.MetadataValue.bool(False)})
+    assert store.find_one(stored.inputs_hash).outputs["y"] == 2.0  # written
