@@ -144,7 +144,8 @@ class RemoteBackend:
                 found[str(meta[MODEL_METADATA])] = ModelInfo(
                     name=str(meta[MODEL_METADATA]),
                     version=str(meta.get(VERSION_METADATA, "")),
-                    description=node.get("description") or "",
+                    # the result asset's description is the model's plus what the record holds
+                    description=(node.get("description") or "").split(" — result record")[0],
                     project=node["groupName"],
                     group=node["groupName"],
                     owners=[o.get("email") or f"team:{o.get('team')}" for o in node["owners"]],

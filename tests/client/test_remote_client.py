@@ -6,6 +6,7 @@ import pytest
 
 from lume_assets.automation.approval import ApprovalStore
 from lume_assets.client import LumeClient
+from lume_assets.demo.beam_model import BEAM_ENVELOPE
 from lume_assets.errors import ApprovalError, ClientError, ModelInputError
 from lume_assets.storage.result_stores import open_result_store
 from lume_assets.storage.results import Result
@@ -39,6 +40,7 @@ def test_remote_models(remote: LumeClient) -> None:
     info = remote.model("beam_envelope")
     assert info.version == "1.0.0" and info.owners == ["beam-physics@lume.example"]
     assert info.group == "demo" and info.op_name == "beam_envelope"
+    assert info.description == BEAM_ENVELOPE.description  # as the local client reports it
     k_f = next(v for v in info.inputs if v.name == "k_f")
     assert k_f.default == 2.0 and "[0, 10]" in k_f.allowed and k_f.units == "1/m^2"
     max_sigma = next(v for v in info.outputs if v.name == "max_sigma")
