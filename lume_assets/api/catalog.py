@@ -1,6 +1,6 @@
 """The models a code location serves, found from its Definitions (and their ModelSpecs)."""
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import dagster as dg
@@ -8,7 +8,7 @@ import numpy as np
 
 from lume_assets.api.records import ModelInfo, VariableInfo
 from lume_assets.assets.model_display import variable_row
-from lume_assets.errors import ClientError
+from lume_assets.errors import ClientError, ModelInputError
 
 #: Metadata key model assets carry (set by `model_asset`).
 MODEL_METADATA = "lume/model"
@@ -127,6 +127,11 @@ def run_config(info: ModelInfo, inputs: Mapping[str, Any], force: bool) -> dict[
     return {"ops": {info.op_name: {"config": config}}}
 
 
-def unknown_inputs(info: ModelInfo, inputs: Mapping[str, Any]) -> Sequence[str]:
-    """Input names `info`'s model does not take."""
-    return sorted(set(inputs) - {v.name for v in info.inputs})
+def check_known_inputs(info: ModelInfo, inputs: Mapping[str, Any]) -> None:
+    """Raise ModelInputError naming any input `info`'s model does not take, and the ones it does."""
+    unknown = sorted(set(inputs) - {v.name for v in info.inputs})
+    if unknown:
+        raise ModelInputError(
+            f"model {info.name!r} has no input(s) {unknown}; inputs are "
+            f"{', '.join(v.name for v in info.inputs)}."
+        )

@@ -17,9 +17,15 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 from dagster._core.utils import make_new_backfill_id, make_new_run_id
 
-from lume_assets.api.catalog import ModelEntry, find_model, model_entries, run_config
+from lume_assets.api.catalog import (
+    ModelEntry,
+    check_known_inputs,
+    find_model,
+    model_entries,
+    run_config,
+)
 from lume_assets.api.records import BackfillInfo, Progress, RunInfo, utc_time
-from lume_assets.errors import ClientError, ModelInputError
+from lume_assets.errors import ClientError
 
 POLL_S = 0.2
 #: Run config keeping Dagster's console logger to warnings (the client reports progress itself).
@@ -133,12 +139,8 @@ class LocalBackend:
     ) -> str:
         """Validate `inputs`, queue a run of the model's assets and return its run id."""
         entry = self.model(model)
-        unknown = sorted(set(inputs) - {v.name for v in entry.info.inputs})
-        if unknown and entry.spec is None:
-            raise ModelInputError(
-                f"model {model!r} has no input(s) {unknown}; inputs are "
-                f"{', '.join(v.name for v in entry.info.inputs)}."
-            )
+        if entry.spec is None:  # with a spec, `validate` names unknown inputs itself
+            check_known_inputs(entry.info, inputs)
         config = run_config(entry.info, self.validate(entry, inputs), force)
         return self._launch(list(entry.assets_def.keys), config, tags)
 

@@ -20,6 +20,7 @@ from lume_assets.api.catalog import (
     MODEL_METADATA,
     RESULT_NAME,
     VERSION_METADATA,
+    check_known_inputs,
     find_model,
     run_config,
 )
@@ -177,12 +178,7 @@ class RemoteBackend:
     ) -> str:
         """Launch a run of the model's assets with `inputs` as config; return the run id."""
         info = find_model(self.models(), model)
-        unknown = sorted(set(inputs) - {v.name for v in info.inputs})
-        if unknown:
-            raise ModelInputError(
-                f"model {model!r} has no input(s) {unknown}; inputs are "
-                f"{', '.join(v.name for v in info.inputs)}."
-            )
+        check_known_inputs(info, inputs)
         node = self._node(info.result_asset)
         return self.launch(
             node, info.assets, run_config(info, inputs, force), tags, what=f"model {model!r}"
