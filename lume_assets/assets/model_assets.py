@@ -21,7 +21,12 @@ from typing import Any
 import dagster as dg
 import numpy as np
 
-from lume_assets.assets.model_config import FORCE_FIELD, build_config_class, retry_policy_of
+from lume_assets.assets.model_config import (
+    FORCE_FIELD,
+    build_config_class,
+    model_op_tags,
+    retry_policy_of,
+)
 from lume_assets.assets.model_display import OUTPUT_KINDS, results_store_kind, variables_metadata
 from lume_assets.assets.model_keys import (
     IO_MANAGER_BY_KIND,
@@ -41,7 +46,6 @@ from lume_assets.assets.model_metadata import (
     plot_markdown,
     render_plot,
 )
-from lume_assets.deploy.placement import placement_tags
 from lume_assets.errors import (
     LumeError,
     ModelError,
@@ -381,11 +385,7 @@ def model_asset(
         check_specs=[check] if range_check else None,
         required_resource_keys={"result_store", "registry"},
         retry_policy=retry_policy_of(spec),
-        op_tags={
-            "lume/model": spec.name,
-            "lume/version": spec.version,
-            **placement_tags(spec.resources),  # CPU/memory/image for Docker and Kubernetes
-        },
+        op_tags=model_op_tags(spec),
         partitions_def=partitions_def,
         description=spec.description,
     )(compute)

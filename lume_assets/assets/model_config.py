@@ -6,6 +6,7 @@ from typing import Any
 import dagster as dg
 import pydantic
 
+from lume_assets.deploy.placement import placement_tags
 from lume_assets.models.model import ModelSpec
 from lume_assets.models.variables import ArrayVariable, FileVariable, ScalarVariable
 
@@ -72,3 +73,12 @@ def retry_policy_of(spec: ModelSpec) -> dg.RetryPolicy | None:
         None: None,
     }[retry.backoff]
     return dg.RetryPolicy(max_retries=retry.max_retries, delay=retry.delay or None, backoff=backoff)
+
+
+def model_op_tags(spec: ModelSpec) -> dict[str, str]:
+    """Op tags of every asset evaluating `spec`: model, version, CPU/memory/image placement."""
+    return {
+        "lume/model": spec.name,
+        "lume/version": spec.version,
+        **placement_tags(spec.resources),  # CPU/memory/image for Docker and Kubernetes
+    }

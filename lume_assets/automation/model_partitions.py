@@ -31,6 +31,7 @@ from lume_assets.assets.model_assets import (
     model_result_key,
     retry_policy_of,
 )
+from lume_assets.assets.model_config import model_op_tags
 from lume_assets.automation.gate import approval_metadata, hold_for_approval
 from lume_assets.automation.inbox import parse_inputs
 from lume_assets.automation.progress import Progress
@@ -251,7 +252,7 @@ def partitioned_model_asset(
         outs=outs,
         required_resource_keys=resource_keys,
         retry_policy=retry_policy_of(spec),
-        op_tags={"lume/model": spec.name, "lume/version": spec.version},
+        op_tags=model_op_tags(spec),
         partitions_def=partitions_def,
         backfill_policy=backfill_policy or dg.BackfillPolicy.single_run(),
         description=spec.description,

@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 import numpy as np
 
+from lume_assets.assets.model_config import model_op_tags
 from lume_assets.automation.gate import approval_metadata, hold_for_approval
 from lume_assets.automation.progress import Progress
 from lume_assets.automation.provenance import planned_files
@@ -92,6 +93,7 @@ def scan_asset(
         required_resource_keys=resource_keys,
         code_version=spec.version,
         group_name=group_name,
+        op_tags=model_op_tags(spec),
         metadata={
             "lume/model": spec.name,
             "lume/version": spec.version,

@@ -198,3 +198,30 @@ def test_bad_docker_image_tag_is_refused() -> None:
     run = dg.DagsterRun(job_name="j", run_id="r3", tags={DOCKER_IMAGE_TAG: "Not/Valid Image"})
     with pytest.raises(DeploymentError, match="not a valid image reference"):
         launcher.image_for_run(run)
+
+
+def test_every_model_asset_kind_carries_the_models_placement() -> None:
+    """model_asset, partitioned_model_asset and scan_asset all tag the model's resources."""
+    from lume_assets.assets.model_assets import model_asset
+    from lume_assets.automation.model_partitions import partitioned_model_asset, table_inputs
+    from lume_assets.automation.scan_grid import LinSpace, ScanSpec
+    from lume_assets.automation.scans import scan_asset
+    from lume_assets.demo.focus_model import FOCUS
+    from lume_assets.models.model import ModelResources
+
+    wanted = ModelResources(cpu="2", memory="3Gi", image="lume/focus:1")
+    spec = FOCUS.model_copy(update={"resources": wanted})
+    inputs = {k: dict(k=1.0, drift=1.0) for k in ("a", "b")}
+    built = {
+        "model_asset": model_asset(spec),
+        "partitioned_model_asset": partitioned_model_asset(
+            spec, dg.StaticPartitionsDefinition(["a", "b"]), table_inputs(inputs)
+        ),
+        "scan_asset": scan_asset(
+            spec, ScanSpec(name="grid", axes={"k": LinSpace(start=1, stop=2, num=4)}, chunk_size=2)
+        ),
+    }
+    for kind, assets_def in built.items():
+        tags = assets_def.op.tags
+        assert resources_from_tags(tags) == wanted, kind
+        assert tags["lume/model"] == FOCUS.name and tags["lume/version"] == FOCUS.version, kind
