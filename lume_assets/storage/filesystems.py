@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -24,11 +24,20 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def current_umask() -> int:
-    """Return the process umask (read by setting and restoring it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def create_temp_beside(target: Path) -> Path:
+    """Create an empty, new temp file next to `target` with the mode a plain open() gives.
+
+    Unlike mkstemp (always 0600), the file is created 0666 and the kernel applies the umask, so
+    results written in a container stay readable on the host; O_EXCL makes the name ours alone.
+    """
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise StorageError(f"Could not create a temp file beside {target}; clean up its .tmp- files.")
 
 
 class LocalFilesystem:
@@ -113,12 +122,7 @@ class LocalFilesystem:
         target = self.resolve(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         self.resolve(path)  # re-check: a parent created above must not be a symlink out
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-        # mkstemp creates 0600; give the file the mode a plain open() would (0666 & ~umask),
-        # so results written in a container stay readable on the host.
-        os.fchmod(fd, 0o666 & ~current_umask())
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp = create_temp_beside(target)
         try:
             yield tmp
             with open(tmp, "rb+") as fh:
