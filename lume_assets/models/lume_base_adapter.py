@@ -21,7 +21,6 @@ from lume_assets.errors import ModelError, ModelOutputError
 from lume_assets.models.lume_variables import VARIABLE_CLASSES, variables_from_dict
 from lume_assets.models.model import ModelSpec
 
-
 _FIELDS = ("read_only", "default_value", "value_range", "unit", "shape", "dtype")
 
 

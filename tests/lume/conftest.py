@@ -13,7 +13,8 @@ import pytest
 
 def need(module: str, extra: str) -> None:
     """Skip the calling test module unless `module` (from the `extra` extra) imports."""
-    pytest.importorskip(module, reason=f"needs the [{extra}] extra: pip install 'lume_assets[{extra}]'")
+    hint = f"needs the [{extra}] extra: pip install 'lume_assets[{extra}]'"
+    pytest.importorskip(module, reason=hint)
 
 
 @pytest.fixture
