@@ -17,6 +17,7 @@ from lume_assets.demo.automation import build_demo_automation
 from lume_assets.demo.focus_model import FOCUS
 from lume_assets.deploy.jobs import group_job
 from lume_assets.deploy.launch import DEMO_JOB
+from lume_assets.io_managers.files import FileIOManager
 from lume_assets.io_managers.hdf5 import HDF5IOManager
 from lume_assets.io_managers.registry import RegistryResource
 from lume_assets.io_managers.results import ResultIOManager, ResultStoreResource
@@ -47,6 +48,9 @@ def build_resources() -> dict[str, Any]:
         "io_manager": dg.FilesystemIOManager(base_dir=alias or files_root),
         "hdf5_io_manager": HDF5IOManager(root_dir=files_root, mount_alias=alias),
         "text_io_manager": TextIOManager(root_dir=files_root, mount_alias=alias),
+        "particles_io_manager": FileIOManager(
+            root_dir=files_root, mount_alias=alias, serializer="openpmd_particles"
+        ),
         "result_store": result_store,
         "result_io_manager": ResultIOManager(result_store=result_store),
         "registry": RegistryResource(url=settings.resolved_registry_url()),

@@ -21,6 +21,11 @@ from typing import Any
 import dagster as dg
 import numpy as np
 
+from lume_assets.assets.file_inputs import (
+    file_input_digests,
+    inputs_hash_with_files,
+    managed_file,
+)
 from lume_assets.assets.model_config import (
     FORCE_FIELD,
     build_config_class,
@@ -56,7 +61,7 @@ from lume_assets.errors import (
 )
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.hdf5 import H5Node
-from lume_assets.storage.results import Provenance, Result, compute_inputs_hash
+from lume_assets.storage.results import Provenance, Result
 
 __all__ = [
     "RANGE_CHECK",
@@ -277,8 +282,14 @@ def model_asset(
 
     def compute(context: dg.AssetExecutionContext, config: Any, **loaded: Any):  # noqa: ANN202
         values = {k: v for k, v in config.model_dump().items() if k != FORCE_FIELD}
+        fed_files: set[str] = set()
         try:
             for input_name, (param, output, index) in bound.items():
+                path = managed_file(loaded[param], output, input_name, spec)
+                if path is not None:
+                    values[input_name] = path
+                    fed_files.add(input_name)
+                    continue
                 value = _bound_value(loaded[param], output, input_name, spec)
                 values[input_name] = _indexed(value, index, input_name, spec)
             if partition_inputs is not None and context.has_partition_key:
@@ -286,7 +297,8 @@ def model_asset(
             inputs = spec.validate_inputs(values)
         except ModelInputError as exc:
             raise _failure(exc, spec, retry=False) from None
-        inputs_hash = compute_inputs_hash(spec.name, spec.version, inputs)
+        input_files = file_input_digests(inputs, fed_files)
+        inputs_hash = inputs_hash_with_files(spec, inputs, input_files)
         store = _result_store(context)
         # held results (unpublished, waiting at an approval gate) count too: a re-run must
         # never publish what the gate holds back
@@ -320,6 +332,7 @@ def model_asset(
                     code_sha=deployment.source_sha256,
                     deployment_id=deployment.id,
                     files=_planned_files(context, spec, keys),
+                    input_files=input_files,
                 ),
             )
         elapsed = time.perf_counter() - started

@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lume_assets.errors import SerializerError
+from lume_assets.storage.particles import is_particle_group, particles_record
 
 __all__ = ["Provenance", "Result", "canonical_inputs", "compute_inputs_hash", "utc_now_ms"]
 
@@ -76,6 +77,8 @@ def canonical_inputs(value: Any, path: str = "inputs") -> Any:
                 raise SerializerError(f"{path}: key {key!r} is not a string; use string keys.")
             out[key] = canonical_inputs(item, f"{path}.{key}")
         return out
+    if is_particle_group(value):  # by content: every coordinate, bit for bit
+        return canonical_inputs(particles_record(value), path)
     raise SerializerError(
         f"{path}: a value of type {type(value).__name__} cannot be part of the inputs hash; "
         "use numbers, strings, bools, None, lists, dicts or numpy arrays."
@@ -104,6 +107,15 @@ def _truncate_ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+def with_file_digests(
+    inputs: Mapping[str, Any], input_files: Mapping[str, Mapping[str, str]]
+) -> dict[str, Any]:
+    """Inputs for hashing: a managed file input counts by its content (sha256), not its path."""
+    if not input_files:
+        return dict(inputs)
+    return {**inputs, **{f"{k}@sha256": v["sha256"] for k, v in input_files.items()}}
+
+
 class Provenance(BaseModel):
     """Where a result came from: the Dagster run and asset, the code, and its file outputs."""
 
@@ -117,6 +129,10 @@ class Provenance(BaseModel):
         default_factory=dict, description="Output name -> path of its HDF5/text file."
     )
     deployment_id: int | str | None = None
+    input_files: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="File input -> {path, sha256} of the upstream managed file it was fed.",
+    )
 
 
 class Result(BaseModel):
@@ -144,7 +160,9 @@ class Result(BaseModel):
     @model_validator(mode="after")
     def _check_hash(self) -> Result:
         """Fill in `inputs_hash`, or refuse one that does not match model/version/inputs."""
-        expected = compute_inputs_hash(self.model, self.version, self.inputs)
+        expected = compute_inputs_hash(
+            self.model, self.version, with_file_digests(self.inputs, self.provenance.input_files)
+        )
         if not self.inputs_hash:
             self.inputs_hash = expected
         elif self.inputs_hash != expected:
