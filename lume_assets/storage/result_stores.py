@@ -19,7 +19,12 @@ from pydantic import SecretStr
 
 from lume_assets.errors import ConfigError, ResultNotFoundError
 from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD, Codec
-from lume_assets.storage.results import Provenance, Result
+from lume_assets.storage.results import (
+    Provenance,
+    Result,
+    check_inputs_hash,
+    check_inputs_hashes,
+)
 
 SortSpec = str | Sequence[tuple[str, int]] | None
 
@@ -48,7 +53,7 @@ class ResultStore(ABC):
 
         Stores override this with batched updates (an approval publishes a whole scan).
         """
-        return sum(1 for h in inputs_hashes if self.publish(h, published))
+        return sum(1 for h in check_inputs_hashes(inputs_hashes) if self.publish(h, published))
 
     # -- reads ---------------------------------------------------------------------------------
     @abstractmethod
@@ -91,7 +96,9 @@ class ResultStore(ABC):
     # -- helpers -------------------------------------------------------------------------------
     def get(self, inputs_hash: str, include_unpublished: bool = True) -> Result:
         """Return the result with this hash or raise ResultNotFoundError."""
-        found = self.find_one(inputs_hash, include_unpublished=include_unpublished)
+        found = self.find_one(
+            check_inputs_hash(inputs_hash), include_unpublished=include_unpublished
+        )
         if found is None:
             raise ResultNotFoundError(
                 f"No result with inputs hash {inputs_hash} in {self.kind} store {self.location}."

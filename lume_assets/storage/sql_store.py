@@ -68,7 +68,7 @@ from lume_assets.storage.query import (
     scalar_kind,
 )
 from lume_assets.storage.result_stores import ResultStore, SortSpec, created_from_ms
-from lume_assets.storage.results import Result
+from lume_assets.storage.results import Result, check_inputs_hash, check_inputs_hashes
 
 MAX_INDEXED_TEXT = 1024  # bytes of UTF-8
 MAX_PATH_BYTES = 500
@@ -350,6 +350,7 @@ class SqlResultStore(ResultStore):
 
     def publish(self, inputs_hash: str, published: bool = True) -> Result:
         """Set the published flag of a stored result."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         with self._write() as conn:
             n = conn.execute(
                 sa.update(R)
@@ -365,7 +366,7 @@ class SqlResultStore(ResultStore):
 
     def publish_many(self, inputs_hashes: Iterable[str], published: bool = True) -> int:
         """Set the published flag of many results in one transaction (batched IN updates)."""
-        hashes = list(dict.fromkeys(inputs_hashes))
+        hashes = check_inputs_hashes(inputs_hashes)
         changed = 0
         with self._write() as conn:
             for start in range(0, len(hashes), BATCH):
@@ -507,6 +508,7 @@ class SqlResultStore(ResultStore):
 
     def find_one(self, inputs_hash: str, include_unpublished: bool = False) -> Result | None:
         """Return the result with this hash (if published, unless asked), or None."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         q = sa.select(*self._COLS).where(
             R.c.project == self.project, R.c.inputs_hash == inputs_hash
         )
@@ -529,6 +531,7 @@ class SqlResultStore(ResultStore):
 
     def document_id(self, inputs_hash: str) -> str | None:
         """Return the row id of the result with this hash."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         q = sa.select(R.c.id).where(R.c.project == self.project, R.c.inputs_hash == inputs_hash)
         with self._read() as conn:
             value = conn.execute(q).scalar()
