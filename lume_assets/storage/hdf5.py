@@ -183,6 +183,12 @@ def write_node(parent: h5py.Group, name: str, value: Any, opts: WriteOptions | N
         return parent.create_dataset(name, data=value)
     if isinstance(value, np.ndarray | np.generic):
         arr = np.asarray(value)
+        if arr.dtype.kind in "mM":  # HDF5 has no datetime64/timedelta64 type
+            shown = repr(value) if arr.ndim == 0 else f"an array of {arr.dtype}"
+            raise SerializerError(
+                f"{_where(parent, name)}: {shown} cannot be stored in HDF5 exactly; store "
+                f"its int64 count (value.astype('int64')) and the unit {arr.dtype.str!r}."
+            )
         if isinstance(value, np.generic) and arr.dtype.kind != "U":
             return _create_dataset(parent, name, arr, opts)
         return _write_array(parent, name, arr, opts)
