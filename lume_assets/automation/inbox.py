@@ -43,7 +43,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lume_assets.errors import SensorInputError
-from lume_assets.storage.filesystems import LocalFilesystem
+from lume_assets.storage.filesystems import create_temp_beside
 
 try:  # libyaml's C parser is ~10x faster than the pure-Python one
     from yaml import CSafeLoader as _YamlLoader
@@ -54,6 +54,7 @@ REJECTED_DIR = "rejected"
 DEFAULT_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_BYTES = 1 << 20
 DEFAULT_MAX_DEPTH = 16
+_MAX_ERROR_NAME = 220  # bytes: 255 minus the atomic writer's ".<name>.tmp-<12 hex>"
 CURSOR_VERSION = 1
 # Dagster refuses partition keys holding these (its INVALID_PARTITION_SUBSTRINGS, plus the "|"
 # that joins multi-partition keys).
@@ -142,7 +143,6 @@ def read_inbox_file(
         not isinstance(name, str)
         or name in ("", ".", "..")
         or "/" in name
-        or "\\" in name
         or "\0" in name
     ):
         raise SensorInputError(
@@ -188,6 +188,33 @@ def _show_name(name: object) -> str:
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temp file beside it, fsynced, then renamed over it."""
+    tmp = create_temp_beside(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _error_file_name(name: str) -> str:
+    """`<name>.error.txt`, shortened (keeping a prefix) to fit the 255-byte name limit with the
+    atomic writer's temp-name additions."""
+    full = f"{name}.error.txt"
+    if len(os.fsencode(full)) <= _MAX_ERROR_NAME:
+        return full
+    tag = "~" + hashlib.sha256(os.fsencode(name)).hexdigest()[:8] + ".error.txt"
+    keep = name
+    while len(os.fsencode(keep + tag)) > _MAX_ERROR_NAME:
+        keep = keep[:-1]
+    return keep + tag
 
 
 class _StrictYamlLoader(_YamlLoader):  # type: ignore[misc, valid-type]
@@ -477,13 +504,20 @@ class InboxScanner:
             )
 
     def _reject(self, name: str, error: str) -> RejectedFile:
-        """Move a malformed file to rejected/ and write its .error.txt beside it (never raises)."""
+        """Move a malformed file to rejected/ and write its .error.txt beside it (never raises).
+
+        `name` is a directory entry of the inbox (no separators), used as it is: a backslash or
+        odd byte in it is an ordinary character here.
+        """
         error = error.encode("utf-8", "backslashreplace").decode("utf-8")
+        folder = self.inbox / REJECTED_DIR
         try:
-            rejected = LocalFilesystem(self.inbox / REJECTED_DIR)
-            target = rejected.resolve(name)
+            folder.mkdir(exist_ok=True)
+            if folder.is_symlink() or not folder.is_dir():
+                raise SensorInputError(f"{folder} is not a folder; remove it.")
+            target = folder / name
             os.replace(self.inbox / name, target)
-            rejected.write_text(f"{name}.error.txt", error.rstrip() + "\n")
+            _write_atomic(folder / _error_file_name(name), error.rstrip() + "\n")
             return RejectedFile(name=name, moved_to=target, error=error)
         except Exception as exc:  # noqa: BLE001 - one file must never stop the scan
             reason = _show_name(f"{type(exc).__name__}: {exc}")
