@@ -139,12 +139,7 @@ def read_inbox_file(
     Raises SensorInputError for a name with a path in it, a symlink, a non-regular file or a file
     over `max_bytes`; FileNotFoundError if it is gone. Nothing outside `inbox` is touched.
     """
-    if (
-        not isinstance(name, str)
-        or name in ("", ".", "..")
-        or "/" in name
-        or "\0" in name
-    ):
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
         raise SensorInputError(
             f"{_show_name(name)}: not a plain file name inside the inbox; only files directly "
             "in the inbox folder can be inputs."
