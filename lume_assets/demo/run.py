@@ -9,6 +9,7 @@ import dagster as dg
 from pydantic import BaseModel
 
 from lume_assets.settings import get_settings
+from lume_assets.storage.urls import mask_url
 
 
 class DemoReport(BaseModel):
@@ -109,7 +110,7 @@ def run_demo() -> DemoReport:
         checks=checks,
         files_root=settings.resolved_files_root(),
         dagster_home=dagster_home,
-        results_url=settings.resolved_results_url(),
-        registry_url=settings.resolved_registry_url(),
+        results_url=mask_url(settings.resolved_results_url()),
+        registry_url=mask_url(settings.resolved_registry_url()),
         files=files,
     )

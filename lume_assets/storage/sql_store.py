@@ -69,6 +69,7 @@ from lume_assets.storage.query import (
 )
 from lume_assets.storage.result_stores import ResultStore, SortSpec, created_from_ms
 from lume_assets.storage.results import Result, check_inputs_hash, check_inputs_hashes
+from lume_assets.storage.urls import mask_url
 
 MAX_INDEXED_TEXT = 1024  # bytes of UTF-8
 MAX_PATH_BYTES = 500
@@ -157,7 +158,7 @@ class SqlResultStore(ResultStore):
             self.url = make_url(url)
         except ArgumentError:
             raise ConfigError(
-                f"Result store URL {url!r} is neither mongodb:// nor a SQLAlchemy URL "
+                f"Result store URL {mask_url(url)!r} is neither mongodb:// nor a SQLAlchemy URL "
                 "(sqlite:///path.db, postgresql+psycopg2://user@host/db)."
             ) from None
         self.project = project
