@@ -201,12 +201,13 @@ def launch(job_name: str, workspace: str, location: str | None, wait: bool, time
 def _register_commands() -> None:
     """Add the commands that live in lume_assets.commands."""
     from lume_assets.commands.dev import dev
+    from lume_assets.commands.integrity import gc, rerun, verify
     from lume_assets.commands.models import models
     from lume_assets.commands.results import results
     from lume_assets.commands.runs import run, status
     from lume_assets.commands.scan import scan
 
-    for command in (dev, models, run, status, results, scan):
+    for command in (dev, models, run, status, results, scan, verify, gc, rerun):
         cli.add_command(command)
 
 

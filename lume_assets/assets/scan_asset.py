@@ -64,8 +64,7 @@ def _columns(evals: Sequence[Evaluation]) -> dict[str, Any]:
 def _reusable_file(iom: FileIOManager, evals: Sequence[Evaluation], rel: str) -> FileRecord | None:
     """The chunk's existing file when every point is a hit already pointing at it."""
     records = {
-        ev.cached.provenance.files.get(SCAN_FILE) if ev.cached is not None else None
-        for ev in evals
+        ev.cached.provenance.files.get(SCAN_FILE) if ev.cached is not None else None for ev in evals
     }
     if len(records) != 1:
         return None

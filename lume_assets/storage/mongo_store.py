@@ -330,9 +330,7 @@ class MongoResultStore(ResultStore):
                     {PENDING: token, "inputs_hash": {"$in": c}}, {"$set": {"published": True}}
                 )
             )
-        self._call(
-            lambda: self.collection.update_many({PENDING: token}, {"$unset": {PENDING: ""}})
-        )
+        self._call(lambda: self.collection.update_many({PENDING: token}, {"$unset": {PENDING: ""}}))
         return len(docs)
 
     def publish(self, inputs_hash: str, published: bool = True) -> Result:

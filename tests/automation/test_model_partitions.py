@@ -1,9 +1,9 @@
 """Partitioned model assets: single-run backfills through the real IO managers, approval gate."""
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-import hashlib
 import dagster as dg
 import h5py
 import numpy as np

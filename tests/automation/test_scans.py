@@ -1,8 +1,8 @@
 """Fast scans: thousands of points in one run, batched into the result store and HDF5."""
 
+import hashlib
 from pathlib import Path
 
-import hashlib
 import dagster as dg
 import h5py
 import numpy as np

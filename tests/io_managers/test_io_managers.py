@@ -11,9 +11,8 @@ import pytest
 
 from lume_assets.errors import PathEscapeError, StorageError, UnknownSerializerError
 from lume_assets.io_managers.files import partition_file_stem
-from lume_assets.io_managers.text import HEADER
 from lume_assets.io_managers.hdf5 import HDF5IOManager
-from lume_assets.io_managers.text import TextIOManager
+from lume_assets.io_managers.text import HEADER, TextIOManager
 from lume_assets.storage.hdf5 import H5Node
 from lume_assets.storage.serializers import register_serializer, unregister_serializer
 from tests.storage.test_serializers import CSVSerializer
