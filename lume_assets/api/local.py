@@ -77,10 +77,9 @@ class LocalBackend:
             models = list(getattr(project, "MODELS", [])) if models is None else models
         self._owns_instance = instance is None
         if instance is None:
-            from lume_assets.demo.run import ensure_dagster_home
+            from lume_assets.deploy.instance import open_instance
 
-            ensure_dagster_home()
-            instance = dg.DagsterInstance.get()
+            instance = open_instance()  # storage created once, under a lock
         self.definitions = definitions
         self.instance = instance
         self.entries: dict[str, ModelEntry] = model_entries(definitions, models or [])

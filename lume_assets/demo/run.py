@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 from pydantic import BaseModel
 
+from lume_assets.deploy.instance import ensure_dagster_home, open_instance
 from lume_assets.settings import get_settings
+
+__all__ = ["DemoReport", "ensure_dagster_home", "run_demo"]
 
 
 class DemoReport(BaseModel):
@@ -24,18 +26,6 @@ class DemoReport(BaseModel):
     results_url: str
     registry_url: str
     files: dict[str, Path]
-
-
-def ensure_dagster_home() -> Path:
-    """Return DAGSTER_HOME, defaulting it to <LUME_HOME>/dagster_home with a dagster.yaml."""
-    settings = get_settings()
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
-    cfg = home / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text("telemetry:\n  enabled: false\n")
-    return home
 
 
 #: Dagster's console logger at WARNING: the demo prints its own summary.
@@ -63,7 +53,7 @@ def run_demo() -> DemoReport:
     resources = build_resources()
     keys = demo.scan_partitions.get_partition_keys()
     results: list[dg.ExecuteInProcessResult] = []
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         results.append(
             dg.materialize(
                 [demo.beam_envelope], instance=instance, resources=resources, run_config=QUIET
