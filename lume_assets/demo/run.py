@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import BaseModel
 
 from lume_assets.deploy.instance import ensure_dagster_home, open_instance
+from lume_assets.deploy.liveness import process_tags
 from lume_assets.settings import get_settings
 
 __all__ = ["DemoReport", "ensure_dagster_home", "run_demo"]
@@ -56,7 +57,11 @@ def run_demo() -> DemoReport:
     with open_instance() as instance:
         results.append(
             dg.materialize(
-                [demo.beam_envelope], instance=instance, resources=resources, run_config=QUIET
+                [demo.beam_envelope],
+                instance=instance,
+                resources=resources,
+                run_config=QUIET,
+                tags=process_tags(),
             )
         )
         results.append(
@@ -66,6 +71,7 @@ def run_demo() -> DemoReport:
                 resources=resources,
                 run_config=QUIET,
                 tags={
+                    **process_tags(),
                     "dagster/asset_partition_range_start": keys[0],
                     "dagster/asset_partition_range_end": keys[-1],
                 },
@@ -78,6 +84,7 @@ def run_demo() -> DemoReport:
                 instance=instance,
                 resources=resources,
                 run_config=QUIET,
+                tags=process_tags(),
             )
         )
     assets = [

@@ -21,6 +21,18 @@ import dagster as dg
 from lume_assets.settings import get_settings
 
 LOCK_NAME = ".lume-instance.lock"
+#: dagster.yaml of a DAGSTER_HOME we create: the daemon fails runs whose process is gone.
+DEFAULT_DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+run_launcher:
+  module: lume_assets.deploy.liveness
+  class: LocalRunLauncher
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  poll_interval_seconds: 30
+"""
 
 
 def ensure_dagster_home() -> Path:
@@ -31,7 +43,7 @@ def ensure_dagster_home() -> Path:
     os.environ["DAGSTER_HOME"] = str(home)
     cfg = home / "dagster.yaml"
     if not cfg.exists():
-        cfg.write_text("telemetry:\n  enabled: false\n")
+        cfg.write_text(DEFAULT_DAGSTER_YAML)
     return home
 
 
