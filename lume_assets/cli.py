@@ -180,11 +180,11 @@ def launch(job_name: str, workspace: str, location: str | None, wait: bool, time
     On the Docker stack: `docker compose exec daemon lume-assets launch -w
     /opt/dagster/dagster_home/workspace.yaml --wait`.
     """
-    import dagster as dg
 
+    from lume_assets.deploy.instance import open_instance
     from lume_assets.deploy.launch import launch_job
 
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         if wait:
             click.echo(f"launching {job_name} and waiting up to {timeout:.0f} s ...")
         run_id = launch_job(
