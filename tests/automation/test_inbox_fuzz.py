@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lume_assets.assets.model_assets import model_asset
 from lume_assets.automation.model_partitions import (
     inbox_inputs,
     model_inputs_validator,
-    partitioned_model_asset,
 )
 from lume_assets.automation.sensors import InboxSensorSpec, build_inbox_sensor
 from lume_assets.demo.beam_model import BEAM_ENVELOPE
@@ -33,10 +33,10 @@ OUTSIDE = INBOX_ROOT / "outside-secret.yaml"
 OUTSIDE.write_text("k_f: sk-live-outside\n")
 
 
-TARGET = partitioned_model_asset(
+TARGET = model_asset(
     BEAM_ENVELOPE,
-    dg.DynamicPartitionsDefinition(name="fuzz_inputs"),
-    inbox_inputs(INBOX_ROOT),
+    partitions_def=dg.DynamicPartitionsDefinition(name="fuzz_inputs"),
+    partition_inputs=inbox_inputs(INBOX_ROOT),
     key_prefix="fuzz",
 )
 

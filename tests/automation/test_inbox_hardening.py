@@ -14,11 +14,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from lume_assets.assets.model_assets import model_asset
 from lume_assets.automation.inbox import InboxScanner, parse_inputs
 from lume_assets.automation.model_partitions import (
     inbox_inputs,
     model_inputs_validator,
-    partitioned_model_asset,
 )
 from lume_assets.automation.sensors import InboxSensorSpec, build_inbox_sensor
 from lume_assets.demo.beam_model import BEAM_ENVELOPE
@@ -66,7 +66,9 @@ def instance():
 
 def beam_sensor(inbox: Path, **spec: object) -> dg.SensorDefinition:
     """The demo's inbox sensor shape: the beam model validated by its own input checks."""
-    target = partitioned_model_asset(BEAM_ENVELOPE, PARTS, inbox_inputs(inbox), key_prefix="t")
+    target = model_asset(
+        BEAM_ENVELOPE, partitions_def=PARTS, partition_inputs=inbox_inputs(inbox), key_prefix="t"
+    )
     return build_inbox_sensor(
         InboxSensorSpec(name="beam_inbox", inbox_dir=inbox, **spec),
         target=target,
@@ -144,7 +146,7 @@ def test_an_absolute_key_added_through_the_instance_neither_runs_nor_stores(
     inbox.mkdir()
     (secret_dir / "x.yaml").write_text("x: 7\n")
     parts = dg.DynamicPartitionsDefinition(name="ramp_inputs")
-    asset = partitioned_model_asset(RAMP, parts, inbox_inputs(inbox))
+    asset = model_asset(RAMP, partitions_def=parts, partition_inputs=inbox_inputs(inbox))
     key = str(secret_dir / "x.yaml")
     instance.add_dynamic_partitions("ramp_inputs", [key])
     run = dg.materialize(
@@ -238,7 +240,7 @@ def test_a_file_rewritten_after_the_tick_fails_its_run(
 ) -> None:
     inbox = tmp_path / "inbox"
     parts = dg.DynamicPartitionsDefinition(name="ramp_inputs")
-    asset = partitioned_model_asset(RAMP, parts, inbox_inputs(inbox))
+    asset = model_asset(RAMP, partitions_def=parts, partition_inputs=inbox_inputs(inbox))
     sensor = build_inbox_sensor(
         InboxSensorSpec(name="ramp_inbox", inbox_dir=inbox),
         target=asset,
