@@ -24,7 +24,8 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,6 +60,20 @@ T = TypeVar("T")
 RETRIES = 5
 BATCH = 1000
 DUPLICATE_KEY = 11000
+PENDING = "lume_pending_chunk"  # marks a chunk's documents until the whole chunk is written
+
+
+def sticky_update(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The upsert of `doc` that never unpublishes a stored result (published is sticky)."""
+    body = {k: v for k, v in doc.items() if k not in ("_id", "published")}
+    if doc.get("published"):
+        return {"$set": {**body, "published": True}}
+    return {"$set": body, "$setOnInsert": {"published": False}}
+
+
+def _visible_or_held() -> dict[str, Any]:
+    """Published documents, and unpublished ones not left over from an unfinished chunk."""
+    return {"$or": [{"published": True}, {PENDING: None}]}
 
 
 def retry_on_autoreconnect(fn: Callable[[], T], retries: int = RETRIES, base: float = 0.05) -> T:
@@ -269,7 +284,7 @@ class MongoResultStore(ResultStore):
         found = self._call(
             lambda: self.collection.find_one_and_update(
                 {"inputs_hash": result.inputs_hash},
-                {"$set": doc},
+                sticky_update(doc),
                 projection={"_id": 1},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
@@ -309,13 +324,31 @@ class MongoResultStore(ResultStore):
                     f"{self._scrub(str(other[0].get('errmsg')))[:300]}"
                 ) from None
             dupes = [docs[e["index"]] for e in errors]
-        replace = []
-        for doc in dupes:
-            doc.pop("_id", None)
-            replace.append(
-                pymongo.UpdateOne({"inputs_hash": doc["inputs_hash"]}, {"$set": doc}, upsert=True)
-            )
+        replace = [
+            pymongo.UpdateOne({"inputs_hash": doc["inputs_hash"]}, sticky_update(doc), upsert=True)
+            for doc in dupes
+        ]
         self._call(lambda: self.collection.bulk_write(replace, ordered=False))
+        return len(docs)
+
+    def put_chunk(self, results: Sequence[Result]) -> int:
+        """Write a chunk so that it becomes visible at once: every document is written
+        unpublished with a chunk marker, then the marker is cleared in one update (publishing
+        those meant to be published). A kill in between leaves only marked, unpublished
+        documents, which neither queries nor the cache count."""
+        if not results:
+            return 0
+        token = uuid.uuid4().hex
+        docs = [{**self.to_document(r), "published": False, PENDING: token} for r in results]
+        self._write_batch(docs)
+        visible = [r.inputs_hash for r in results if r.published]
+        for chunk in _batches(visible, BATCH):
+            self._call(
+                lambda c=chunk: self.collection.update_many(
+                    {PENDING: token, "inputs_hash": {"$in": c}}, {"$set": {"published": True}}
+                )
+            )
+        self._call(lambda: self.collection.update_many({PENDING: token}, {"$unset": {PENDING: ""}}))
         return len(docs)
 
     def publish(self, inputs_hash: str, published: bool = True) -> Result:
@@ -354,8 +387,7 @@ class MongoResultStore(ResultStore):
         clauses: list[dict[str, Any]] = []
         if model is not None:
             clauses.append({"model": model})
-        if not include_unpublished:
-            clauses.append({"published": True})
+        clauses.append({"published": True} if not include_unpublished else _visible_or_held())
         for c in parse_filter(filter):
             clauses.append({c.path: {c.op: list(c.value) if c.op == "$in" else c.value}})
         return {"$and": clauses} if clauses else {}
@@ -383,6 +415,8 @@ class MongoResultStore(ResultStore):
         query: dict[str, Any] = {"inputs_hash": inputs_hash}
         if not include_unpublished:
             query["published"] = True
+        else:
+            query.update(_visible_or_held())
         doc = self._call(lambda: self.collection.find_one(query))
         return None if doc is None else self.from_document(doc)
 

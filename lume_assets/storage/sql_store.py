@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -285,6 +285,10 @@ class SqlResultStore(ResultStore):
             total += self._write_batch(batch)
         return total
 
+    def put_chunk(self, results: Sequence[Result]) -> int:
+        """Write a chunk of results in ONE transaction: readers see all of it or none."""
+        return self._write_batch(list(results)) if results else 0
+
     def _write_batch(self, results: list[Result]) -> int:
         """Upsert a batch: documents, then their index rows, in one transaction."""
         latest = {r.inputs_hash: r for r in results}  # a hash twice in a batch: last wins
@@ -318,8 +322,9 @@ class SqlResultStore(ResultStore):
         stmt = stmt.on_conflict_do_update(
             index_elements=[R.c.project, R.c.inputs_hash],
             set_={
-                c: stmt.excluded[c]
-                for c in ("model", "version", "created_ms", "published", "document")
+                **{c: stmt.excluded[c] for c in ("model", "version", "created_ms", "document")},
+                # published is sticky: a re-run, retry or held copy never unpublishes a result
+                "published": sa.or_(R.c.published, stmt.excluded.published),
             },
         )
         with self._write() as conn:

@@ -35,7 +35,7 @@ def test_run_waits_and_returns_the_stored_result(client: LumeClient, first: Resu
     run = client.status(first.provenance.run_id)
     assert run.succeeded and "beam_envelope/result" in run.assets
     assert run.steps_done == run.steps_total == 1
-    with h5py.File(first.provenance.files["sigma_x"]) as f:  # the HDF5 output is on disk
+    with h5py.File(first.provenance.files["sigma_x"].host_path) as f:  # the HDF5 output is on disk
         assert f["value"].shape == first.outputs["sigma_x"].shape
 
 
