@@ -4,8 +4,8 @@ An atomic write goes to `.<name>.tmp-<pid>.<start>.<host hash>-<random>` beside 
 process killed mid-write leaves that file behind; it is stale once its writer is gone (same
 host, pid dead or reused) or, when the writer cannot be checked (another host, an older name
 without the writer), once it has not been modified for `older_than` seconds. A file whose
-writer still runs is never stale. `stale_temp_files` is the one test, used by the next write
-to a folder (`sweep_once`) and by `lume-assets gc`.
+writer still runs is never stale. `is_stale_temp` is the one test, used by the next write to
+a folder (`sweep_once` → `remove_stale_temp_files`) and by `lume-assets gc` (storage.integrity).
 """
 
 from __future__ import annotations
