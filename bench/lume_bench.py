@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 from scan_bench import run_lume
 
-from lume_assets.automation.scan_grid import LinSpace, ScanSpec
+from lume_assets.assets.scan_grid import LinSpace, ScanSpec
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.result_stores import open_result_store
 from lume_assets.storage.results import Result

@@ -2,8 +2,8 @@
 
 A `file` input bound to an upstream output that lives in its own file (array, image, text,
 particles) receives the host path of that file, recorded in the upstream result's provenance.
-The file's sha256 joins the downstream's inputs hash (a changed file is a cache miss) and is
-recorded in the downstream result's provenance (`input_files`).
+The file's sha256 joins the downstream's inputs hash (`evaluation.evaluate(input_files=...)`:
+a changed file is a cache miss) and is recorded in the result's provenance (`input_files`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from lume_assets.errors import ModelInputError
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.files import sha256_file
-from lume_assets.storage.results import Result, compute_inputs_hash, with_file_digests
+from lume_assets.storage.results import Result
 
 #: Output kinds stored as their own managed file.
 FILE_OUTPUT_KINDS = ("array", "image", "text", "particles")
@@ -25,7 +25,8 @@ def managed_file(loaded: Any, output: str | None, input_name: str, spec: ModelSp
     var = spec.input_map.get(input_name)
     if var is None or var.kind != "file" or output is None or not isinstance(loaded, Result):
         return None
-    path = loaded.provenance.files.get(output)
+    record = loaded.provenance.files.get(output)
+    path = getattr(record, "host_path", record)
     if not path:
         raise ModelInputError(
             f"input {input_name!r} of {spec.name!r}: the upstream result records no file for "
@@ -37,10 +38,3 @@ def managed_file(loaded: Any, output: str | None, input_name: str, spec: ModelSp
 def file_input_digests(inputs: Mapping[str, Any], names: set[str]) -> dict[str, dict[str, str]]:
     """{input: {path, sha256}} of the managed files fed to `names`."""
     return {n: {"path": str(inputs[n]), "sha256": sha256_file(inputs[n])} for n in sorted(names)}
-
-
-def inputs_hash_with_files(
-    spec: ModelSpec, inputs: Mapping[str, Any], files: Mapping[str, Mapping[str, str]]
-) -> str:
-    """The inputs hash; managed file inputs count by content (sha256), not by path alone."""
-    return compute_inputs_hash(spec.name, spec.version, with_file_digests(inputs, files))

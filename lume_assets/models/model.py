@@ -190,8 +190,14 @@ class ModelSpec(BaseModel):
 
     def evaluate_batch(self, points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Evaluate many input points: one vectorized call if the model has one, else a loop."""
-        checked = [self.validate_inputs(p) for p in points]
-        if self.batch_function is None or not checked:
+        return self.evaluate_checked([self.validate_inputs(p) for p in points])
+
+    def evaluate_checked(
+        self, checked: Sequence[dict[str, Any]], batch: bool = True
+    ) -> list[dict[str, Any]]:
+        """Evaluate points already validated by `validate_inputs`: one batch call if the model
+        has one (and `batch`), else one call per point; outputs validated."""
+        if not batch or self.batch_function is None or not checked:
             return [self.validate_outputs(self._call(self.function, c)) for c in checked]
         columns = {name: np.asarray([c[name] for c in checked]) for name in self.input_map}
         raw = self._call(self.batch_function, columns)

@@ -12,8 +12,8 @@ from tests.lume.conftest import need
 need("lume_pyat", "lume")
 
 from lume_assets.assets.model_assets import model_asset  # noqa: E402
-from lume_assets.automation.scan_grid import LinSpace, ScanSpec  # noqa: E402
-from lume_assets.automation.scans import scan_asset  # noqa: E402
+from lume_assets.assets.scan_asset import scan_asset  # noqa: E402
+from lume_assets.assets.scan_grid import LinSpace, ScanSpec  # noqa: E402
 from lume_assets.demo.pyat_ring import pyat_ring_model  # noqa: E402
 from lume_assets.models.model import ModelSpec  # noqa: E402
 

@@ -17,8 +17,8 @@ import torch  # noqa: E402
 
 from lume_assets.assets.graph_assets import build_asset_graph  # noqa: E402
 from lume_assets.assets.graph_loader import load_graph  # noqa: E402
-from lume_assets.automation.scan_grid import LinSpace, ScanSpec  # noqa: E402
-from lume_assets.automation.scans import scan_asset  # noqa: E402
+from lume_assets.assets.scan_asset import scan_asset  # noqa: E402
+from lume_assets.assets.scan_grid import LinSpace, ScanSpec  # noqa: E402
 from lume_assets.errors import GraphSpecError  # noqa: E402
 from lume_assets.models.lume_variables import load_variables  # noqa: E402
 from tests.lume.torch_fixture import train_torch_model  # noqa: E402
