@@ -80,7 +80,7 @@ def test_three_flows_materialize_with_file_db_and_raw_mappings(
     tracker = store.find("tracker", {})[0]
     analysis = store.find("analysis", {})[0]
     # the ParticleGroup is an openPMD file, every coordinate bit-exact
-    beam_file = source.provenance.files["beam"]
+    beam_file = source.provenance.files["beam"].host_path
     direct = make_beam(500, 1e-3)["beam"]
     loaded = ParticleGroup(h5=beam_file)
     for key in ("x", "px", "y", "py", "z", "pz", "t", "status", "weight"):
@@ -100,13 +100,16 @@ def test_three_flows_materialize_with_file_db_and_raw_mappings(
         "path": beam_file,
         "sha256": sha256_file(beam_file),
     }
-    report = source.provenance.files["report"]
+    report = source.provenance.files["report"].host_path
     assert analysis.provenance.input_files["log"]["sha256"] == sha256_file(report)
     # map_type db with attribute_index: the tracker's stored output; raw: the ParticleGroup
     drifted = ParticleGroup(h5=beam_file)
     drifted.drift(0.5)
     assert analysis.inputs["emit"] == tracker.outputs["norm_emit_x"] == drifted["norm_emit_x"]
-    assert analysis.outputs["n"] == 500 and analysis.outputs["log_lines"] == 1
+    with open(report, encoding="utf-8") as fh:
+        written = fh.read()
+    assert "made 500 electrons" in written
+    assert analysis.outputs["n"] == 500 and analysis.outputs["log_lines"] == written.count("\n")
     assert analysis.outputs["emit_ratio"] == pytest.approx(
         drifted["norm_emit_x"] / drifted["norm_emit_y"]
     )
