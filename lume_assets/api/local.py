@@ -25,7 +25,7 @@ from lume_assets.api.catalog import (
     run_config,
 )
 from lume_assets.api.records import BackfillInfo, Progress, RunInfo, utc_time
-from lume_assets.errors import ClientError
+from lume_assets.errors import ClientError, LumeError
 
 POLL_S = 0.2
 #: Run config keeping Dagster's console logger to warnings (the client reports progress itself).
@@ -67,31 +67,78 @@ class LocalBackend:
         models: Sequence[Any] | None = None,
         instance: dg.DagsterInstance | None = None,
     ) -> None:
-        """Use `definitions` (default lume_assets.definitions) and `instance` (DAGSTER_HOME)."""
-        if definitions is None:
-            from lume_assets import definitions as project
-
-            # Rebuilt, not the module-level `defs`: resources follow the current LUME_* settings.
-            build = getattr(project, "build_definitions", None)
-            definitions = build() if build is not None else project.defs
-            models = list(getattr(project, "MODELS", [])) if models is None else models
+        """Use `definitions` (default: this folder's code location, loaded on first use) and
+        `instance` (DAGSTER_HOME)."""
         self._owns_instance = instance is None
         if instance is None:
-            from lume_assets.demo.run import ensure_dagster_home
+            from lume_assets.instance import ensure_dagster_home
 
             ensure_dagster_home()
             instance = dg.DagsterInstance.get()
-        self.definitions = definitions
+        self._definitions = definitions
+        self._models = list(models or [])
         self.instance = instance
-        self.entries: dict[str, ModelEntry] = model_entries(definitions, models or [])
+        self._entries: dict[str, ModelEntry] | None = None
+        #: `package.module:SPEC` references and catalogue names -> served model names.
+        self._aliases: dict[str, str] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-run")
         self._futures: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def definitions(self) -> dg.Definitions:
+        """The code location's Definitions (loaded on first use: results need none)."""
+        if self._definitions is None:
+            from lume_assets.location import load_definitions
+
+            self._definitions = load_definitions()
+        return self._definitions
+
+    @property
+    def entries(self) -> dict[str, ModelEntry]:
+        """The served models by name."""
+        if self._entries is None:
+            self._entries = model_entries(self.definitions, self._models)
+        return self._entries
+
     # -- models --------------------------------------------------------------------------------
     def model(self, name: str) -> ModelEntry:
-        """The entry of model `name` (ClientError listing the models if unknown)."""
-        return find_model(self.entries, name)
+        """The entry of model `name`: served by the location, else an installed (entry point)
+        or `package.module:SPEC` model added on the fly (ClientError listing the models)."""
+        name = self._aliases.get(name, name)
+        if name in self.entries:
+            return self.entries[name]
+        spec = self._catalogue_model(name)
+        if spec is None:
+            return find_model(self.entries, name)
+        return self.add_model(spec, alias=name)
+
+    def _catalogue_model(self, name: str) -> Any:
+        """The ModelSpec of an installed model or an import reference (None if neither)."""
+        from lume_assets.models.catalogue import CATALOGUE
+
+        if ":" not in name and name not in CATALOGUE:
+            return None
+        try:
+            return CATALOGUE.resolve(name)
+        except LumeError as exc:
+            raise ClientError(str(exc)) from None
+
+    def add_model(self, spec: Any, alias: str | None = None) -> ModelEntry:
+        """Serve `spec` (a ModelSpec) in this client too: one `model_asset` merged in."""
+        from lume_assets.assets.model_assets import model_asset
+        from lume_assets.serving import serve
+
+        if spec.name not in self.entries:
+            serve([spec])
+            self._definitions = dg.Definitions.merge(
+                self.definitions, dg.Definitions(assets=[model_asset(spec)])
+            )
+            self._models.append(spec)
+            self._entries = None
+        if alias:
+            self._aliases[alias] = spec.name
+        return self.entries[spec.name]
 
     def validate(self, entry: ModelEntry, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Inputs validated by the model's spec before any run starts (ModelInputError)."""
@@ -143,6 +190,30 @@ class LocalBackend:
             check_known_inputs(entry.info, inputs)
         config = run_config(entry.info, self.validate(entry, inputs), force)
         return self._launch(list(entry.assets_def.keys), config, tags)
+
+    def submit_graph(
+        self, graph: str, inputs: Mapping[str, Any], force: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """Queue one run of graph `graph`'s job (every node, upstream first) with `node.input`
+        values; return the run id and the graph's nodes by name."""
+        from lume_assets.api.graphs import graph_job_name, graph_nodes, graph_run_config
+
+        nodes = graph_nodes(self.definitions, graph)
+        config = graph_run_config(graph, nodes, inputs, force)
+        job = self.definitions.resolve_job_def(graph_job_name(graph))
+        run_id = make_new_run_id()
+
+        def execute() -> Any:
+            return job.execute_in_process(
+                run_config={**QUIET, **config},
+                instance=self.instance,
+                run_id=run_id,
+                raise_on_error=False,
+            )
+
+        with self._lock:
+            self._futures[run_id] = self._executor.submit(execute)
+        return run_id, nodes
 
     def status(self, run_id: str) -> RunInfo:
         """The run's status, materialized assets, step counts and first failure message."""

@@ -15,16 +15,19 @@ from lume_assets.assets.graph_validation import ResolvedGraph, resolve_graph
 from lume_assets.errors import GraphSpecError
 from lume_assets.models.catalogue import ModelCatalogue
 
-#: The example graphs shipped with lume_assets.
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "graphs"
 GRAPH_SUFFIXES = (".yaml", ".yml")
 
 
 def load_graph_text(
-    text: str, source: str = "<string>", catalogue: ModelCatalogue | None = None
+    text: str,
+    source: str = "<string>",
+    catalogue: ModelCatalogue | None = None,
+    *,
+    document: int = 0,
 ) -> ResolvedGraph:
-    """Parse and validate graph YAML `text` (`source` names it in messages)."""
-    spec, raw = parse_graph(text, source)
+    """Parse and validate graph YAML `text` (`source` names it in messages): a plain graph or a
+    `defs.yaml` ModelGraph component (document number `document` of the file)."""
+    spec, raw = parse_graph(text, source, document)
     return resolve_graph(spec, raw, source, catalogue)
 
 
@@ -88,7 +91,6 @@ def load_graphs(
 
 
 __all__ = [
-    "EXAMPLES_DIR",
     "graph_files",
     "graph_from_dict",
     "load_graph",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 from pydantic import BaseModel
 
+from lume_assets.instance import ensure_dagster_home
 from lume_assets.settings import get_settings
 
 
@@ -26,18 +26,6 @@ class DemoReport(BaseModel):
     files: dict[str, Path]
 
 
-def ensure_dagster_home() -> Path:
-    """Return DAGSTER_HOME, defaulting it to <LUME_HOME>/dagster_home with a dagster.yaml."""
-    settings = get_settings()
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
-    cfg = home / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text("telemetry:\n  enabled: false\n")
-    return home
-
-
 #: Dagster's console logger at WARNING: the demo prints its own summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -54,12 +42,11 @@ def _paths(result: dg.ExecuteInProcessResult) -> dict[str, Path]:
 
 def run_demo() -> DemoReport:
     """Materialize the model, the full quad scan (one run) and the surrogate with its check."""
-    from lume_assets.definitions import build_resources, register_models
     from lume_assets.demo import assets as demo
+    from lume_assets.serving import build_resources
 
     dagster_home = ensure_dagster_home()
     settings = get_settings()
-    register_models(demo.demo_models)
     resources = build_resources()
     keys = demo.scan_partitions.get_partition_keys()
     results: list[dg.ExecuteInProcessResult] = []

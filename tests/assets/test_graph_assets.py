@@ -132,7 +132,7 @@ def test_per_node_overrides_reach_the_ops() -> None:
 
 
 def test_dependencies_and_groups_in_the_definitions(lume_home: Path) -> None:
-    from lume_assets.definitions import build_definitions
+    from lume_assets.demo.definitions import build_definitions
 
     defs = build_definitions()
     asset_graph = defs.resolve_asset_graph()
@@ -266,7 +266,7 @@ def test_dagster_definitions_validate_with_yaml_graphs(tmp_path: Path) -> None:
 
 
 def test_each_graph_has_a_job(lume_home: Path) -> None:
-    from lume_assets.definitions import build_definitions
+    from lume_assets.demo.definitions import build_definitions
 
     defs = build_definitions()
     job = defs.resolve_job_def("beam_chain_job")
@@ -281,7 +281,7 @@ def test_a_graphs_schedules_are_registered_and_run_its_job(
 ) -> None:
     from datetime import UTC, datetime
 
-    from lume_assets.definitions import build_definitions
+    from lume_assets.demo.definitions import build_definitions
     from lume_assets.settings import get_settings
 
     graphs = lume_home / "graphs"

@@ -90,9 +90,9 @@ def test_failed_run_exits_1(module_home: Path, monkeypatch: pytest.MonkeyPatch) 
     from lume_assets.assets.model_assets import model_asset
     from lume_assets.client import LumeClient
     from lume_assets.commands import runs
-    from lume_assets.definitions import build_resources
     from lume_assets.models.model import ModelSpec
     from lume_assets.models.variables import ScalarVariable
+    from lume_assets.serving import build_resources
 
     def diverges(k: float) -> dict:
         raise FloatingPointError(f"envelope diverges for k={k}")

@@ -149,7 +149,7 @@ def test_concurrent_registration_gives_one_model_and_one_deployment(
 
 
 def test_definitions_register_every_model(lume_home: Path) -> None:
-    from lume_assets.definitions import MODELS, build_definitions
+    from lume_assets.demo.definitions import MODELS, build_definitions
     from lume_assets.settings import get_settings
 
     build_definitions()
