@@ -58,7 +58,8 @@ def load_graph(path: str | Path, catalogue: ModelCatalogue | None = None) -> Res
 
 
 def graph_files(folders: Iterable[str | Path]) -> list[Path]:
-    """Every graph file (`*.yaml`, `*.yml`) directly inside `folders`, sorted per folder."""
+    """Every graph file (`*.yaml`, `*.yml`) directly inside `folders`, then every
+    `<sub-folder>/defs.yaml` (a defs folder of ModelGraph components), sorted per folder."""
     files: list[Path] = []
     for folder in folders:
         folder = Path(folder)
@@ -68,6 +69,7 @@ def graph_files(folders: Iterable[str | Path]) -> list[Path]:
                 "LUME_GRAPHS_DIR."
             )
         files.extend(sorted(p for p in folder.iterdir() if p.suffix in GRAPH_SUFFIXES))
+        files.extend(sorted(p for p in folder.glob("*/defs.yaml") if p.is_file()))
     return files
 
 

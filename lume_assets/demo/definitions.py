@@ -8,14 +8,13 @@ importing it writes nothing to any database.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
-
 import dagster as dg
 from dagster.components.core.component_tree import ComponentTree
 
 from lume_assets.demo.assets import demo_assets, demo_checks, demo_models
 from lume_assets.demo.automation import build_demo_automation
 from lume_assets.demo.focus_model import FOCUS
+from lume_assets.demo import GRAPHS_DIR
 from lume_assets.deploy.jobs import group_job
 from lume_assets.deploy.launch import DEMO_JOB
 from lume_assets.models.model import ModelSpec
@@ -23,8 +22,6 @@ from lume_assets.serving import build_resources, definitions, graph_folders, ser
 
 #: The code-location name everywhere: dev, launch, workspace.yaml, Docker and Kubernetes.
 LOCATION_NAME = "lume_assets"
-#: The demo's defs folder: the example graphs as ModelGraph components.
-GRAPHS_DIR = Path(__file__).resolve().parent / "defs"
 #: The models this location serves directly (graph nodes add theirs).
 MODELS: list[ModelSpec] = [*demo_models, FOCUS]
 

@@ -77,9 +77,9 @@ def import_model(ref: str) -> ModelSpec:
             )
         obj = getattr(obj, part)
     if not isinstance(obj, ModelSpec):
-        kind = "callable" if callable(obj) else type(obj).__name__
+        kind = f"callable ({type(obj).__name__})" if callable(obj) else type(obj).__name__
         raise ModelError(
-            f"{ref!r} is a {kind} ({type(obj).__name__}), not a ModelSpec; a model reference "
+            f"{ref!r} is a {kind}, not a ModelSpec; a model reference "
             "must name a ModelSpec object (nothing it names is called) — e.g. "
             "'my_models.models:MY_MODEL = ModelSpec(...)'."
         )
