@@ -97,16 +97,11 @@ def specs_to_register(targets: tuple[str, ...]) -> list[Any]:
 
     if targets:
         return [CATALOGUE.resolve(target) for target in targets]
-    from lume_assets.client import LumeClient
+    from lume_assets.location import load_definitions
+    from lume_assets.serving import SERVED
 
-    found: dict[tuple[str, str], Any] = {}
-    client = LumeClient()
-    try:
-        for entry in client.backend.entries.values():
-            if entry.spec is not None:
-                found.setdefault((entry.spec.name, entry.spec.version), entry.spec)
-    finally:
-        client.close()
+    load_definitions()  # serves (and so lists) every model of the location, graph nodes too
+    found: dict[tuple[str, str], Any] = dict(SERVED)
     for ref, _ in entry_point_models().values():
         spec = import_model(ref)
         found.setdefault((spec.name, spec.version), spec)
