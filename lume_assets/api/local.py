@@ -79,6 +79,8 @@ class LocalBackend:
         self._models = list(models or [])
         self.instance = instance
         self._entries: dict[str, ModelEntry] | None = None
+        #: Why the code location failed to load, when a model was served without it.
+        self.location_error: LumeError | None = None
         #: `package.module:SPEC` references and catalogue names -> served model names.
         self._aliases: dict[str, str] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-run")
@@ -104,13 +106,26 @@ class LocalBackend:
     # -- models --------------------------------------------------------------------------------
     def model(self, name: str) -> ModelEntry:
         """The entry of model `name`: served by the location, else an installed (entry point)
-        or `package.module:SPEC` model added on the fly (ClientError listing the models)."""
+        or `package.module:SPEC` model added on the fly (ClientError listing the models). A
+        model served only as a graph node is added as a model of its own: running it by name
+        evaluates the model, not one node of a graph."""
         name = self._aliases.get(name, name)
-        if name in self.entries:
-            return self.entries[name]
-        spec = self._catalogue_model(name)
+        try:
+            entry = self.entries.get(name)
+        except LumeError as exc:  # a broken location must not stop an installed model
+            spec = self._catalogue_model(name)
+            if spec is None:
+                raise
+            from lume_assets.serving import build_resources
+
+            self.location_error = exc
+            self._definitions = dg.Definitions(resources=build_resources())
+            return self.add_model(spec, alias=name)
+        if entry is not None and not graph_node(entry):
+            return entry
+        spec = self._catalogue_model(name) or (entry.spec if entry is not None else None)
         if spec is None:
-            return find_model(self.entries, name)
+            return entry if entry is not None else find_model(self.entries, name)
         return self.add_model(spec, alias=name)
 
     def _catalogue_model(self, name: str) -> Any:
@@ -129,7 +144,8 @@ class LocalBackend:
         from lume_assets.assets.model_assets import model_asset
         from lume_assets.serving import serve
 
-        if spec.name not in self.entries:
+        known = self.entries.get(spec.name)
+        if known is None or graph_node(known):
             serve([spec])
             self._definitions = dg.Definitions.merge(
                 self.definitions, dg.Definitions(assets=[model_asset(spec)])
@@ -353,6 +369,11 @@ class LocalBackend:
         self._executor.shutdown(wait=True)
         if self._owns_instance:
             self.instance.dispose()
+
+
+def graph_node(entry: ModelEntry) -> bool:
+    """Whether a model entry is a node of a graph (`graph/node/model/result`)."""
+    return entry.info.result_asset.count("/") >= 3
 
 
 def _progress_lines(listener: Callable[[str], None]) -> Any:

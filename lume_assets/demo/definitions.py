@@ -8,13 +8,14 @@ importing it writes nothing to any database.
 from __future__ import annotations
 
 import importlib
+
 import dagster as dg
 from dagster.components.core.component_tree import ComponentTree
 
+from lume_assets.demo import GRAPHS_DIR
 from lume_assets.demo.assets import demo_assets, demo_checks, demo_models
 from lume_assets.demo.automation import build_demo_automation
 from lume_assets.demo.focus_model import FOCUS
-from lume_assets.demo import GRAPHS_DIR
 from lume_assets.deploy.jobs import group_job
 from lume_assets.deploy.launch import DEMO_JOB
 from lume_assets.models.model import ModelSpec
