@@ -287,9 +287,10 @@ def test_a_graphs_schedules_are_registered_and_run_its_job(
 
     graphs = lume_home / "graphs"
     graphs.mkdir()
-    text = (example_graph("beam_chain")).read_text().replace("name: beam_chain", "name: night")
+    text = example_graph("beam_chain").read_text().replace("name: beam_chain", "name: night")
     assert "name: night" in text
-    text += '\n  schedules:\n    - {name: nightly_night, cron: "0 2 * * *", timezone: Europe/Berlin}\n'
+    schedule = '{name: nightly_night, cron: "0 2 * * *", timezone: Europe/Berlin}'
+    text += f"\n  schedules:\n    - {schedule}\n"  # under the component's attributes
     (graphs / "night.yaml").write_text(text)
     monkeypatch.setenv("LUME_GRAPHS_DIR", str(graphs))
     get_settings.cache_clear()

@@ -36,7 +36,8 @@ def test_unknown_name_suggests_the_nearest() -> None:
 
 def test_installed_models_are_lazy_entry_point_references() -> None:
     installed = entry_point_models()  # the demo announces its models like any package
-    assert installed["beam_envelope"] == ("lume_assets.demo.beam_model:BEAM_ENVELOPE", "lume_assets")
+    ref = "lume_assets.demo.beam_model:BEAM_ENVELOPE"
+    assert installed["beam_envelope"] == (ref, "lume_assets")
     catalogue = ModelCatalogue(entry_points=True)
     assert "beam_envelope" in catalogue
     assert catalogue.reference("beam_envelope") == installed["beam_envelope"][0]
