@@ -2,7 +2,7 @@
 
 The product's code-location building blocks — `resources()` (IO managers, result store,
 registry), `definitions(models=..., graphs=...)` — used by any project's `definitions.py`
-(`lume-assets init` writes one) and by the demo location (`lume_assets.demo.definitions`).
+(`lume-assets init` writes one) and by the demo project's location.
 Nothing here writes to a database on import or when building: a model's deployment is
 registered when it first runs, or with `lume-assets models register`.
 """
