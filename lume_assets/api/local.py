@@ -19,7 +19,7 @@ from dagster._core.utils import make_new_backfill_id, make_new_run_id
 
 from lume_assets.api.catalog import (
     ModelEntry,
-    check_known_inputs,
+    check_inputs,
     find_model,
     model_entries,
     run_config,
@@ -68,25 +68,50 @@ class LocalBackend:
         instance: dg.DagsterInstance | None = None,
     ) -> None:
         """Use `definitions` (default lume_assets.definitions) and `instance` (DAGSTER_HOME)."""
-        if definitions is None:
-            from lume_assets import definitions as project
-
-            # Rebuilt, not the module-level `defs`: resources follow the current LUME_* settings.
-            build = getattr(project, "build_definitions", None)
-            definitions = build() if build is not None else project.defs
-            models = list(getattr(project, "MODELS", [])) if models is None else models
+        self._default = definitions is None
+        self._definitions = definitions
+        self._models = models
+        self._entries: dict[str, ModelEntry] | None = None
         self._owns_instance = instance is None
-        if instance is None:
-            from lume_assets.demo.run import ensure_dagster_home
-
-            ensure_dagster_home()
-            instance = dg.DagsterInstance.get()
-        self.definitions = definitions
-        self.instance = instance
-        self.entries: dict[str, ModelEntry] = model_entries(definitions, models or [])
+        self._instance = instance
+        self._instance_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-run")
         self._futures: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def definitions(self) -> dg.Definitions:
+        """The Definitions runs use: the project's (built once per settings) unless given."""
+        if self._definitions is None:
+            from lume_assets import definitions as project
+
+            self._definitions = project.cached_definitions()
+            if self._models is None:
+                self._models = list(getattr(project, "MODELS", []))
+        return self._definitions
+
+    @property
+    def entries(self) -> dict[str, ModelEntry]:
+        """Every model of the definitions by name (the project's are also kept as a snapshot)."""
+        if self._entries is None:
+            definitions = self.definitions
+            self._entries = model_entries(definitions, self._models or [])
+            if self._default:
+                from lume_assets.api.model_snapshot import write_snapshot
+
+                write_snapshot(e.info for e in self._entries.values())
+        return self._entries
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        """The Dagster instance (DAGSTER_HOME), opened on first use: listing models needs none."""
+        with self._instance_lock:  # one instance even when a run thread asks at the same time
+            if self._instance is None:
+                from lume_assets.demo.run import ensure_dagster_home
+
+                ensure_dagster_home()
+                self._instance = dg.DagsterInstance.get()
+        return self._instance
 
     # -- models --------------------------------------------------------------------------------
     def model(self, name: str) -> ModelEntry:
@@ -114,11 +139,12 @@ class LocalBackend:
         """Queue one in-process run of `selection`; return its run id at once."""
         run_id = make_new_run_id()
         job = self._job()
+        instance = self.instance  # opened here, not in the run thread
 
         def execute() -> Any:
             return job.execute_in_process(
                 run_config={**QUIET, **dict(config or {})},
-                instance=self.instance,
+                instance=instance,
                 asset_selection=list(selection),
                 run_id=run_id,
                 tags=dict(tags or {}),
@@ -139,8 +165,7 @@ class LocalBackend:
     ) -> str:
         """Validate `inputs`, queue a run of the model's assets and return its run id."""
         entry = self.model(model)
-        if entry.spec is None:  # with a spec, `validate` names unknown inputs itself
-            check_known_inputs(entry.info, inputs)
+        inputs = check_inputs(entry.info, inputs)  # the same one-line refusals as remote runs
         config = run_config(entry.info, self.validate(entry, inputs), force)
         return self._launch(list(entry.assets_def.keys), config, tags)
 
@@ -280,8 +305,8 @@ class LocalBackend:
     def close(self) -> None:
         """Wait for queued runs, release the worker thread and the instance we opened."""
         self._executor.shutdown(wait=True)
-        if self._owns_instance:
-            self.instance.dispose()
+        if self._owns_instance and self._instance is not None:
+            self._instance.dispose()
 
 
 def _progress_lines(listener: Callable[[str], None]) -> Any:

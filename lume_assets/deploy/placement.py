@@ -22,8 +22,6 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
-
 from lume_assets.errors import DeploymentError
 from lume_assets.models.model import ModelResources
 
@@ -35,6 +33,9 @@ DOCKER_KWARGS_TAG = "docker/container_kwargs"
 
 def _quantity(value: Any, field: str) -> Decimal:
     """Parse a Kubernetes quantity ("500m", "2", "4Gi") or raise a message naming the field."""
+    # The Kubernetes client costs ~0.6 s to import: only load it when a quantity is parsed.
+    from kubernetes.utils.quantity import parse_quantity
+
     try:
         parsed = parse_quantity(value)
     except (ValueError, TypeError):
