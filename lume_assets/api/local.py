@@ -6,6 +6,7 @@ and `status` / `wait` read the run from the instance like they would from a serv
 """
 
 import contextlib
+import os
 import re
 import threading
 import time
@@ -30,6 +31,20 @@ from lume_assets.errors import ClientError
 POLL_S = 0.2
 #: Run config keeping Dagster's console logger to warnings (the client reports progress itself).
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: Environment switch (`lume-assets --debug`) that shows Dagster's own errors and stack traces.
+DEBUG_ENV = "LUME_DEBUG"
+
+
+def console_config() -> dict[str, Any]:
+    """Run config of Dagster's console logger: warnings only; with LUME_DEBUG, everything.
+
+    Without it, a failing step's stack trace stays in the run's event log and the client
+    reports the one-line failure message itself.
+    """
+    level = "DEBUG" if os.environ.get(DEBUG_ENV) else "CRITICAL"
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -143,7 +158,7 @@ class LocalBackend:
 
         def execute() -> Any:
             return job.execute_in_process(
-                run_config={**QUIET, **dict(config or {})},
+                run_config={**console_config(), **dict(config or {})},
                 instance=instance,
                 asset_selection=list(selection),
                 run_id=run_id,
@@ -281,8 +296,8 @@ class LocalBackend:
                     errors.append(info.error or info.status)
                 if progress is not None and len(runs) > 1:
                     progress(done + len(failed), len(keys))
-        if progress is not None and len(runs) == 1:
-            progress(len(keys), len(keys))
+        if progress is not None and len(runs) == 1 and not failed:
+            progress(len(keys), len(keys))  # a failed scan never reports itself complete
         return BackfillInfo(
             backfill_id=make_new_backfill_id(),
             asset=asset,
