@@ -68,8 +68,15 @@ def failure_message(event: Any) -> str | None:
 def error_text(cls_name: str | None, message: str) -> str:
     """'Class: message' on one line, without repeating a class name the message starts with."""
     text = " ".join(message.split())
-    if not cls_name or text.startswith(f"{cls_name}:"):
+    if not cls_name:
         return text
+    # 'lume_assets.errors.X: msg' or 'X: msg' already name the class: keep it once, short
+    head, sep, rest = text.partition(": ")
+    if sep and (head == cls_name or head.endswith(f".{cls_name}")):
+        text = rest
+        head, sep, rest = text.partition(": ")
+        if sep and (head == cls_name or head.endswith(f".{cls_name}")):
+            text = rest
     return f"{cls_name}: {text}"
 
 

@@ -43,7 +43,6 @@ from lume_assets.assets.model_metadata import (
     file_value,
     io_table,
     output_metadata,
-    plot_markdown,
     render_plot,
 )
 from lume_assets.errors import (
@@ -53,6 +52,7 @@ from lume_assets.errors import (
     ModelOutputError,
     ModelTimeoutError,
     RegistryError,
+    StoreUnavailableError,
 )
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.hdf5 import H5Node
@@ -117,16 +117,26 @@ def _planned_files(
     return files
 
 
-def _save_plot(
-    context: dg.AssetExecutionContext, result_key: dg.AssetKey, inputs_hash: str, png: bytes
+def _plot_file(
+    context: dg.AssetExecutionContext,
+    spec: ModelSpec,
+    result_key: dg.AssetKey,
+    inputs_hash: str,
+    values: tuple[Mapping[str, Any], Mapping[str, Any]],
+    reuse: bool,
 ) -> str | None:
-    """Write the plot as `<model>/plots/<inputs hash>.png` under the HDF5 files root."""
+    """The plot's PNG, `<model>/plots/<inputs hash>.png` under the HDF5 files root: on a cache
+    hit the stored file (not rendered again), else rendered from (inputs, outputs) and written."""
     iom = getattr(context.resources, "hdf5_io_manager", None)
-    if iom is None or not hasattr(iom, "filesystem"):
+    if spec.plot is None or iom is None or not hasattr(iom, "filesystem"):
         return None
     fs = iom.filesystem()
     rel = "/".join([*result_key.path[:-1], "plots", f"{inputs_hash[:16]}.png"])
-    fs.write_bytes(rel, png)  # atomic
+    if not (reuse and fs.exists(rel)):
+        png = render_plot(spec, *values)
+        if png is None:
+            return None
+        fs.write_bytes(rel, png)  # atomic
     return fs.host_path(rel)
 
 
@@ -287,7 +297,10 @@ def model_asset(
         except ModelInputError as exc:
             raise _failure(exc, spec, retry=False) from None
         inputs_hash = compute_inputs_hash(spec.name, spec.version, inputs)
-        store = _result_store(context)
+        try:
+            store = _result_store(context)
+        except StoreUnavailableError as exc:  # it already waited its timeout: never retried
+            raise _failure(exc, spec, retry=False) from None
         # held results (unpublished, waiting at an approval gate) count too: a re-run must
         # never publish what the gate holds back
         stored = store.find_one(inputs_hash, include_unpublished=True)
@@ -335,14 +348,12 @@ def model_asset(
         }
         if result.provenance.files:
             meta["files"] = dg.MetadataValue.json(dict(result.provenance.files))
-        png = render_plot(spec, inputs, outputs)
-        if png is not None:
-            meta["plot"] = dg.MetadataValue.md(
-                plot_markdown(png, f"{spec.name} {inputs_hash[:12]}")
-            )
-            plot_path = _save_plot(context, keys[RESULT_OUTPUT], inputs_hash, png)
-            if plot_path is not None:
-                meta["plot_path"] = dg.MetadataValue.path(plot_path)
+        # a file referenced from the metadata, not an inline blob in the event log
+        plot = _plot_file(
+            context, spec, keys[RESULT_OUTPUT], inputs_hash, (inputs, outputs), cached is not None
+        )
+        if plot is not None:
+            meta["plot_path"] = dg.MetadataValue.path(plot)
         yield dg.Output(result, output_name=RESULT_OUTPUT, metadata=meta)
         for var in file_outputs(spec):
             yield dg.Output(

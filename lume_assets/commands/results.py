@@ -82,8 +82,11 @@ def known_models() -> dict[str, Any]:
     return found
 
 
-def check_names(model: str | None, paths: Sequence[str], store: Any, unpublished: bool) -> None:
-    """Refuse an unknown model or an input/output name no model declares (did you mean ...)."""
+def check_names(
+    model: str | None, paths: Sequence[str], store: Any, unpublished: bool
+) -> dict[str, Any]:
+    """Refuse an unknown model or an input/output name no model declares (did you mean ...);
+    return the served models by name."""
     from lume_assets.storage.query import check_path
 
     served = known_models()
@@ -106,6 +109,7 @@ def check_names(model: str | None, paths: Sequence[str], store: Any, unpublished
                 f"{path!r}: {whose} has no {root[:-1]} {name!r}; {did_you_mean(name, names)}"
                 f"{root} are {', '.join(sorted(names))}."
             )
+    return served
 
 
 def missing_sqlite(url: str) -> Path | None:
@@ -138,13 +142,34 @@ def _scalar(value: Any) -> bool:
 
 
 def default_columns(found: Sequence[Any], where: Sequence[str], sort: Sequence[str]) -> list[str]:
-    """Columns: the inputs named in --where/--sort, then every scalar output."""
+    """Columns: every scalar input, then every scalar output, then other paths in --where/--sort.
+
+    Every input is shown, so rows that differ only in one input never look identical.
+    """
+    inputs = [f"inputs.{k}" for r in found for k, v in r.inputs.items() if _scalar(v)]
+    outputs = [f"outputs.{k}" for r in found for k, v in r.outputs.items() if _scalar(v)]
     named = [m.group(1) for m in (_WHERE.match(w) for w in where) if m]
     named += [s.lstrip("-") for s in sort]
-    columns = list(dict.fromkeys(p for p in named if p.startswith("inputs.")))
-    if found:
-        columns += [f"outputs.{k}" for k, v in found[0].outputs.items() if _scalar(v)]
-    return columns
+    extra = [p for p in named if p.split(".")[0] in ("inputs", "outputs", "provenance")]
+    return list(dict.fromkeys([*inputs, *outputs, *extra]))
+
+
+def headers(paths: Sequence[str], infos: Sequence[Any]) -> list[str]:
+    """Column titles: the variable's name with its units (`k_f [1/m^2]`), the full path when an
+    input and an output share a name or for other paths."""
+    units: dict[str, str] = {}
+    for info in infos:
+        for root, variables in (("inputs", info.inputs), ("outputs", info.outputs)):
+            for var in variables:
+                units.setdefault(f"{root}.{var.name}", var.units)
+    leaves = [p.split(".", 1)[-1] for p in paths]
+    out = []
+    for path, leaf in zip(paths, leaves, strict=True):
+        root = path.split(".")[0]
+        short = root in ("inputs", "outputs") and "." not in leaf and leaves.count(leaf) == 1
+        title = leaf if short else path
+        out.append(f"{title} [{units[path]}]" if units.get(path) else title)
+    return out
 
 
 @click.command()
@@ -170,8 +195,8 @@ def default_columns(found: Sequence[Any], where: Sequence[str], sort: Sequence[s
 @click.option(
     "--columns",
     "-c",
-    help="Comma-separated dotted paths to show (default: inputs you "
-    "filter on and every scalar output).",
+    help="Comma-separated dotted paths to show, e.g. 'inputs.k_f,outputs.max_sigma' "
+    "(default: every input and every scalar output, with units; --json: full precision).",
 )
 @click.option("--unpublished", is_flag=True, help="Include results held at an approval gate.")
 @click.option("--results-url", help="Result store URL (default: LUME_RESULTS_URL or SQLite).")
@@ -208,7 +233,7 @@ def results(
     with open_result_store(
         url, project=settings.project, files_root=settings.resolved_files_root()
     ) as store:
-        check_names(model, named, store, unpublished)
+        served = check_names(model, named, store, unpublished)
         found = store.find(model, query, sort=order, limit=limit, include_unpublished=unpublished)
     if as_json:
         echo_json([r.model_dump() for r in found])
@@ -225,5 +250,6 @@ def results(
     for r in found:
         row = [r.inputs_hash[:12], f"{r.created:%Y-%m-%d %H:%M:%S}"] + ([] if model else [r.model])
         rows.append(row + [_get(r, p) for p in paths])
-    click.echo(table(rows, head + paths))
+    infos = [served[m] for m in dict.fromkeys(r.model for r in found) if m in served]
+    click.echo(table(rows, head + headers(paths, infos)))
     click.echo(f"{len(found)} result(s)")
