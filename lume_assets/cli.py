@@ -77,7 +77,7 @@ def demo() -> None:
     click.echo("  import h5py; h5py.File(<path above>)['value'][()]")
     click.echo("  from lume_assets.models.registry import ModelRegistry")
     click.echo(f"  ModelRegistry({report.registry_url!r}).list_deployments()")
-    click.echo("or browse them:  dagster dev -w workspace.yaml")
+    click.echo("or browse them:  lume-assets dev")
     if not report.success:
         raise SystemExit(1)
 

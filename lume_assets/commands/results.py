@@ -179,7 +179,8 @@ def headers(paths: Sequence[str], infos: Sequence[Any]) -> list[str]:
     "-w",
     multiple=True,
     metavar="'PATH OP VALUE'",
-    help="A condition (repeat; all must hold), e.g. 'inputs.k_f>=2.1'. OP: = != > >= < <= in.",
+    help="A condition (repeat; all must hold), e.g. 'inputs.k_f>=2.1', "
+    "'version in 1.0.0,1.1.0', 'created>2024-05-01'. OP: = != > >= < <= in.",
 )
 @click.option(
     "--sort", "-s", multiple=True, metavar="[-]PATH", help="Sort by PATH (-: descending)."
