@@ -208,11 +208,12 @@ def _register_commands() -> None:
     """Add the commands that live in lume_assets.commands."""
     from lume_assets.commands.dev import dev
     from lume_assets.commands.models import models
+    from lume_assets.commands.plot import plot
     from lume_assets.commands.results import results
     from lume_assets.commands.runs import run, status
     from lume_assets.commands.scan import scan
 
-    for command in (dev, models, run, status, results, scan):
+    for command in (dev, models, run, status, results, scan, plot):
         cli.add_command(command)
 
 

@@ -146,3 +146,13 @@ def test_failing_step_prints_our_message_only(env: dict[str, str]) -> None:
     assert "RuntimeError: RuntimeError" not in last
     debug = lume(env, "--debug", "run", "exploding", "-i", "k=3", "--force")
     assert debug.returncode == 1 and "Traceback" in debug.stderr or 'File "' in debug.stderr
+
+
+def test_plot_writes_a_png_and_refuses_unknown_paths(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "k.png"
+    args = ("plot", "beam_envelope", "--x", "inputs.k_f", "--y", "outputs.max_sigma")
+    drawn = lume(env, *args, "--out", str(out))
+    assert drawn.returncode == 0 and "1 points" in drawn.stdout, drawn.stderr
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    refused(lume(env, *args[:-1], "outputs.max_sigmx"), "did you mean 'max_sigma'?")
+    refused(lume(env, *args, "--where", "inputs.k_f>5"), "nothing to plot")
