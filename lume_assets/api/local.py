@@ -287,10 +287,13 @@ class LocalBackend:
             runs.extend((self._launch(list(assets_def.keys), partition_key=k), [k]) for k in keys)
         done, failed, errors = 0, [], []
 
+        points: list[int] = []  # the scan's total points, once its progress lines report them
+
         def on_line(line: str) -> None:
             if progress is not None and len(runs) == 1:
                 counted = _points(line)
                 if counted:
+                    points[:] = [counted[1]]
                     progress(*counted)
 
         with _progress_lines(on_line):
@@ -304,7 +307,8 @@ class LocalBackend:
                 if progress is not None and len(runs) > 1:
                     progress(done + len(failed), len(keys))
         if progress is not None and len(runs) == 1 and not failed:
-            progress(len(keys), len(keys))  # a failed scan never reports itself complete
+            total = points[0] if points else len(keys)  # in the units reported so far
+            progress(total, total)  # a failed scan never reports itself complete
         return BackfillInfo(
             backfill_id=make_new_backfill_id(),
             asset=asset,
