@@ -26,6 +26,7 @@ from lume_assets.api.catalog import (
     run_config,
 )
 from lume_assets.api.records import BackfillInfo, Progress, RunInfo, utc_time
+from lume_assets.deploy.liveness import fail_dead_runs, fail_if_dead, process_tags
 from lume_assets.errors import ClientError
 
 POLL_S = 0.2
@@ -96,6 +97,7 @@ class LocalBackend:
         self._entries: dict[str, ModelEntry] | None = None
         self._owns_instance = instance is None
         self._instance = instance
+        self._instance_ready = False
         self._instance_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-run")
         self._futures: dict[str, Future[Any]] = {}
@@ -128,11 +130,13 @@ class LocalBackend:
     def instance(self) -> dg.DagsterInstance:
         """The Dagster instance (DAGSTER_HOME), opened on first use: listing models needs none."""
         with self._instance_lock:  # one instance even when a run thread asks at the same time
-            if self._instance is None:
-                from lume_assets.demo.run import ensure_dagster_home
+            if not self._instance_ready:
+                if self._instance is None:
+                    from lume_assets.deploy.instance import open_instance
 
-                ensure_dagster_home()
-                self._instance = dg.DagsterInstance.get()
+                    self._instance = open_instance()  # storage created once, under a lock
+                fail_dead_runs(self._instance)  # runs left STARTED by a killed command fail now
+                self._instance_ready = True
         return self._instance
 
     # -- models --------------------------------------------------------------------------------
@@ -169,7 +173,7 @@ class LocalBackend:
                 instance=instance,
                 asset_selection=list(selection),
                 run_id=run_id,
-                tags=dict(tags or {}),
+                tags={**process_tags(), **dict(tags or {})},
                 partition_key=partition_key,
                 raise_on_error=False,
             )
@@ -203,6 +207,7 @@ class LocalBackend:
                 f"No run {run_id!r} in the Dagster instance at {self.instance.root_directory}; "
                 "check the run id (lume-assets status lists it after a run)."
             )
+        run = fail_if_dead(self.instance, run)  # a run whose process is gone never finishes
         stats = self.instance.get_run_stats(run_id)
         events = self.instance.all_logs(
             run_id,

@@ -126,12 +126,28 @@ def parse_sort(fields: Sequence[str]) -> list[tuple[str, int]] | None:
     return spec or None
 
 
-def _get(result: Any, path: str) -> Any:
-    """The value at a dotted path of a Result (model, inputs.x, outputs.y, provenance.z)."""
-    value: Any = result.model_dump() if path.split(".")[0] == "provenance" else result
+def _get(record: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path into a result's record data (never a Python attribute)."""
+    value: Any = record
     for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
+        value = value.get(part) if isinstance(value, dict) else None
     return value
+
+
+def parse_columns(columns: str) -> list[str]:
+    """`--columns` as dotted paths whose first part is a field of the result record."""
+    from lume_assets.storage.results import Result
+
+    paths = [c.strip() for c in columns.split(",") if c.strip()]
+    for path in paths:
+        root = path.split(".")[0]
+        if root not in Result.model_fields or not all(path.split(".")):
+            raise click.BadParameter(
+                f"{path!r} is not a dotted path into a result record; start it with one of "
+                f"{', '.join(sorted(Result.model_fields))} (e.g. 'inputs.k_f').",
+                param_hint="--columns",
+            )
+    return paths
 
 
 def _scalar(value: Any) -> bool:
@@ -218,6 +234,7 @@ def results(
 
     settings = get_settings()
     query = parse_where(where)
+    chosen = parse_columns(columns) if columns else None
     order = parse_sort(sort) or [("created", -1)]
     url = results_url or settings.resolved_results_url()
     missing = missing_sqlite(url)
@@ -243,14 +260,13 @@ def results(
         condition = f" matching {' and '.join(where)}" if where else ""
         click.echo(f"no results{' of ' + model if model else ''}{condition} (0 rows)")
         return
-    paths = (
-        [c.strip() for c in columns.split(",")] if columns else default_columns(found, where, sort)
-    )
+    paths = chosen or default_columns(found, where, sort)
     head = ["hash", "created"] + ([] if model else ["model"])
     rows = []
     for r in found:
         row = [r.inputs_hash[:12], f"{r.created:%Y-%m-%d %H:%M:%S}"] + ([] if model else [r.model])
-        rows.append(row + [_get(r, p) for p in paths])
+        record = r.model_dump()
+        rows.append(row + [_get(record, p) for p in paths])
     infos = [served[m] for m in dict.fromkeys(r.model for r in found) if m in served]
     click.echo(table(rows, head + headers(paths, infos)))
     click.echo(f"{len(found)} result(s)")
