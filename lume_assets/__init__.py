@@ -16,7 +16,14 @@ also stays importable from its own module.
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
+
+# Single-run scans use `backfill_policy`, which Dagster 1.13 flags as beta on every definition
+# load (once per process: the CLI, the code server and the daemon each printed it).
+warnings.filterwarnings(
+    "ignore", message=r"Parameter `backfill_policy` of function `asset` is currently in beta"
+)
 
 __version__ = "0.1.0"
 
@@ -37,9 +44,9 @@ _EXPORTS: dict[str, str] = {
     "Result": "lume_assets.storage.results",
     # assets, graphs, scans
     "model_asset": "lume_assets.assets.model_assets",
-    "scan_asset": "lume_assets.automation.scans",
-    "ScanSpec": "lume_assets.automation.scan_grid",
-    "LinSpace": "lume_assets.automation.scan_grid",
+    "scan_asset": "lume_assets.assets.scan_asset",
+    "ScanSpec": "lume_assets.assets.scan_grid",
+    "LinSpace": "lume_assets.assets.scan_grid",
     "load_asset_graph": "lume_assets.assets.graph_assets",
     "AssetGraph": "lume_assets.assets.graph_assets",
     "ModelGraph": "lume_assets.components.model_graph",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
 import click
 
 from lume_assets.commands.common import remote_option
-from lume_assets.errors import LumeError, RunFailedError
+from lume_assets.errors import ApprovalError, LumeError, RunFailedError
 
 
 def one_line(exc: BaseException) -> str:
@@ -37,17 +38,37 @@ class LumeGroup(click.Group):
 
 @click.group(cls=LumeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lume_assets")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show Dagster's logs and stack traces of failing runs.")
+def cli(debug: bool) -> None:
     """lume_assets: scientific models and their results as Dagster assets."""
-    # Dagster's beta/preview notices about its own APIs are not the user's business here.
-    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
+    if debug:
+        os.environ["LUME_DEBUG"] = "1"
+
+
+def quiet_warnings() -> None:
+    """Silence Dagster's beta/preview notices about its own APIs (not the user's business)."""
+    warnings.filterwarnings("ignore", message=r"(?s).*is currently in (beta|preview)")
+    warnings.filterwarnings("ignore", message=r"(?s).*(is deprecated|will be removed)")
+
+
+quiet_warnings()  # before any command imports Dagster (filters by message: no import here)
 
 
 def _decide_cli(
-    target: str, decision: str, by: str | None, reason: str, every: bool, remote: str | None = None
+    target: str,
+    decision: str,
+    by: str | None,
+    reason: str,
+    every: bool,
+    remote: str | None = None,
+    override: bool = False,
 ) -> None:
     """Shared body of `approve` and `reject`: decide, publish on approval, print the outcome."""
     import getpass
+
+    number = target.lstrip("#")
+    if number.isdigit() and len(number) > 18:
+        raise ApprovalError(f"No approval {target[:20]}...: approval ids have at most 18 digits.")
 
     if remote:  # the server's approval job decides, in the server's stores
         from lume_assets.client import LumeClient
@@ -81,20 +102,23 @@ def _decide_cli(
         reason=reason,
         publish=publish,
         every=every,
+        override=override,
     )
     for approval in done:
-        published = f", {len(approval.results)} result(s) published" if publish else ""
-        click.echo(f"{approval.describe()}{published}")
+        click.echo(approval.describe())  # says what was published, kept or refused
 
 
 @cli.command()
 @click.argument("target")
 @click.option("--by", help="Who approves (default: your login name).")
 @click.option("--all", "every", is_flag=True, help="Approve every pending run at this gate.")
+@click.option(
+    "--override", is_flag=True, help="Also publish results another gate rejected (a new decision)."
+)
 @remote_option
-def approve(target: str, by: str | None, every: bool, remote: str | None) -> None:
+def approve(target: str, by: str | None, every: bool, override: bool, remote: str | None) -> None:
     """Approve the held results of TARGET (a run id, a gated asset, or #approval-id)."""
-    _decide_cli(target, "approve", by, "", every, remote)
+    _decide_cli(target, "approve", by, "", every, remote, override)
 
 
 @cli.command()
@@ -145,13 +169,13 @@ def launch(
     On the Docker stack: `docker compose exec daemon lume-assets launch -w
     /opt/dagster/dagster_home/workspace.yaml --wait`.
     """
-    import dagster as dg
 
     from lume_assets.commands.location import default_workspace
+    from lume_assets.deploy.instance import open_instance
     from lume_assets.deploy.launch import launch_job
 
     workspace = workspace or str(default_workspace())
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         if wait:
             click.echo(f"launching {job_name} and waiting up to {timeout:.0f} s ...")
         run_id = launch_job(
@@ -170,13 +194,17 @@ def _register_commands() -> None:
     from lume_assets.commands.dev import dev
     from lume_assets.commands.graphs import run_graph
     from lume_assets.commands.init import init
+    from lume_assets.commands.integrity import gc, rerun, verify
     from lume_assets.commands.models import models
+    from lume_assets.commands.plot import plot
     from lume_assets.commands.plugins import add_plugin_commands
     from lume_assets.commands.results import results
     from lume_assets.commands.runs import run, status
     from lume_assets.commands.scan import scan
 
-    for command in (dev, models, run, status, results, scan, init, run_graph):
+    for command in (dev, models, run, status, results, scan, plot, verify, gc, rerun):
+        cli.add_command(command)
+    for command in (init, run_graph):
         cli.add_command(command)
     add_plugin_commands(cli)
 
@@ -192,9 +220,13 @@ def main() -> None:
             sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2)
+    except click.ClickException as exc:  # usage errors: one line, the fix in the message
+        hint = ""
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            hint = f" (see: {ctx.command_path} --help)"
+        click.echo(f"error: {one_line(exc.format_message())}{hint}", err=True)
+        sys.exit(exc.exit_code if exc.exit_code else 2)
     except click.exceptions.Abort:
         sys.exit(1)
     except LumeError as exc:

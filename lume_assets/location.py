@@ -138,9 +138,37 @@ def resolve_defs(value: Any) -> Any:
     raise LocationError(f"{value!r} is not Definitions; define `defs` with @dg.definitions.")
 
 
+#: Definitions already built in this process, by location, settings and graph-file stamps.
+_BUILT: dict[str, Any] = {}
+
+
+def definitions_key(location: Location) -> str:
+    """What a location's definitions depend on besides code: settings and LUME_GRAPHS_DIR."""
+    from lume_assets.settings import get_settings
+
+    settings = get_settings()
+    folder = settings.graphs_dir
+    stamps = [
+        (str(path), path.stat().st_mtime_ns, path.stat().st_size)
+        for path in (
+            sorted(Path(folder).rglob("*.y*ml")) if folder and Path(folder).is_dir() else []
+        )
+    ]
+    return repr((location, settings.model_dump_json(), stamps))
+
+
 def load_definitions(location: Location | None = None) -> Any:
-    """Import the location's module and return fresh Definitions (LumeError if it fails)."""
+    """The location's Definitions, built once per process for the current settings and graph
+    files (LumeError if the location fails to load)."""
     location = location or find_location()
+    key = definitions_key(location)
+    if key not in _BUILT:
+        _BUILT[key] = _build_definitions(location)
+    return _BUILT[key]
+
+
+def _build_definitions(location: Location) -> Any:
+    """Import the location's module and return fresh Definitions (LumeError if it fails)."""
     for path in location.python_path():
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))

@@ -24,6 +24,7 @@ from lume_assets.io_managers.text import TextIOManager
 from lume_assets.models.model import ModelSpec
 from lume_assets.models.registry import DeploymentRecord, ModelRegistry
 from lume_assets.settings import get_settings
+from lume_assets.storage.urls import url_password
 
 #: ModelSpecs served by definitions built in this process, by (name, version): lets the client
 #: describe every served model (units, ranges, outputs), graph nodes included.
@@ -36,13 +37,17 @@ def build_resources() -> dict[str, Any]:
     files_root = str(settings.resolved_files_root())
     alias = str(settings.mount_alias) if settings.mount_alias else None
     result_store = ResultStoreResource(
-        url=settings.resolved_results_url(),
+        url=_shown_url("LUME_RESULTS_URL", settings.resolved_results_url()),
         project=settings.project,
         # Offloaded arrays are written through the mount alias inside a container.
         files_root=alias or files_root,
-        # The password stays an EnvVar: Dagster resolves it at run time and never shows it.
+        # Passwords stay EnvVars: Dagster resolves them at run time and never shows them.
         mongo_password=dg.EnvVar("LUME_MONGO_PASSWORD") if settings.mongo_password else None,
+        postgres_password=(
+            dg.EnvVar("LUME_POSTGRES_PASSWORD") if settings.postgres_password else None
+        ),
     )
+    registry_url = _shown_url("LUME_REGISTRY_URL", settings.resolved_registry_url())
     return {
         # In a container the host's files root is only reachable through its mount alias.
         "io_manager": dg.FilesystemIOManager(base_dir=alias or files_root),
@@ -50,9 +55,15 @@ def build_resources() -> dict[str, Any]:
         "text_io_manager": TextIOManager(root_dir=files_root, mount_alias=alias),
         "result_store": result_store,
         "result_io_manager": ResultIOManager(result_store=result_store),
-        "registry": RegistryResource(url=settings.resolved_registry_url()),
-        "approvals": ApprovalsResource(url=settings.resolved_registry_url()),
+        "registry": RegistryResource(url=registry_url),
+        "approvals": ApprovalsResource(url=registry_url),
     }
+
+
+def _shown_url(env_var: str, url: str) -> str | dg.EnvVar:
+    """`url` as resource config: a URL with an inline password goes in as the EnvVar holding it,
+    so Dagit (and any config display) shows the variable's name, never the password."""
+    return dg.EnvVar(env_var) if url_password(url) is not None else url
 
 
 def resources() -> dict[str, Any]:

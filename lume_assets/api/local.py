@@ -6,6 +6,7 @@ and `status` / `wait` read the run from the instance like they would from a serv
 """
 
 import contextlib
+import os
 import re
 import threading
 import time
@@ -19,17 +20,32 @@ from dagster._core.utils import make_new_backfill_id, make_new_run_id
 
 from lume_assets.api.catalog import (
     ModelEntry,
-    check_known_inputs,
+    check_inputs,
     find_model,
     model_entries,
     run_config,
 )
 from lume_assets.api.records import BackfillInfo, Progress, RunInfo, utc_time
+from lume_assets.deploy.liveness import fail_dead_runs, fail_if_dead, process_tags
 from lume_assets.errors import ClientError, LumeError
 
 POLL_S = 0.2
 #: Run config keeping Dagster's console logger to warnings (the client reports progress itself).
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: Environment switch (`lume-assets --debug`) that shows Dagster's own errors and stack traces.
+DEBUG_ENV = "LUME_DEBUG"
+
+
+def console_config() -> dict[str, Any]:
+    """Run config of Dagster's console logger: warnings only; with LUME_DEBUG, everything.
+
+    Without it, a failing step's stack trace stays in the run's event log and the client
+    reports the one-line failure message itself.
+    """
+    level = "DEBUG" if os.environ.get(DEBUG_ENV) else "CRITICAL"
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -53,8 +69,15 @@ def failure_message(event: Any) -> str | None:
 def error_text(cls_name: str | None, message: str) -> str:
     """'Class: message' on one line, without repeating a class name the message starts with."""
     text = " ".join(message.split())
-    if not cls_name or text.startswith(f"{cls_name}:"):
+    if not cls_name:
         return text
+    # 'lume_assets.errors.X: msg' or 'X: msg' already name the class: keep it once, short
+    head, sep, rest = text.partition(": ")
+    if sep and (head == cls_name or head.endswith(f".{cls_name}")):
+        text = rest
+        head, sep, rest = text.partition(": ")
+        if sep and (head == cls_name or head.endswith(f".{cls_name}")):
+            text = rest
     return f"{cls_name}: {text}"
 
 
@@ -68,17 +91,15 @@ class LocalBackend:
         instance: dg.DagsterInstance | None = None,
     ) -> None:
         """Use `definitions` (default: this folder's code location, loaded on first use) and
-        `instance` (DAGSTER_HOME)."""
-        self._owns_instance = instance is None
-        if instance is None:
-            from lume_assets.instance import ensure_dagster_home
-
-            ensure_dagster_home()
-            instance = dg.DagsterInstance.get()
+        `instance` (DAGSTER_HOME, opened on first use)."""
+        self._default = definitions is None
         self._definitions = definitions
         self._models = list(models or [])
-        self.instance = instance
         self._entries: dict[str, ModelEntry] | None = None
+        self._owns_instance = instance is None
+        self._instance = instance
+        self._instance_ready = False
+        self._instance_lock = threading.Lock()
         #: Why the code location failed to load, when a model was served without it.
         self.location_error: LumeError | None = None
         #: `package.module:SPEC` references and catalogue names -> served model names.
@@ -98,10 +119,28 @@ class LocalBackend:
 
     @property
     def entries(self) -> dict[str, ModelEntry]:
-        """The served models by name."""
+        """Every served model by name (the location's are also kept as a snapshot)."""
         if self._entries is None:
-            self._entries = model_entries(self.definitions, self._models)
+            definitions = self.definitions
+            self._entries = model_entries(definitions, self._models)
+            if self._default and not self._aliases and self.location_error is None:
+                from lume_assets.api.model_snapshot import write_snapshot
+
+                write_snapshot(e.info for e in self._entries.values())
         return self._entries
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        """The Dagster instance (DAGSTER_HOME), opened on first use: listing models needs none."""
+        with self._instance_lock:  # one instance even when a run thread asks at the same time
+            if not self._instance_ready:
+                if self._instance is None:
+                    from lume_assets.deploy.instance import open_instance
+
+                    self._instance = open_instance()  # storage created once, under a lock
+                fail_dead_runs(self._instance)  # runs left STARTED by a killed command fail now
+                self._instance_ready = True
+        return self._instance
 
     # -- models --------------------------------------------------------------------------------
     def model(self, name: str) -> ModelEntry:
@@ -169,22 +208,24 @@ class LocalBackend:
 
     def _launch(
         self,
-        selection: Sequence[dg.AssetKey],
+        selection: Sequence[dg.AssetKey] | None,
         config: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         partition_key: str | None = None,
+        job: dg.JobDefinition | None = None,
     ) -> str:
-        """Queue one in-process run of `selection`; return its run id at once."""
+        """Queue one in-process run of `selection` (or all of `job`); return its run id."""
         run_id = make_new_run_id()
-        job = self._job()
+        job = job or self._job()
+        instance = self.instance  # opened here, not in the run thread
 
         def execute() -> Any:
             return job.execute_in_process(
-                run_config={**QUIET, **dict(config or {})},
-                instance=self.instance,
-                asset_selection=list(selection),
+                run_config={**console_config(), **dict(config or {})},
+                instance=instance,
+                asset_selection=None if selection is None else list(selection),
                 run_id=run_id,
-                tags=dict(tags or {}),
+                tags={**process_tags(), **dict(tags or {})},
                 partition_key=partition_key,
                 raise_on_error=False,
             )
@@ -202,8 +243,7 @@ class LocalBackend:
     ) -> str:
         """Validate `inputs`, queue a run of the model's assets and return its run id."""
         entry = self.model(model)
-        if entry.spec is None:  # with a spec, `validate` names unknown inputs itself
-            check_known_inputs(entry.info, inputs)
+        inputs = check_inputs(entry.info, inputs)  # the same one-line refusals as remote runs
         config = run_config(entry.info, self.validate(entry, inputs), force)
         return self._launch(list(entry.assets_def.keys), config, tags)
 
@@ -217,19 +257,7 @@ class LocalBackend:
         nodes = graph_nodes(self.definitions, graph)
         config = graph_run_config(graph, nodes, inputs, force)
         job = self.definitions.resolve_job_def(graph_job_name(graph))
-        run_id = make_new_run_id()
-
-        def execute() -> Any:
-            return job.execute_in_process(
-                run_config={**QUIET, **config},
-                instance=self.instance,
-                run_id=run_id,
-                raise_on_error=False,
-            )
-
-        with self._lock:
-            self._futures[run_id] = self._executor.submit(execute)
-        return run_id, nodes
+        return self._launch(None, config, job=job), nodes
 
     def status(self, run_id: str) -> RunInfo:
         """The run's status, materialized assets, step counts and first failure message."""
@@ -243,6 +271,7 @@ class LocalBackend:
                 f"No run {run_id!r} in the Dagster instance at {self.instance.root_directory}; "
                 "check the run id (lume-assets status lists it after a run)."
             )
+        run = fail_if_dead(self.instance, run)  # a run whose process is gone never finishes
         stats = self.instance.get_run_stats(run_id)
         events = self.instance.all_logs(
             run_id,
@@ -327,10 +356,13 @@ class LocalBackend:
             runs.extend((self._launch(list(assets_def.keys), partition_key=k), [k]) for k in keys)
         done, failed, errors = 0, [], []
 
+        points: list[int] = []  # the scan's total points, once its progress lines report them
+
         def on_line(line: str) -> None:
             if progress is not None and len(runs) == 1:
                 counted = _points(line)
                 if counted:
+                    points[:] = [counted[1]]
                     progress(*counted)
 
         with _progress_lines(on_line):
@@ -343,8 +375,9 @@ class LocalBackend:
                     errors.append(info.error or info.status)
                 if progress is not None and len(runs) > 1:
                     progress(done + len(failed), len(keys))
-        if progress is not None and len(runs) == 1:
-            progress(len(keys), len(keys))
+        if progress is not None and len(runs) == 1 and not failed:
+            total = points[0] if points else len(keys)  # in the units reported so far
+            progress(total, total)  # a failed scan never reports itself complete
         return BackfillInfo(
             backfill_id=make_new_backfill_id(),
             asset=asset,
@@ -367,8 +400,8 @@ class LocalBackend:
     def close(self) -> None:
         """Wait for queued runs, release the worker thread and the instance we opened."""
         self._executor.shutdown(wait=True)
-        if self._owns_instance:
-            self.instance.dispose()
+        if self._owns_instance and self._instance is not None:
+            self._instance.dispose()
 
 
 def graph_node(entry: ModelEntry) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from lume_assets.assets.flow_of_flows import translate_if_flow_of_flows
 from lume_assets.assets.graph_problems import Problems, short
 from lume_assets.assets.graph_spec import GraphSpec, allowed_keys, model_at
 from lume_assets.assets.graph_yaml import YamlLocationError, load_yaml, load_yaml_all
@@ -74,7 +75,8 @@ def parse_graph(text: str, source: str = "<string>", document: int = 0) -> tuple
     if not 0 <= document < max(len(docs), 1):
         raise GraphSpecError(f"invalid asset graph: {source}: no YAML document #{document + 1}.")
     raw = docs[document] if docs else None
-    return check_graph_data(graph_document(raw, source), source)
+    raw = translate_if_flow_of_flows(graph_document(raw, source), source)
+    return check_graph_data(raw, source)
 
 
 def check_graph_data(raw: Any, source: str = "<python>") -> tuple[GraphSpec, Any]:

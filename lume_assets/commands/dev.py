@@ -40,7 +40,7 @@ def dev(host: str, port: int, dry_run: bool) -> None:
     In a project folder (`lume-assets init`) it serves that project; elsewhere the demo. The
     location keeps one name (the project's) in `dev`, `launch` and workspace files.
     """
-    from lume_assets.instance import ensure_dagster_home
+    from lume_assets.deploy.instance import ensure_dagster_home, prepare_instance
     from lume_assets.location import find_location, write_workspace
 
     home = ensure_dagster_home()
@@ -52,6 +52,7 @@ def dev(host: str, port: int, dry_run: bool) -> None:
     click.echo(shlex.join(command))
     if dry_run:
         return
+    prepare_instance()  # storage created before the webserver and daemon open it together
     click.echo(f"Dagit: http://{host}:{port}  (Ctrl-C stops it)")
     sys.stdout.flush()
     env = {**os.environ, "DAGSTER_HOME": str(home)}

@@ -7,8 +7,12 @@ from pathlib import Path
 import dagster as dg
 from pydantic import BaseModel
 
-from lume_assets.instance import ensure_dagster_home
+from lume_assets.deploy.instance import ensure_dagster_home, open_instance
+from lume_assets.deploy.liveness import process_tags
 from lume_assets.settings import get_settings
+from lume_assets.storage.urls import mask_url
+
+__all__ = ["DemoReport", "ensure_dagster_home", "run_demo"]
 
 
 class DemoReport(BaseModel):
@@ -50,10 +54,14 @@ def run_demo() -> DemoReport:
     resources = build_resources()
     keys = demo.scan_partitions.get_partition_keys()
     results: list[dg.ExecuteInProcessResult] = []
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         results.append(
             dg.materialize(
-                [demo.beam_envelope], instance=instance, resources=resources, run_config=QUIET
+                [demo.beam_envelope],
+                instance=instance,
+                resources=resources,
+                run_config=QUIET,
+                tags=process_tags(),
             )
         )
         results.append(
@@ -63,6 +71,7 @@ def run_demo() -> DemoReport:
                 resources=resources,
                 run_config=QUIET,
                 tags={
+                    **process_tags(),
                     "dagster/asset_partition_range_start": keys[0],
                     "dagster/asset_partition_range_end": keys[-1],
                 },
@@ -75,6 +84,7 @@ def run_demo() -> DemoReport:
                 instance=instance,
                 resources=resources,
                 run_config=QUIET,
+                tags=process_tags(),
             )
         )
     assets = [
@@ -96,7 +106,7 @@ def run_demo() -> DemoReport:
         checks=checks,
         files_root=settings.resolved_files_root(),
         dagster_home=dagster_home,
-        results_url=settings.resolved_results_url(),
-        registry_url=settings.resolved_registry_url(),
+        results_url=mask_url(settings.resolved_results_url()),
+        registry_url=mask_url(settings.resolved_registry_url()),
         files=files,
     )

@@ -22,16 +22,29 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lume_assets.errors import SerializerError
+from lume_assets.errors import QueryError, SerializerError
+from lume_assets.storage.encoding import check_text
+from lume_assets.storage.files import FileRecord
 
-__all__ = ["Provenance", "Result", "canonical_inputs", "compute_inputs_hash", "utc_now_ms"]
+__all__ = [
+    "Provenance",
+    "Result",
+    "canonical_inputs",
+    "check_inputs_hash",
+    "check_inputs_hashes",
+    "compute_inputs_hash",
+    "utc_now_ms",
+]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _canonical_number(value: float) -> int | float | str:
@@ -47,12 +60,12 @@ def _canonical_number(value: float) -> int | float | str:
 
 def canonical_inputs(value: Any, path: str = "inputs") -> Any:
     """Return `value` in the canonical JSON-ready form described in the module docstring."""
-    if value is None or isinstance(value, bool | str):
+    if isinstance(value, str):
+        return check_text(str(value), path)
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, np.bool_):
         return bool(value)
-    if isinstance(value, np.str_):
-        return str(value)
     if isinstance(value, int | np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
@@ -74,6 +87,7 @@ def canonical_inputs(value: Any, path: str = "inputs") -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise SerializerError(f"{path}: key {key!r} is not a string; use string keys.")
+            check_text(key, f"{path} (a key)")
             out[key] = canonical_inputs(item, f"{path}.{key}")
         return out
     raise SerializerError(
@@ -89,6 +103,26 @@ def compute_inputs_hash(model: str, version: str, inputs: Mapping[str, Any]) -> 
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_inputs_hash(value: object) -> str:
+    """Return `value` if it is a 64-hex sha256 inputs hash; else raise QueryError (no lookup)."""
+    if isinstance(value, str) and _HEX64.fullmatch(value):
+        return value
+    shown = repr(value)[:80] if isinstance(value, str) else f"a {type(value).__name__}"
+    raise QueryError(
+        f"inputs_hash: expected a 64-character lowercase hex sha256, got {shown}; "
+        "pass the full hash shown by `lume-assets results --json`."
+    )
+
+
+def check_inputs_hashes(values: Iterable[object]) -> list[str]:
+    """Return the distinct hashes of `values` (in order), each checked by `check_inputs_hash`."""
+    if isinstance(values, str | bytes | Mapping):
+        raise QueryError(
+            f"inputs_hashes: expected a list of hashes, got a {type(values).__name__}."
+        )
+    return list(dict.fromkeys(check_inputs_hash(v) for v in values))
 
 
 def utc_now_ms() -> datetime:
@@ -113,10 +147,24 @@ class Provenance(BaseModel):
     asset_key: str | None = Field(default=None, description="Asset key as 'a/b/c'.")
     partition_key: str | None = None
     code_sha: str | None = None
-    files: dict[str, str] = Field(
-        default_factory=dict, description="Output name -> path of its HDF5/text file."
+    files: dict[str, FileRecord] = Field(
+        default_factory=dict,
+        description="Output name -> its file (root-relative and host path, bytes, sha256).",
     )
     deployment_id: int | str | None = None
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _legacy_paths(cls, value: Any) -> Any:
+        """Read records written before files carried a checksum (a bare host path)."""
+        if not isinstance(value, Mapping):
+            return value
+        return {
+            name: {"path": v, "host_path": v, "bytes": 0, "serializer": ""}
+            if isinstance(v, str)
+            else v
+            for name, v in value.items()
+        }
 
 
 class Result(BaseModel):

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,8 @@ from lume_assets.storage.query import (
     scalar_kind,
 )
 from lume_assets.storage.result_stores import ResultStore, SortSpec, created_from_ms
-from lume_assets.storage.results import Result
+from lume_assets.storage.results import Result, check_inputs_hash, check_inputs_hashes
+from lume_assets.storage.urls import mask_url
 
 MAX_INDEXED_TEXT = 1024  # bytes of UTF-8
 MAX_PATH_BYTES = 500
@@ -157,7 +158,7 @@ class SqlResultStore(ResultStore):
             self.url = make_url(url)
         except ArgumentError:
             raise ConfigError(
-                f"Result store URL {url!r} is neither mongodb:// nor a SQLAlchemy URL "
+                f"Result store URL {mask_url(url)!r} is neither mongodb:// nor a SQLAlchemy URL "
                 "(sqlite:///path.db, postgresql+psycopg2://user@host/db)."
             ) from None
         self.project = project
@@ -285,6 +286,10 @@ class SqlResultStore(ResultStore):
             total += self._write_batch(batch)
         return total
 
+    def put_chunk(self, results: Sequence[Result]) -> int:
+        """Write a chunk of results in ONE transaction: readers see all of it or none."""
+        return self._write_batch(list(results)) if results else 0
+
     def _write_batch(self, results: list[Result]) -> int:
         """Upsert a batch: documents, then their index rows, in one transaction."""
         latest = {r.inputs_hash: r for r in results}  # a hash twice in a batch: last wins
@@ -318,8 +323,9 @@ class SqlResultStore(ResultStore):
         stmt = stmt.on_conflict_do_update(
             index_elements=[R.c.project, R.c.inputs_hash],
             set_={
-                c: stmt.excluded[c]
-                for c in ("model", "version", "created_ms", "published", "document")
+                **{c: stmt.excluded[c] for c in ("model", "version", "created_ms", "document")},
+                # published is sticky: a re-run, retry or held copy never unpublishes a result
+                "published": sa.or_(R.c.published, stmt.excluded.published),
             },
         )
         with self._write() as conn:
@@ -350,6 +356,7 @@ class SqlResultStore(ResultStore):
 
     def publish(self, inputs_hash: str, published: bool = True) -> Result:
         """Set the published flag of a stored result."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         with self._write() as conn:
             n = conn.execute(
                 sa.update(R)
@@ -365,7 +372,7 @@ class SqlResultStore(ResultStore):
 
     def publish_many(self, inputs_hashes: Iterable[str], published: bool = True) -> int:
         """Set the published flag of many results in one transaction (batched IN updates)."""
-        hashes = list(dict.fromkeys(inputs_hashes))
+        hashes = check_inputs_hashes(inputs_hashes)
         changed = 0
         with self._write() as conn:
             for start in range(0, len(hashes), BATCH):
@@ -507,6 +514,7 @@ class SqlResultStore(ResultStore):
 
     def find_one(self, inputs_hash: str, include_unpublished: bool = False) -> Result | None:
         """Return the result with this hash (if published, unless asked), or None."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         q = sa.select(*self._COLS).where(
             R.c.project == self.project, R.c.inputs_hash == inputs_hash
         )
@@ -529,6 +537,7 @@ class SqlResultStore(ResultStore):
 
     def document_id(self, inputs_hash: str) -> str | None:
         """Return the row id of the result with this hash."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         q = sa.select(R.c.id).where(R.c.project == self.project, R.c.inputs_hash == inputs_hash)
         with self._read() as conn:
             value = conn.execute(q).scalar()
