@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
 import click
 
 from lume_assets.commands.common import remote_option
-from lume_assets.errors import LumeError, RunFailedError
+from lume_assets.errors import ApprovalError, LumeError, RunFailedError
 
 
 def one_line(exc: BaseException) -> str:
@@ -37,10 +38,20 @@ class LumeGroup(click.Group):
 
 @click.group(cls=LumeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lume_assets")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show Dagster's logs and stack traces of failing runs.")
+def cli(debug: bool) -> None:
     """lume_assets: scientific models and their results as Dagster assets."""
-    # Dagster's beta/preview notices about its own APIs are not the user's business here.
-    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
+    if debug:
+        os.environ["LUME_DEBUG"] = "1"
+
+
+def quiet_warnings() -> None:
+    """Silence Dagster's beta/preview notices about its own APIs (not the user's business)."""
+    warnings.filterwarnings("ignore", message=r"(?s).*is currently in (beta|preview)")
+    warnings.filterwarnings("ignore", message=r"(?s).*(is deprecated|will be removed)")
+
+
+quiet_warnings()  # before any command imports Dagster (filters by message: no import here)
 
 
 @cli.command()
@@ -66,7 +77,7 @@ def demo() -> None:
     click.echo("  import h5py; h5py.File(<path above>)['value'][()]")
     click.echo("  from lume_assets.models.registry import ModelRegistry")
     click.echo(f"  ModelRegistry({report.registry_url!r}).list_deployments()")
-    click.echo("or browse them:  dagster dev -w workspace.yaml")
+    click.echo("or browse them:  lume-assets dev")
     if not report.success:
         raise SystemExit(1)
 
@@ -82,6 +93,10 @@ def _decide_cli(
 ) -> None:
     """Shared body of `approve` and `reject`: decide, publish on approval, print the outcome."""
     import getpass
+
+    number = target.lstrip("#")
+    if number.isdigit() and len(number) > 18:
+        raise ApprovalError(f"No approval {target[:20]}...: approval ids have at most 18 digits.")
 
     if remote:  # the server's approval job decides, in the server's stores
         from lume_assets.client import LumeClient
@@ -203,11 +218,12 @@ def _register_commands() -> None:
     from lume_assets.commands.dev import dev
     from lume_assets.commands.integrity import gc, rerun, verify
     from lume_assets.commands.models import models
+    from lume_assets.commands.plot import plot
     from lume_assets.commands.results import results
     from lume_assets.commands.runs import run, status
     from lume_assets.commands.scan import scan
 
-    for command in (dev, models, run, status, results, scan, verify, gc, rerun):
+    for command in (dev, models, run, status, results, scan, plot, verify, gc, rerun):
         cli.add_command(command)
 
 
@@ -222,9 +238,13 @@ def main() -> None:
             sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2)
+    except click.ClickException as exc:  # usage errors: one line, the fix in the message
+        hint = ""
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            hint = f" (see: {ctx.command_path} --help)"
+        click.echo(f"error: {one_line(exc.format_message())}{hint}", err=True)
+        sys.exit(exc.exit_code if exc.exit_code else 2)
     except click.exceptions.Abort:
         sys.exit(1)
     except LumeError as exc:

@@ -53,14 +53,21 @@ class LumeClient:
         self._results_url = results_url
         self._project = project
         self._store: Any = None
+        self._backend: Any = None
+        self._local_args = (definitions, models, instance)
         if url:
             from lume_assets.api.remote import RemoteBackend
 
-            self.backend: Any = RemoteBackend(url, timeout=timeout)
-        else:
+            self._backend = RemoteBackend(url, timeout=timeout)
+
+    @property
+    def backend(self) -> Any:
+        """The remote backend, or the in-process one (built on first use: it loads Dagster)."""
+        if self._backend is None:
             from lume_assets.api.local import LocalBackend
 
-            self.backend = LocalBackend(definitions, models, instance)
+            self._backend = LocalBackend(*self._local_args)
+        return self._backend
 
     @property
     def mode(self) -> str:
@@ -70,9 +77,14 @@ class LumeClient:
     # -- models ----------------------------------------------------------------------------------
     def models(self) -> list[ModelInfo]:
         """Every model the code location serves, by name."""
+        found = None
         if self.mode == "remote":
             found = self.backend.models()
-        else:
+        elif self._backend is None and self._local_args == (None, None, None):
+            from lume_assets.api.model_snapshot import read_snapshot
+
+            found = read_snapshot()  # the project's models without loading Dagster
+        if found is None:
             found = {name: entry.info for name, entry in self.backend.entries.items()}
         return [found[name] for name in sorted(found)]
 
@@ -81,8 +93,12 @@ class LumeClient:
         for info in self.models():
             if info.name == name:
                 return info
-        known = ", ".join(i.name for i in self.models()) or "none"
-        raise ClientError(f"No model {name!r}; models: {known}.")
+        from lume_assets.models.catalogue import did_you_mean
+
+        names = [i.name for i in self.models()]
+        raise ClientError(
+            f"No model {name!r}; {did_you_mean(name, names)}models: {', '.join(names) or 'none'}."
+        )
 
     # -- runs ------------------------------------------------------------------------------------
     def submit(
@@ -94,7 +110,7 @@ class LumeClient:
         tags: Mapping[str, str] | None = None,
     ) -> str:
         """Start a run of `model` with `inputs` (defaults fill the rest); return its run id."""
-        return self.backend.submit(model, dict(inputs or {}), force=force, tags=tags)
+        return self.backend.submit(model, {} if inputs is None else inputs, force=force, tags=tags)
 
     def status(self, run_id: str) -> RunInfo:
         """Where run `run_id` stands: status, materialized assets, failure message."""
@@ -281,7 +297,8 @@ class LumeClient:
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
         """Wait for local runs and close the result store."""
-        self.backend.close()
+        if self._backend is not None:
+            self._backend.close()
         if self._store is not None:
             self._store.close()
             self._store = None

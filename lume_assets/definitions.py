@@ -89,6 +89,29 @@ def graph_models(graphs: Sequence[AssetGraph]) -> list[ModelSpec]:
     return list(seen.values())
 
 
+#: Definitions already built in this process, by `definitions_key()`.
+_BUILT: dict[str, dg.Definitions] = {}
+
+
+def definitions_key() -> str:
+    """What the definitions depend on besides code: the settings and the graph files' stamps."""
+    stamps = [
+        (str(path), path.stat().st_mtime_ns, path.stat().st_size)
+        for folder in graph_folders()
+        if folder.is_dir()
+        for path in sorted(folder.glob("*.y*ml"))
+    ]
+    return repr((get_settings().model_dump_json(), stamps))
+
+
+def cached_definitions() -> dg.Definitions:
+    """The Definitions for the current settings, built once per process."""
+    key = definitions_key()
+    if key not in _BUILT:
+        _BUILT[key] = build_definitions()
+    return _BUILT[key]
+
+
 def build_definitions() -> dg.Definitions:
     """Load the YAML graphs, register every model and return the code location's Definitions."""
     graphs = load_asset_graphs(graph_folders())
@@ -117,4 +140,4 @@ def build_definitions() -> dg.Definitions:
     )
 
 
-defs = build_definitions()
+defs = cached_definitions()

@@ -6,6 +6,7 @@ and `status` / `wait` read the run from the instance like they would from a serv
 """
 
 import contextlib
+import os
 import re
 import threading
 import time
@@ -19,7 +20,7 @@ from dagster._core.utils import make_new_backfill_id, make_new_run_id
 
 from lume_assets.api.catalog import (
     ModelEntry,
-    check_known_inputs,
+    check_inputs,
     find_model,
     model_entries,
     run_config,
@@ -31,6 +32,20 @@ from lume_assets.errors import ClientError
 POLL_S = 0.2
 #: Run config keeping Dagster's console logger to warnings (the client reports progress itself).
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: Environment switch (`lume-assets --debug`) that shows Dagster's own errors and stack traces.
+DEBUG_ENV = "LUME_DEBUG"
+
+
+def console_config() -> dict[str, Any]:
+    """Run config of Dagster's console logger: warnings only; with LUME_DEBUG, everything.
+
+    Without it, a failing step's stack trace stays in the run's event log and the client
+    reports the one-line failure message itself.
+    """
+    level = "DEBUG" if os.environ.get(DEBUG_ENV) else "CRITICAL"
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -54,8 +69,15 @@ def failure_message(event: Any) -> str | None:
 def error_text(cls_name: str | None, message: str) -> str:
     """'Class: message' on one line, without repeating a class name the message starts with."""
     text = " ".join(message.split())
-    if not cls_name or text.startswith(f"{cls_name}:"):
+    if not cls_name:
         return text
+    # 'lume_assets.errors.X: msg' or 'X: msg' already name the class: keep it once, short
+    head, sep, rest = text.partition(": ")
+    if sep and (head == cls_name or head.endswith(f".{cls_name}")):
+        text = rest
+        head, sep, rest = text.partition(": ")
+        if sep and (head == cls_name or head.endswith(f".{cls_name}")):
+            text = rest
     return f"{cls_name}: {text}"
 
 
@@ -69,25 +91,53 @@ class LocalBackend:
         instance: dg.DagsterInstance | None = None,
     ) -> None:
         """Use `definitions` (default lume_assets.definitions) and `instance` (DAGSTER_HOME)."""
-        if definitions is None:
-            from lume_assets import definitions as project
-
-            # Rebuilt, not the module-level `defs`: resources follow the current LUME_* settings.
-            build = getattr(project, "build_definitions", None)
-            definitions = build() if build is not None else project.defs
-            models = list(getattr(project, "MODELS", [])) if models is None else models
+        self._default = definitions is None
+        self._definitions = definitions
+        self._models = models
+        self._entries: dict[str, ModelEntry] | None = None
         self._owns_instance = instance is None
-        if instance is None:
-            from lume_assets.deploy.instance import open_instance
-
-            instance = open_instance()  # storage created once, under a lock
-        self.definitions = definitions
-        self.instance = instance
-        fail_dead_runs(instance)  # runs left STARTED by a killed command are failed now
-        self.entries: dict[str, ModelEntry] = model_entries(definitions, models or [])
+        self._instance = instance
+        self._instance_ready = False
+        self._instance_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-run")
         self._futures: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def definitions(self) -> dg.Definitions:
+        """The Definitions runs use: the project's (built once per settings) unless given."""
+        if self._definitions is None:
+            from lume_assets import definitions as project
+
+            self._definitions = project.cached_definitions()
+            if self._models is None:
+                self._models = list(getattr(project, "MODELS", []))
+        return self._definitions
+
+    @property
+    def entries(self) -> dict[str, ModelEntry]:
+        """Every model of the definitions by name (the project's are also kept as a snapshot)."""
+        if self._entries is None:
+            definitions = self.definitions
+            self._entries = model_entries(definitions, self._models or [])
+            if self._default:
+                from lume_assets.api.model_snapshot import write_snapshot
+
+                write_snapshot(e.info for e in self._entries.values())
+        return self._entries
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        """The Dagster instance (DAGSTER_HOME), opened on first use: listing models needs none."""
+        with self._instance_lock:  # one instance even when a run thread asks at the same time
+            if not self._instance_ready:
+                if self._instance is None:
+                    from lume_assets.deploy.instance import open_instance
+
+                    self._instance = open_instance()  # storage created once, under a lock
+                fail_dead_runs(self._instance)  # runs left STARTED by a killed command fail now
+                self._instance_ready = True
+        return self._instance
 
     # -- models --------------------------------------------------------------------------------
     def model(self, name: str) -> ModelEntry:
@@ -115,11 +165,12 @@ class LocalBackend:
         """Queue one in-process run of `selection`; return its run id at once."""
         run_id = make_new_run_id()
         job = self._job()
+        instance = self.instance  # opened here, not in the run thread
 
         def execute() -> Any:
             return job.execute_in_process(
-                run_config={**QUIET, **dict(config or {})},
-                instance=self.instance,
+                run_config={**console_config(), **dict(config or {})},
+                instance=instance,
                 asset_selection=list(selection),
                 run_id=run_id,
                 tags={**process_tags(), **dict(tags or {})},
@@ -140,8 +191,7 @@ class LocalBackend:
     ) -> str:
         """Validate `inputs`, queue a run of the model's assets and return its run id."""
         entry = self.model(model)
-        if entry.spec is None:  # with a spec, `validate` names unknown inputs itself
-            check_known_inputs(entry.info, inputs)
+        inputs = check_inputs(entry.info, inputs)  # the same one-line refusals as remote runs
         config = run_config(entry.info, self.validate(entry, inputs), force)
         return self._launch(list(entry.assets_def.keys), config, tags)
 
@@ -242,10 +292,13 @@ class LocalBackend:
             runs.extend((self._launch(list(assets_def.keys), partition_key=k), [k]) for k in keys)
         done, failed, errors = 0, [], []
 
+        points: list[int] = []  # the scan's total points, once its progress lines report them
+
         def on_line(line: str) -> None:
             if progress is not None and len(runs) == 1:
                 counted = _points(line)
                 if counted:
+                    points[:] = [counted[1]]
                     progress(*counted)
 
         with _progress_lines(on_line):
@@ -258,8 +311,9 @@ class LocalBackend:
                     errors.append(info.error or info.status)
                 if progress is not None and len(runs) > 1:
                     progress(done + len(failed), len(keys))
-        if progress is not None and len(runs) == 1:
-            progress(len(keys), len(keys))
+        if progress is not None and len(runs) == 1 and not failed:
+            total = points[0] if points else len(keys)  # in the units reported so far
+            progress(total, total)  # a failed scan never reports itself complete
         return BackfillInfo(
             backfill_id=make_new_backfill_id(),
             asset=asset,
@@ -282,8 +336,8 @@ class LocalBackend:
     def close(self) -> None:
         """Wait for queued runs, release the worker thread and the instance we opened."""
         self._executor.shutdown(wait=True)
-        if self._owns_instance:
-            self.instance.dispose()
+        if self._owns_instance and self._instance is not None:
+            self._instance.dispose()
 
 
 def _progress_lines(listener: Callable[[str], None]) -> Any:

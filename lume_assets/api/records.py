@@ -30,6 +30,8 @@ class VariableInfo(BaseModel):
     units: str = ""
     allowed: str = ""
     description: str = ""
+    #: The variable's full declaration (JSON), so inputs are checked alike locally and remotely.
+    spec: dict[str, Any] | None = Field(default=None, repr=False)
 
 
 class ModelInfo(BaseModel):
