@@ -52,7 +52,6 @@ from lume_assets.assets.model_metadata import (
     file_value,
     io_table,
     output_metadata,
-    plot_markdown,
     render_plot,
 )
 from lume_assets.errors import (
@@ -61,6 +60,7 @@ from lume_assets.errors import (
     ModelInputError,
     ModelTimeoutError,
     RegistryError,
+    StoreUnavailableError,
 )
 from lume_assets.io_managers.files import FileIOManager
 from lume_assets.models.model import ModelSpec
@@ -367,7 +367,10 @@ def model_asset(
         except ModelInputError as exc:
             raise _failure(exc, spec, retry=False) from None
         input_files = [file_input_digests(i, fed_files) for i in inputs]
-        store = _result_store(context)
+        try:
+            store = _result_store(context)
+        except StoreUnavailableError as exc:  # it already waited its timeout: never retried
+            raise _failure(exc, spec, retry=False) from None
         deployment = _deployment(context, spec)
         try:
             evals = evaluate(
@@ -385,11 +388,11 @@ def model_asset(
             raise _failure(exc, spec, retry=False) from None
         files: dict[str, dict[str | None, Any]] = {v.name: {} for v in file_outputs(spec)}
         results: dict[str | None, Result] = {}
-        png = None
         for key, ev, files_in in zip(part_keys, evals, input_files, strict=True):
             for name, value in write_files(context, ev, key).items():
                 files[name][key] = value
-            png = save_plot(context, ev, key) if len(part_keys) == 1 else None
+            if len(part_keys) == 1:
+                save_plot(context, ev, key)
             results[key] = result_of(
                 spec,
                 ev,
@@ -439,10 +442,7 @@ def model_asset(
                 meta["files"] = dg.MetadataValue.json(
                     {n: r.host_path for n, r in first.provenance.files.items()}
                 )
-            if png is not None:
-                meta["plot"] = dg.MetadataValue.md(
-                    plot_markdown(png, f"{spec.name} {ev.inputs_hash[:12]}")
-                )
+            # the plot is a file referenced here, not an inline blob in the event log
             if PLOT_FILE in first.provenance.files:
                 meta["plot_path"] = dg.MetadataValue.path(
                     first.provenance.files[PLOT_FILE].host_path

@@ -1,7 +1,6 @@
 """Dagit metadata of model assets: inputs/outputs tables, array summaries, the plot, and
 self-describing HDF5 values for image outputs."""
 
-import base64
 import io
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -81,11 +80,6 @@ def render_plot(
     buf = io.BytesIO()
     figure.savefig(buf, format="png")
     return buf.getvalue()
-
-
-def plot_markdown(png: bytes, title: str) -> str:
-    """A PNG as a markdown image (inline data URI) for Dagit."""
-    return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 def file_value(var: Any, value: Any, spec: ModelSpec, inputs_hash: str) -> Any:

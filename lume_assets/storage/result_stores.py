@@ -154,7 +154,9 @@ def to_dataframe(results: Iterable[Result]) -> Any:
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - exercised only without the extra
-        raise ConfigError("to_dataframe needs pandas: pip install 'lume_assets[pandas]'.") from None
+        raise ConfigError(
+            "to_dataframe needs pandas: `pip install pandas` (scripts/setup installs it)."
+        ) from None
     rows = []
     for r in results:
         row: dict[str, Any] = {

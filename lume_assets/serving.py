@@ -1,22 +1,22 @@
-"""The lume_assets code location: Definitions built from settings and the registered models."""
+"""Definitions for a list of models and graphs, and the resource set for the settings.
+
+The product's code-location building blocks — `resources()` (IO managers, result store,
+registry), `definitions(models=..., graphs=...)` — used by any project's `definitions.py`
+(`lume-assets init` writes one) and by the demo project's location.
+Nothing here writes to a database on import or when building: a model's deployment is
+registered when it first runs, or with `lume-assets models register`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from lume_assets.assets.graph_assets import AssetGraph, graph_job, load_asset_graphs
-from lume_assets.assets.graph_loader import EXAMPLES_DIR
+from lume_assets.assets.graph_assets import AssetGraph, load_asset_graph, load_asset_graphs
 from lume_assets.automation.gate import ApprovalsResource
-from lume_assets.automation.schedules import graph_schedules
-from lume_assets.demo.assets import demo_assets, demo_checks, demo_models
-from lume_assets.demo.automation import build_demo_automation
-from lume_assets.demo.focus_model import FOCUS
-from lume_assets.deploy.jobs import group_job
-from lume_assets.deploy.launch import DEMO_JOB
 from lume_assets.io_managers.files import FileIOManager
 from lume_assets.io_managers.hdf5 import HDF5IOManager
 from lume_assets.io_managers.registry import RegistryResource
@@ -27,8 +27,9 @@ from lume_assets.models.registry import DeploymentRecord, ModelRegistry
 from lume_assets.settings import get_settings
 from lume_assets.storage.urls import url_password
 
-#: Every model this code location serves; each is registered when the definitions load.
-MODELS: list[ModelSpec] = [*demo_models, FOCUS]
+#: ModelSpecs served by definitions built in this process, by (name, version): lets the client
+#: describe every served model (units, ranges, outputs), graph nodes included.
+SERVED: dict[tuple[str, str], ModelSpec] = {}
 
 
 def build_resources() -> dict[str, Any]:
@@ -69,6 +70,11 @@ def _shown_url(env_var: str, url: str) -> str | dg.EnvVar:
     return dg.EnvVar(env_var) if url_password(url) is not None else url
 
 
+def resources() -> dict[str, Any]:
+    """The resource set for the current settings (`la.resources()`)."""
+    return build_resources()
+
+
 def register_models(models: Sequence[ModelSpec]) -> list[DeploymentRecord]:
     """Register every model's deployment in the settings' registry (idempotent)."""
     registry = ModelRegistry(get_settings().resolved_registry_url())
@@ -79,9 +85,9 @@ def register_models(models: Sequence[ModelSpec]) -> list[DeploymentRecord]:
 
 
 def graph_folders() -> list[Path]:
-    """Folders of YAML asset graphs: the shipped examples, then `LUME_GRAPHS_DIR` if set."""
+    """Folders of plain YAML graph files to serve: `LUME_GRAPHS_DIR` when set."""
     configured = get_settings().graphs_dir
-    return [EXAMPLES_DIR, *([configured] if configured else [])]
+    return [configured] if configured else []
 
 
 def graph_models(graphs: Sequence[AssetGraph]) -> list[ModelSpec]:
@@ -93,32 +99,69 @@ def graph_models(graphs: Sequence[AssetGraph]) -> list[ModelSpec]:
     return list(seen.values())
 
 
-def build_definitions() -> dg.Definitions:
-    """Load the YAML graphs, register every model and return the code location's Definitions."""
-    graphs = load_asset_graphs(graph_folders())
-    served = {(m.name, m.version): m for m in [*MODELS, *graph_models(graphs)]}
-    register_models(list(served.values()))
-    automation = build_demo_automation()
-    jobs_by_graph = {g.name: graph_job(g) for g in graphs}
-    graph_jobs = [job for job in jobs_by_graph.values() if job is not None]
-    # A graph's `schedules:` run its job, or (all nodes partitioned: no job) its assets.
-    scheduled = [
-        schedule
-        for g in graphs
-        for schedule in graph_schedules(g.graph.spec.schedules, jobs_by_graph[g.name] or g.assets)
+def serve(models: Iterable[ModelSpec]) -> None:
+    """Remember `models` as served (for `models show` and the client)."""
+    for spec in models:
+        SERVED.setdefault((spec.name, spec.version), spec)
+
+
+def served_spec(name: str, version: str | None = None) -> ModelSpec | None:
+    """A served model's spec by name (and version when given)."""
+    for (served_name, served_version), spec in SERVED.items():
+        if served_name == name and version in (None, "", served_version):
+            return spec
+    return None
+
+
+def graph_definitions(graphs: Sequence[AssetGraph]) -> dg.Definitions:
+    """The graphs' assets, `<graph>_job`s and schedules, merged."""
+    from lume_assets.components.model_graph import graph_definitions as one_graph
+
+    serve(graph_models(graphs))
+    return dg.Definitions.merge(*(one_graph(g) for g in graphs)) if graphs else dg.Definitions()
+
+
+def definitions(
+    models: Sequence[ModelSpec] = (),
+    graphs: Sequence[str | Path | AssetGraph] = (),
+    *,
+    graph_dirs: Sequence[str | Path] = (),
+    with_resources: bool = True,
+    extra: Sequence[dg.Definitions] = (),
+) -> dg.Definitions:
+    """Definitions serving `models` (one `model_asset` each) and `graphs` (YAML files, folders
+    of them, or built AssetGraphs), with the resource set for the settings."""
+    from lume_assets.assets.model_assets import model_asset
+
+    built: list[AssetGraph] = []
+    for graph in graphs:
+        if isinstance(graph, AssetGraph):
+            built.append(graph)
+        elif Path(graph).is_dir():
+            built.extend(load_asset_graphs([graph]))
+        else:
+            built.append(load_asset_graph(graph))
+    built.extend(load_asset_graphs(graph_dirs) if graph_dirs else [])
+    serve(models)
+    parts = [
+        dg.Definitions(assets=[model_asset(spec) for spec in models]),
+        graph_definitions(built),
+        *extra,
     ]
-    return dg.Definitions(
-        assets=[
-            *demo_assets,
-            *automation["assets"],
-            *(asset for graph in graphs for asset in graph.assets),
-        ],
-        asset_checks=demo_checks,
-        jobs=[group_job(demo_assets, "demo", DEMO_JOB), *automation["jobs"], *graph_jobs],
-        sensors=automation["sensors"],
-        schedules=[*automation["schedules"], *scheduled],
-        resources=build_resources(),
-    )
+    if with_resources:
+        parts.append(dg.Definitions(resources=build_resources()))
+    return dg.Definitions.merge(*parts)
 
 
-defs = build_definitions()
+__all__ = [
+    "SERVED",
+    "build_resources",
+    "definitions",
+    "graph_definitions",
+    "graph_folders",
+    "graph_models",
+    "register_models",
+    "resources",
+    "serve",
+    "served_spec",
+]
