@@ -18,6 +18,7 @@ from lume_assets.assets.graph_yaml import line_of
 from lume_assets.errors import ModelError
 from lume_assets.models.catalogue import CATALOGUE, ModelCatalogue, did_you_mean
 from lume_assets.models.model import ModelSpec
+from lume_assets.models.model_refs import resolve_node_model
 from lume_assets.models.variables import ARRAY_KINDS
 
 
@@ -100,7 +101,8 @@ def describe_kind(var: Any, shape: Shape = None, indexed: bool = False) -> str:
             return f"a single {var.dtype} element"
         return f"a {var.dtype} {var.kind} of shape {_shape_text(shape)}"
     units = f" [{var.units}]" if getattr(var, "units", None) else ""
-    return {"scalar": f"a scalar{units}", "text": "text", "file": "a file path"}.get(
+    kinds = {"scalar": f"a scalar{units}", "text": "text", "file": "a file path"}
+    return {**kinds, "particles": "a ParticleGroup"}.get(
         var.kind, var.kind
     )
 
@@ -162,8 +164,11 @@ def mapping_mismatch(out_var: Any, ref: OutputRef, in_var: Any) -> str | None:
         return None
     if in_var.kind == "text":
         return None if out_var.kind in ("text", "file") and index is None else f"{base}"
-    if in_var.kind == "file":
-        return None if out_var.kind == "file" and index is None else f"{base}"
+    if in_var.kind == "file":  # a path: a file output, or any output stored as a managed file
+        ok = out_var.kind in ("file", "array", "image", "text", "particles")
+        return None if ok and index is None else f"{base}; map an output stored as a file"
+    if in_var.kind == "particles":
+        return None if out_var.kind == "particles" and index is None else f"{base}"
     return base
 
 
@@ -259,7 +264,9 @@ class _Resolver:
                 continue
             first[node.name] = i
             try:
-                self.models[node.name] = self.catalogue.resolve(node.model)
+                self.models[node.name] = resolve_node_model(
+                    node.model, self.catalogue, self.problems.source
+                )
             except ModelError as exc:
                 self.problems.add(("nodes", i, "model"), str(exc))
 

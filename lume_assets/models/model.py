@@ -102,6 +102,25 @@ class ModelSpec(BaseModel):
         variables = load_variables(path)
         return cls(inputs=variables.inputs, outputs=variables.outputs, **fields)
 
+    @classmethod
+    def from_lume(cls, model: Any = None, *, name: str, **options: Any) -> ModelSpec:
+        """Serve a lume-base `LUMEModel`: settable variables in, the rest (or `outputs=`) out.
+
+        Options: `version` (default: the model's distribution version + a hash of its
+        construction), `outputs`, `factory`/`args` (build one instance per process), and any
+        ModelSpec field. Needs the `lume` extra.
+        """
+        from lume_assets.models.lume_base_adapter import spec_from_lume
+
+        return spec_from_lume(model, name=name, **options)
+
+    @classmethod
+    def from_lume_torch(cls, model_or_yaml: Any, **options: Any) -> ModelSpec:
+        """Serve a lume-torch model (or its model YAML + `.pt` files), batched; `torch` extra."""
+        from lume_assets.models.lume_torch_adapter import spec_from_lume_torch
+
+        return spec_from_lume_torch(model_or_yaml, **options)
+
     # -- lookups ---------------------------------------------------------------------------------
     @property
     def input_map(self) -> dict[str, Any]:

@@ -39,6 +39,8 @@ def refuse(role: Role, message: str) -> ModelError:
 
 def _short(value: Any) -> str:
     """Return a short printable form of a value for error messages."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return f"<int of ~{int(value.bit_length() * 0.30103) + 1} digits>"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -52,6 +54,9 @@ class _Variable(BaseModel):
     description: str = ""
     alias: str | None = Field(
         default=None, description="Original (e.g. LUME/EPICS) name when it is not an identifier."
+    )
+    read_only: bool = Field(
+        default=False, description="LUME `read_only`: not settable (a measured/derived value)."
     )
 
     def label(self, role: Role) -> str:
@@ -105,13 +110,22 @@ class ScalarVariable(_Variable):
         """Return `value` as a float inside the range, or refuse it."""
         if isinstance(value, np.ndarray) and value.shape == ():
             value = value.item()
-        if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        if isinstance(value, bool | np.bool_ | complex | np.complexfloating) or not isinstance(
+            value, int | float | np.number
+        ):
             raise refuse(
                 role,
                 f"{self.label(role)} = {_short(value)} is not a number "
                 f"(got {type(value).__name__}); give a number in {self.describe_allowed()}.",
             )
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float (e.g. 400 digits)
+            raise refuse(
+                role,
+                f"{self.label(role)} = {_short(value)} is too large for a float; "
+                f"give a number in {self.describe_allowed()}.",
+            ) from None
         if not math.isfinite(number):
             raise refuse(
                 role,
@@ -292,8 +306,30 @@ class FileVariable(_Variable):
         return str(path)
 
 
+class ParticlesVariable(_Variable):
+    """An openPMD-beamphysics `ParticleGroup` (LUME's `ParticleGroupVariable`), stored as HDF5."""
+
+    kind: Literal["particles"] = "particles"
+
+    def validate_value(self, value: Any, role: Role = "input", check_range: bool = True) -> Any:
+        """Return `value` if it is a ParticleGroup (checked without importing the library)."""
+        names = {cls.__name__ for cls in type(value).__mro__}
+        if "ParticleGroup" not in names:
+            raise refuse(
+                role,
+                f"{self.label(role)} = {_short(value)} is not a pmd_beamphysics ParticleGroup "
+                f"(got {type(value).__name__}); return a ParticleGroup.",
+            )
+        return value
+
+
 Variable = Annotated[
-    ScalarVariable | ArrayVariable | ImageVariable | TextVariable | FileVariable,
+    ScalarVariable
+    | ArrayVariable
+    | ImageVariable
+    | TextVariable
+    | FileVariable
+    | ParticlesVariable,
     Field(discriminator="kind"),
 ]
 

@@ -1,8 +1,11 @@
 """`MongoResultStore`: results in MongoDB, one collection per project, keyed by inputs hash.
 
 - database: the URI's default database, else ``database=`` (default ``lume_assets``);
-  collection: the project name; a unique index on ``inputs_hash`` makes every write an
-  idempotent upsert (a retried or duplicated write never creates a second document).
+  collection: ``lume_results_<project>`` (`collection_name`: ASCII letters, digits and ``_``
+  only, so the name is valid on every Mongo-protocol server — nx-27017 cannot create a
+  collection named ``default`` or holding ``-``/``.``); a unique index on ``inputs_hash``
+  makes every write an idempotent upsert (a retried or duplicated write never creates a
+  second document).
 - ``put_many`` sends ``insert_many(ordered=False)`` batches; results whose hash already exists
   are then replaced with one unordered ``bulk_write`` of upserts.
 - ``put`` inserts first (the common case: a new hash); on a duplicate key it updates in place
@@ -13,7 +16,7 @@
   that cannot be selected within ``timeout_s`` raises `StoreUnavailableError` naming host:port.
 - The password is passed to pymongo separately (from ``LUME_MONGO_PASSWORD``), never put into
   the URI we log, and scrubbed from any error text.
-- Arrays over the threshold go to GridFS (bucket ``<project>_arrays``) or HDF5 files.
+- Arrays over the threshold go to GridFS (bucket ``lume_results_<project>_arrays``) or HDF5 files.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD, Codec, array_f
 from lume_assets.storage.filesystems import LocalFilesystem
 from lume_assets.storage.query import check_limit, parse_filter, parse_sort
 from lume_assets.storage.result_stores import ResultStore, SortSpec
-from lume_assets.storage.results import Result
+from lume_assets.storage.results import Result, check_inputs_hash, check_inputs_hashes
 
 T = TypeVar("T")
 RETRIES = 5
@@ -85,6 +88,20 @@ def retry_on_autoreconnect(fn: Callable[[], T], retries: int = RETRIES, base: fl
                 raise
             time.sleep(base * 2**attempt)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+COLLECTION_PREFIX = "lume_results_"
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def collection_name(project: str) -> str:
+    """The collection holding `project`'s results (ConfigError for a non-portable name)."""
+    if not isinstance(project, str) or not _PROJECT_NAME.fullmatch(project):
+        raise ConfigError(
+            f"project {str(project)[:80]!r} cannot name a MongoDB collection: use 1-64 ASCII "
+            "letters, digits or '_' (set LUME_PROJECT or the model's project)."
+        )
+    return f"{COLLECTION_PREFIX}{project}"
 
 
 _URI_CREDENTIALS = re.compile(r"//([^:/@\s]+):([^@\s]+)@")
@@ -186,6 +203,7 @@ class MongoResultStore(ResultStore):
         if parsed.get("password"):
             self._secret = self._secret or parsed["password"]
         self.project = project
+        name = collection_name(project)
         self.timeout_s = timeout_s
         ms = int(timeout_s * 1000)
         kwargs: dict[str, Any] = {}
@@ -202,9 +220,9 @@ class MongoResultStore(ResultStore):
             **kwargs,
         )
         self.db = self.client[database or parsed.get("database") or "lume_assets"]
-        self.collection = self.db[project]
+        self.collection = self.db[name]
         if large_arrays == "gridfs":
-            blobs: Any = GridFSBlobStore(self.db, f"{project}_arrays", self._call)
+            blobs: Any = GridFSBlobStore(self.db, f"{name}_arrays", self._call)
         else:
             blobs = HDF5BlobStore(LocalFilesystem(files_root))  # type: ignore[arg-type]
         self.codec = Codec(binary="bytes", blobs=blobs, array_threshold=array_threshold)
@@ -335,6 +353,7 @@ class MongoResultStore(ResultStore):
 
     def publish(self, inputs_hash: str, published: bool = True) -> Result:
         """Set the published flag of a stored result."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         doc = self._call(
             lambda: self.collection.find_one_and_update(
                 {"inputs_hash": inputs_hash},
@@ -351,7 +370,7 @@ class MongoResultStore(ResultStore):
 
     def publish_many(self, inputs_hashes: Iterable[str], published: bool = True) -> int:
         """Set the published flag of many results with batched update_many calls."""
-        hashes = list(dict.fromkeys(inputs_hashes))
+        hashes = check_inputs_hashes(inputs_hashes)
         matched = 0
         for chunk in _batches(hashes, BATCH):
             matched += self._call(
@@ -394,6 +413,7 @@ class MongoResultStore(ResultStore):
 
     def find_one(self, inputs_hash: str, include_unpublished: bool = False) -> Result | None:
         """Return the result with this hash (if published, unless asked), or None."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         query: dict[str, Any] = {"inputs_hash": inputs_hash}
         if not include_unpublished:
             query["published"] = True
@@ -414,5 +434,6 @@ class MongoResultStore(ResultStore):
 
     def document_id(self, inputs_hash: str) -> str | None:
         """Return the _id of the document with this hash."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         doc = self._call(lambda: self.collection.find_one({"inputs_hash": inputs_hash}, {"_id": 1}))
         return None if doc is None else str(doc["_id"])

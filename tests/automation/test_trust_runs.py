@@ -149,9 +149,9 @@ def test_approved_results_survive_re_scans_killed_at_random_points(resources) ->
 
 
 def test_verify_gc_and_rerun_on_the_demo_model(lume_home: Path, monkeypatch) -> None:
-    from lume_assets import definitions
-    from lume_assets.definitions import build_resources
+    from lume_assets import serving
     from lume_assets.demo.beam_model import BEAM_ENVELOPE
+    from lume_assets.serving import build_resources
 
     resources = build_resources()
     config = {"ops": {"beam_envelope": {"config": {"k_f": 2.31}}}}
@@ -207,7 +207,7 @@ def test_verify_gc_and_rerun_on_the_demo_model(lume_home: Path, monkeypatch) -> 
         return BEAM_ENVELOPE.function(**inputs)
 
     edited = BEAM_ENVELOPE.model_copy(update={"function": changed})
-    monkeypatch.setattr(definitions, "MODELS", [edited])
+    monkeypatch.setitem(serving.SERVED, (BEAM_ENVELOPE.name, BEAM_ENVELOPE.version), edited)
     refused = runner.invoke(cli, ["rerun", first.inputs_hash])
     assert refused.exit_code != 0
     assert "source changed" in refused.output
