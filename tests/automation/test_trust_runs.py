@@ -179,7 +179,7 @@ def test_verify_gc_and_rerun_on_the_demo_model(lume_home: Path, monkeypatch) -> 
     # gc: an orphan and a stale temp file go, nothing referenced does
     orphan = root / "beam_envelope" / "sigma_x" / "0123456789abcdef.h5"
     orphan.write_bytes(b"left by a killed run")
-    stale = root / "beam_envelope" / "s" / ".x.h5.tmp-0a1b2c"
+    stale = root / "beam_envelope" / "s" / ".x.h5.tmp-0a1b2c3d4e5f"  # writer unknown
     stale.write_bytes(b"half")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     listed = runner.invoke(cli, ["verify"])
