@@ -4,7 +4,7 @@ Each round runs every case once as a fresh process under `/usr/bin/time -v` (wal
 max RSS), in the same order, on one fresh LUME_HOME / DAGSTER_HOME; the table shows medians over
 the rounds. Cases:
 
-- `import dagster` and `import lume_assets.definitions` (the code location) in `python -c`;
+- `import dagster` and `import lume_assets.demo.definitions` (the code location) in `python -c`;
 - `lume-assets models list`, `lume-assets results beam_envelope --limit 5`;
 - `lume-assets run beam_envelope -i k_f=2.2` on a cache hit (the result exists already);
 - `dagster asset materialize` of a trivial one-asset file in a fresh process (the floor of any
@@ -74,10 +74,10 @@ def main() -> None:
         py = sys.executable
         cases = {
             "python -c 'import dagster'": [py, "-c", "import dagster"],
-            "python -c 'import lume_assets.definitions'": [
+            "python -c 'import lume_assets.demo.definitions'": [
                 py,
                 "-c",
-                "import lume_assets.definitions",
+                "import lume_assets.demo.definitions",
             ],
             "lume-assets models list": [lume, "models", "list"],
             "lume-assets results beam_envelope --limit 5": [
@@ -123,7 +123,8 @@ def main() -> None:
             f"| `{name}` | {med[name]:.2f} | {min(times[name]):.2f}..{max(times[name]):.2f} "
             f"| {statistics.median(rss[name]):.0f} |"
         )
-    imports = med["python -c 'import lume_assets.definitions'"] / med["python -c 'import dagster'"]
+    location = med["python -c 'import lume_assets.demo.definitions'"]
+    imports = location / med["python -c 'import dagster'"]
     hit = med["lume-assets run beam_envelope -i k_f=2.2 (cache hit)"]
     floor = med["dagster asset materialize (trivial asset)"]
     print(f"\nimport definitions / import dagster: {imports:.2f}x")

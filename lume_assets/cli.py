@@ -54,34 +54,6 @@ def quiet_warnings() -> None:
 quiet_warnings()  # before any command imports Dagster (filters by message: no import here)
 
 
-@cli.command()
-def demo() -> None:
-    """Materialize the demo asset graph on the embedded defaults (SQLite, local files)."""
-    from lume_assets.demo.run import run_demo
-
-    report = run_demo()
-    status = "succeeded" if report.success else "FAILED"
-    click.echo(f"demo runs {', '.join(report.run_ids)} {status}: {', '.join(report.assets)}")
-    for check, passed in report.checks.items():
-        click.echo(f"check {check}: {'passed' if passed else 'FAILED'}")
-    click.echo(f"result files:  {report.files_root}")
-    for key, path in report.files.items():
-        click.echo(f"  {key:<28} {path}")
-    click.echo(f"result store:  {report.results_url}")
-    click.echo(f"registry:      {report.registry_url}")
-    click.echo(f"dagster home:  {report.dagster_home}")
-    click.echo("query the results:")
-    click.echo("  from lume_assets.storage.result_stores import open_result_store")
-    click.echo(f"  store = open_result_store({report.results_url!r})")
-    click.echo('  store.find("beam_envelope", {"outputs.max_sigma": {"$lt": 3.0}})')
-    click.echo("  import h5py; h5py.File(<path above>)['value'][()]")
-    click.echo("  from lume_assets.models.registry import ModelRegistry")
-    click.echo(f"  ModelRegistry({report.registry_url!r}).list_deployments()")
-    click.echo("or browse them:  lume-assets dev")
-    if not report.success:
-        raise SystemExit(1)
-
-
 def _decide_cli(
     target: str,
     decision: str,
@@ -181,24 +153,28 @@ def approvals(status: str | None, gate: str | None) -> None:
 @click.option(
     "-w",
     "--workspace",
-    default="workspace.yaml",
-    show_default=True,
+    default=None,
     type=click.Path(exists=True, dir_okay=False),
-    help="Workspace file naming the code location.",
+    help="Workspace file naming the code location (default: ./workspace.yaml if present, else "
+    "this folder's location as `lume-assets dev` serves it).",
 )
 @click.option("--location", default=None, help="Code location (if the workspace has several).")
 @click.option("--wait/--no-wait", default=False, help="Wait until the run finishes.")
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait with --wait.")
-def launch(job_name: str, workspace: str, location: str | None, wait: bool, timeout: float) -> None:
+def launch(
+    job_name: str, workspace: str | None, location: str | None, wait: bool, timeout: float
+) -> None:
     """Launch a job through this instance's run coordinator and launcher (dagster.yaml).
 
     On the Docker stack: `docker compose exec daemon lume-assets launch -w
     /opt/dagster/dagster_home/workspace.yaml --wait`.
     """
 
+    from lume_assets.commands.location import default_workspace
     from lume_assets.deploy.instance import open_instance
     from lume_assets.deploy.launch import launch_job
 
+    workspace = workspace or str(default_workspace())
     with open_instance() as instance:
         if wait:
             click.echo(f"launching {job_name} and waiting up to {timeout:.0f} s ...")
@@ -216,15 +192,21 @@ def launch(job_name: str, workspace: str, location: str | None, wait: bool, time
 def _register_commands() -> None:
     """Add the commands that live in lume_assets.commands."""
     from lume_assets.commands.dev import dev
+    from lume_assets.commands.graphs import run_graph
+    from lume_assets.commands.init import init
     from lume_assets.commands.integrity import gc, rerun, verify
     from lume_assets.commands.models import models
     from lume_assets.commands.plot import plot
+    from lume_assets.commands.plugins import add_plugin_commands
     from lume_assets.commands.results import results
     from lume_assets.commands.runs import run, status
     from lume_assets.commands.scan import scan
 
     for command in (dev, models, run, status, results, scan, plot, verify, gc, rerun):
         cli.add_command(command)
+    for command in (init, run_graph):
+        cli.add_command(command)
+    add_plugin_commands(cli)
 
 
 _register_commands()

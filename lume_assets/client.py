@@ -89,7 +89,16 @@ class LumeClient:
         return [found[name] for name in sorted(found)]
 
     def model(self, name: str) -> ModelInfo:
-        """One model's description (ClientError listing the models if unknown)."""
+        """One model's description (ClientError listing the models if unknown); locally also an
+        installed model or a `package.module:SPEC` reference, served on the fly."""
+        if self.mode == "local":
+            if self._backend is None and self._local_args == (None, None, None):
+                from lume_assets.api.model_snapshot import read_snapshot
+
+                info = (read_snapshot() or {}).get(name)  # without loading Dagster
+                if info is not None and info.result_asset.count("/") < 3:  # not a graph node
+                    return info
+            return self.backend.model(name).info
         for info in self.models():
             if info.name == name:
                 return info
@@ -138,6 +147,41 @@ class LumeClient:
         run_id = self.submit(model, inputs, force=force)
         self.wait(run_id, timeout=timeout, progress=progress)
         return self.result_of(run_id, model)
+
+    def run_graph(
+        self,
+        name: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, Result]:
+        """Materialize graph `name` as one run (upstream nodes first) with inputs as
+        `{"node.input": v}` or `{"node": {"input": v}}`; return each node's `Result`."""
+        run_id, nodes = self.submit_graph(name, inputs, force=force)
+        self.wait(run_id, timeout=timeout, progress=progress)
+        return self.graph_results(run_id, nodes)
+
+    def submit_graph(
+        self, name: str, inputs: Mapping[str, Any] | None = None, *, force: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """Start a run of graph `name`; return its run id and the graph's nodes."""
+        if self.mode == "remote":
+            raise ClientError(
+                f"run-graph runs in-process; against a server launch the job {name}_job "
+                "(lume-assets launch --job) or run without --remote."
+            )
+        return self.backend.submit_graph(name, dict(inputs or {}), force=force)
+
+    def graph_results(self, run_id: str, nodes: Mapping[str, Any]) -> dict[str, Result]:
+        """Each node's `Result` from run `run_id` (by node name, in the graph's order)."""
+        out: dict[str, Result] = {}
+        for node, info in nodes.items():
+            meta = self.backend.materialization_metadata(run_id, info.result_asset)
+            if meta.get("inputs_hash"):
+                out[node] = self.store.get(str(meta["inputs_hash"]), include_unpublished=True)
+        return out
 
     def result_of(self, run_id: str, model: str) -> Result:
         """The `Result` run `run_id` produced (or reused from the cache) for `model`."""

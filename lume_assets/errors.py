@@ -84,6 +84,10 @@ class DeploymentError(LumeError):
     """A deployment target (Docker, Kubernetes) is misconfigured."""
 
 
+class LocationError(ConfigError):
+    """The code location could not be found, or failed to load (names the file at fault)."""
+
+
 class ClientError(LumeError):
     """A LumeClient call failed; the message carries the server's explanation."""
 

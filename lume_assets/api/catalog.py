@@ -50,6 +50,8 @@ def _config_inputs(assets_def: dg.AssetsDefinition) -> list[VariableInfo]:
 
 def model_entries(definitions: dg.Definitions, specs: Iterable[Any] = ()) -> dict[str, ModelEntry]:
     """Every model asset of `definitions` by model name, described from its spec if given."""
+    from lume_assets.serving import served_spec
+
     by_name = {spec.name: spec for spec in specs}
     entries: dict[str, ModelEntry] = {}
     seen: set[int] = set()
@@ -61,10 +63,13 @@ def model_entries(definitions: dg.Definitions, specs: Iterable[Any] = ()) -> dic
             model = spec.metadata.get(MODEL_METADATA)
             if model is None or key.path[-1] != RESULT_NAME:
                 continue
+            version = str(spec.metadata.get(VERSION_METADATA, spec.code_version or ""))
+            # graph nodes and installed models are described from their served specs
+            model_spec = by_name.get(str(model)) or served_spec(str(model), version)
             entry = ModelEntry(
-                info=_model_info(str(model), key, spec, assets_def, by_name.get(str(model))),
+                info=_model_info(str(model), key, spec, assets_def, model_spec),
                 assets_def=assets_def,
-                spec=by_name.get(str(model)),
+                spec=model_spec,
             )
             known = entries.get(str(model))
             if known is None or _rank(entry) < _rank(known):

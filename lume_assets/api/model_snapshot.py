@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from lume_assets.api.records import ModelInfo
 
@@ -29,16 +30,37 @@ def _stamps(folder: Path, pattern: str) -> list[tuple[str, int, int]]:
     return out
 
 
+def _location_stamps() -> list[Any]:
+    """The code location this folder serves and the stamps of its package's files."""
+    from lume_assets.errors import LumeError
+    from lume_assets.location import find_location
+
+    try:
+        location = find_location()
+    except LumeError:
+        return ["no location"]
+    top = location.module.split(".")[0]
+    stamps: list[Any] = [location.module, location.name, str(location.root)]
+    for folder in location.python_path():
+        package = (folder / top).resolve()
+        if package.is_dir() and package != _PACKAGE:
+            stamps += [_stamps(package, "*.py"), _stamps(package, "*.y*ml")]
+    return stamps
+
+
 def snapshot_key() -> str:
-    """A digest of the source, graph files and settings the model entries are built from."""
+    """A digest of the source, graph files, code location and settings the model entries are
+    built from."""
     from lume_assets.settings import get_settings
 
     settings = get_settings()
-    graphs = [_PACKAGE / "graphs", *([settings.graphs_dir] if settings.graphs_dir else [])]
+    graphs = [settings.graphs_dir] if settings.graphs_dir else []
     parts = [
         settings.model_dump_json(),
         os.environ.get("DAGSTER_HOME", ""),
         _stamps(_PACKAGE, "*.py"),
+        _stamps(_PACKAGE, "*.y*ml"),
+        _location_stamps(),
         *(_stamps(Path(g), "*.y*ml") for g in graphs),
     ]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:20]

@@ -51,6 +51,7 @@ class ModelInfo(BaseModel):
     assets: list[str] = Field(default_factory=list, description="Asset keys, 'a/b'.")
     result_asset: str = Field(description="Key of the asset holding the Result record.")
     op_name: str = Field(description="Op whose config takes the inputs.")
+    source: str = Field(default="", description="Where it comes from: location, entry point.")
 
 
 class RunInfo(BaseModel):

@@ -28,6 +28,7 @@ import numpy as np
 
 from lume_assets.assets.approval_gate import approval_metadata, hold_for_approval
 from lume_assets.assets.evaluation import Evaluation, evaluate, result_of, validate_points
+from lume_assets.assets.file_inputs import file_input_digests, managed_file
 from lume_assets.assets.model_config import (
     FORCE_FIELD,
     build_config_class,
@@ -285,6 +286,8 @@ def model_asset(
         description="Every output lies within its declared range, shape and dtype.",
     )
 
+    fed_files: set[str] = set()  # file inputs fed an upstream's managed file (by path)
+
     def inputs_of(
         context: dg.AssetExecutionContext, config: Any, loaded: Mapping[str, Any], keys: list
     ) -> list[dict[str, Any]]:
@@ -297,6 +300,11 @@ def model_asset(
                 got = loaded[param]
                 if len(keys) > 1 and isinstance(got, Mapping) and key in got:
                     got = got[key]  # a multi-partition upstream: this partition's value
+                path = managed_file(got, output, input_name, spec)
+                if path is not None:  # a file input fed an upstream's managed file
+                    values[input_name] = path
+                    fed_files.add(input_name)
+                    continue
                 value = _bound_value(got, output, input_name, spec)
                 values[input_name] = _indexed(value, index, input_name, spec)
             if partition_inputs is not None and key is not None:
@@ -358,6 +366,7 @@ def model_asset(
             inputs = validate_points(spec, inputs_of(context, config, loaded, part_keys), labels)
         except ModelInputError as exc:
             raise _failure(exc, spec, retry=False) from None
+        input_files = [file_input_digests(i, fed_files) for i in inputs]
         try:
             store = _result_store(context)
         except StoreUnavailableError as exc:  # it already waited its timeout: never retried
@@ -371,6 +380,7 @@ def model_asset(
                 force=config.force,
                 hold=requires_approval,
                 log=context.log.warning,
+                input_files=input_files,
             )
         except ModelTimeoutError as exc:
             raise _failure(exc, spec, retry=True) from None
@@ -378,7 +388,7 @@ def model_asset(
             raise _failure(exc, spec, retry=False) from None
         files: dict[str, dict[str | None, Any]] = {v.name: {} for v in file_outputs(spec)}
         results: dict[str | None, Result] = {}
-        for key, ev in zip(part_keys, evals, strict=True):
+        for key, ev, files_in in zip(part_keys, evals, input_files, strict=True):
             for name, value in write_files(context, ev, key).items():
                 files[name][key] = value
             if len(part_keys) == 1:
@@ -392,6 +402,7 @@ def model_asset(
                     partition_key=key,
                     code_sha=deployment.source_sha256,
                     deployment_id=deployment.id,
+                    input_files=files_in,
                 ),
             )
         elapsed = time.perf_counter() - started

@@ -71,7 +71,12 @@ def variables_metadata(inputs: Sequence[Any], outputs: Sequence[Any]) -> dict[st
 
 
 #: Dagit kind badges of file outputs, by variable kind.
-OUTPUT_KINDS = {"array": {"hdf5", "numpy"}, "image": {"hdf5", "numpy"}, "text": {"text"}}
+OUTPUT_KINDS = {
+    "array": {"hdf5", "numpy"},
+    "image": {"hdf5", "numpy"},
+    "text": {"text"},
+    "particles": {"hdf5", "openpmd"},
+}
 
 
 def results_store_kind() -> str:

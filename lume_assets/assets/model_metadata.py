@@ -11,6 +11,7 @@ import numpy as np
 from lume_assets.models.model import ModelSpec
 from lume_assets.models.variables import ArrayVariable, ImageVariable, ScalarVariable
 from lume_assets.storage.hdf5 import H5Node
+from lume_assets.storage.particles import is_particle_group, particle_summary
 
 _IO_COLUMNS = ("name", "kind", "value", "units", "allowed")
 
@@ -116,6 +117,13 @@ def output_metadata(var: Any, value: Any) -> dict[str, Any]:
         if getattr(var, "units", None):
             meta["units"] = dg.MetadataValue.text(var.units)
         return meta
+    if is_particle_group(value):
+        return {
+            f"particles/{k}": dg.MetadataValue.float(float(v))
+            if k != "n"
+            else dg.MetadataValue.int(int(v))
+            for k, v in particle_summary(value).items()
+        }
     if isinstance(value, str):
         return {
             "characters": dg.MetadataValue.int(len(value)),

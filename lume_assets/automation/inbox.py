@@ -44,6 +44,7 @@ from pydantic import BaseModel, ValidationError
 
 from lume_assets.errors import SensorInputError
 from lume_assets.storage.filesystems import create_temp_beside
+from lume_assets.storage.temp_files import temp_name
 
 try:  # libyaml's C parser is ~10x faster than the pure-Python one
     from yaml import CSafeLoader as _YamlLoader
@@ -54,7 +55,6 @@ REJECTED_DIR = "rejected"
 DEFAULT_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_BYTES = 1 << 20
 DEFAULT_MAX_DEPTH = 16
-_MAX_ERROR_NAME = 220  # bytes: 255 minus the atomic writer's ".<name>.tmp-<12 hex>"
 CURSOR_VERSION = 1
 # Dagster refuses partition keys holding these (its INVALID_PARTITION_SUBSTRINGS, plus the "|"
 # that joins multi-partition keys).
@@ -200,14 +200,15 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _error_file_name(name: str) -> str:
-    """`<name>.error.txt`, shortened (keeping a prefix) to fit the 255-byte name limit with the
-    atomic writer's temp-name additions."""
+    """`<name>.error.txt`, shortened (keeping a prefix) so that it and the atomic writer's temp
+    name beside it stay within the 255-byte file-name limit."""
+    limit = 255 - (len(os.fsencode(temp_name(Path("x"), "0" * 12).name)) - 1)
     full = f"{name}.error.txt"
-    if len(os.fsencode(full)) <= _MAX_ERROR_NAME:
+    if len(os.fsencode(full)) <= limit:
         return full
     tag = "~" + hashlib.sha256(os.fsencode(name)).hexdigest()[:8] + ".error.txt"
     keep = name
-    while len(os.fsencode(keep + tag)) > _MAX_ERROR_NAME:
+    while keep and len(os.fsencode(keep + tag)) > limit:
         keep = keep[:-1]
     return keep + tag
 

@@ -59,7 +59,10 @@ def inbox_inputs(
                 "rejected/ or deleted); re-deliver it or delete the partition."
             ) from None
         _check_sensor_sha256(key, data)
-        return parse_inputs(key, data)
+        try:
+            return parse_inputs(key, data)
+        except SensorInputError as exc:
+            raise ModelInputError(f"partition {exc}") from None
 
     return _inputs
 

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from lume_assets.commands.common import echo_json, json_option, parse_value, table
-from lume_assets.errors import ClientError
+from lume_assets.errors import ClientError, LumeError
 from lume_assets.storage.query import MAX_INT, MAX_LIMIT
 
 _OPS = {">=": "$gte", "<=": "$lte", "!=": "$ne", "==": "$eq", "=": "$eq", ">": "$gt", "<": "$lt"}
@@ -76,8 +76,12 @@ def known_models() -> dict[str, Any]:
     if found is None:
         from lume_assets.client import LumeClient
 
-        with LumeClient() as client:
-            found = {m.name: m for m in client.models()}
+        try:
+            with LumeClient() as client:
+                found = {m.name: m for m in client.models()}
+        except LumeError as exc:  # a broken location: the stored results are still readable
+            click.echo(f"warning: code location not loaded: {' '.join(str(exc).split())}", err=True)
+            return {}
     return found
 
 

@@ -46,12 +46,11 @@ def _paths(result: dg.ExecuteInProcessResult) -> dict[str, Path]:
 
 def run_demo() -> DemoReport:
     """Materialize the model, the full quad scan (one run) and the surrogate with its check."""
-    from lume_assets.definitions import build_resources, register_models
     from lume_assets.demo import assets as demo
+    from lume_assets.serving import build_resources
 
     dagster_home = ensure_dagster_home()
     settings = get_settings()
-    register_models(demo.demo_models)
     resources = build_resources()
     keys = demo.scan_partitions.get_partition_keys()
     results: list[dg.ExecuteInProcessResult] = []

@@ -324,7 +324,7 @@ class ModelRegistry:
             what = f"version {version!r}" if version else "live deployment"
             raise RegistryError(
                 f"model {model_name!r} has no {what} in the registry {self._safe_url()}; "
-                "load the definitions (they register every model) or register it."
+                "run the model once or register it (lume-assets models register)."
             )
         deployment, name, project = row
         return _record(deployment, name, project)

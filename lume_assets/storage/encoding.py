@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from lume_assets.errors import SerializerError
+from lume_assets.storage.particles import is_particle_group, particles_record
 
 ARRAY = "__ndarray__"
 ARRAY_REF = "__ndarray_ref__"
@@ -189,6 +190,8 @@ class Codec:
                     item if type(item) in _PLAIN else self._encode(item, f"{path}.{key}", budget)
                 )
             return out
+        if is_particle_group(value):  # the file holds the particles; the record their summary
+            return self._encode(particles_record(value), path, budget)
         raise SerializerError(
             f"{path}: a value of type {type(value).__name__} cannot be stored in a result; use "
             "numbers, strings, bools, None, bytes, datetimes, lists, dicts or numpy arrays."

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from lume_assets.errors import QueryError, SerializerError
 from lume_assets.storage.encoding import check_text
 from lume_assets.storage.files import FileRecord
+from lume_assets.storage.particles import is_particle_group, particles_record
 
 __all__ = [
     "Provenance",
@@ -90,6 +91,8 @@ def canonical_inputs(value: Any, path: str = "inputs") -> Any:
             check_text(key, f"{path} (a key)")
             out[key] = canonical_inputs(item, f"{path}.{key}")
         return out
+    if is_particle_group(value):  # by content: every coordinate, bit for bit
+        return canonical_inputs(particles_record(value), path)
     raise SerializerError(
         f"{path}: a value of type {type(value).__name__} cannot be part of the inputs hash; "
         "use numbers, strings, bools, None, lists, dicts or numpy arrays."
@@ -138,6 +141,15 @@ def _truncate_ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+def with_file_digests(
+    inputs: Mapping[str, Any], input_files: Mapping[str, Mapping[str, str]]
+) -> dict[str, Any]:
+    """Inputs for hashing: a managed file input counts by its content (sha256), not its path."""
+    if not input_files:
+        return dict(inputs)
+    return {**inputs, **{f"{k}@sha256": v["sha256"] for k, v in input_files.items()}}
+
+
 class Provenance(BaseModel):
     """Where a result came from: the Dagster run and asset, the code, and its file outputs."""
 
@@ -152,6 +164,10 @@ class Provenance(BaseModel):
         description="Output name -> its file (root-relative and host path, bytes, sha256).",
     )
     deployment_id: int | str | None = None
+    input_files: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="File input -> {path, sha256} of the upstream managed file it was fed.",
+    )
 
     @field_validator("files", mode="before")
     @classmethod
@@ -192,7 +208,9 @@ class Result(BaseModel):
     @model_validator(mode="after")
     def _check_hash(self) -> Result:
         """Fill in `inputs_hash`, or refuse one that does not match model/version/inputs."""
-        expected = compute_inputs_hash(self.model, self.version, self.inputs)
+        expected = compute_inputs_hash(
+            self.model, self.version, with_file_digests(self.inputs, self.provenance.input_files)
+        )
         if not self.inputs_hash:
             self.inputs_hash = expected
         elif self.inputs_hash != expected:

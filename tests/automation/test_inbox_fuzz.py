@@ -9,8 +9,10 @@ beam model's own input validation) once on a fresh inbox.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from lume_assets.demo.beam_model import BEAM_ENVELOPE
 
 SUFFIXES = [".yaml", ".yml", ".json", ".YAML"]
 INBOX_ROOT = Path(tempfile.mkdtemp(prefix="lume-inbox-fuzz-"))
+atexit.register(shutil.rmtree, INBOX_ROOT, True)  # every example's inbox lives under it
 OUTSIDE = INBOX_ROOT / "outside-secret.yaml"
 OUTSIDE.write_text("k_f: sk-live-outside\n")
 

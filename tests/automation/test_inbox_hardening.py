@@ -23,6 +23,7 @@ from lume_assets.automation.model_partitions import (
 from lume_assets.automation.sensors import InboxSensorSpec, build_inbox_sensor
 from lume_assets.demo.beam_model import BEAM_ENVELOPE
 from lume_assets.errors import ModelInputError, SensorInputError
+from lume_assets.io_managers.registry import RegistryResource
 from lume_assets.io_managers.results import ResultIOManager, ResultStoreResource
 from lume_assets.models.model import ModelSpec
 from lume_assets.models.variables import ScalarVariable
@@ -54,7 +55,11 @@ def resources(lume_settings) -> dict:
     """The real result store and IO manager, configured from the isolated LUME settings."""
     files = str(lume_settings.resolved_files_root())
     store = ResultStoreResource(url=lume_settings.resolved_results_url(), files_root=files)
-    return {"result_store": store, "result_io_manager": ResultIOManager(result_store=store)}
+    return {
+        "result_store": store,
+        "result_io_manager": ResultIOManager(result_store=store),
+        "registry": RegistryResource(),
+    }
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,7 @@ def test_models_list_uses_the_snapshot_and_imports_no_dagster(tmp_path: Path) ->
 def test_definitions_import_no_kubernetes_or_workspace_machinery(tmp_path: Path) -> None:
     env = project_env(tmp_path, tmp_path)
     code = (
-        "import lume_assets.definitions\n"
+        "import lume_assets.demo.definitions\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith(("
         "'kubernetes', 'docker', 'matplotlib', 'dagster._core.workspace.context')))))"
     )
