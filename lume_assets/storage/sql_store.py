@@ -178,6 +178,7 @@ COLUMNS = {
     "inputs_hash": (R.c.inputs_hash, STRING),
     "created": (R.c.created_ms, DATE),
 }
+_REPLACED = ("model", "version", "created_ms", "published", "provenance_id", "document")
 _ROW_COLS = "model, version, inputs_hash, created_ms, published, document, provenance_id"
 
 
@@ -436,14 +437,19 @@ class SqlResultStore(ResultStore):
         new = [d for d in docs if d not in ids]
         if not new:
             return ids
-        stmt = self._insert(P).on_conflict_do_nothing(index_elements=[P.c.project, P.c.digest])
-        conn.execute(
-            stmt, [{"project": self.project, "digest": d, "document": docs[d]} for d in new]
+        stmt = (
+            self._insert(P)
+            .on_conflict_do_nothing(index_elements=[P.c.project, P.c.digest])
+            .returning(P.c.digest, P.c.id)
         )
-        created = dict(conn.execute(select).all())
-        owners = {created[d]: {"provenance": json.loads(docs[d])} for d in new}
+        rows = [{"project": self.project, "digest": d, "document": docs[d]} for d in new]
+        inserted = dict(conn.execute(stmt, rows).all())  # only rows this transaction added
+        owners = {i: {"provenance": json.loads(docs[d])} for d, i in inserted.items()}
+        ids.update(inserted)
+        if len(ids) < len(docs):  # another writer stored some meanwhile (PostgreSQL)
+            ids.update(conn.execute(select).all())
         self._write_fields(conn, PF, owners)
-        return created
+        return ids
 
     def _write_fields(
         self, conn: sa.Connection, table: sa.Table, owners: Mapping[int, Mapping[str, Any]]
@@ -490,12 +496,20 @@ class SqlResultStore(ResultStore):
                 "outputs": self.codec.encode(r.outputs, "outputs"),
             }
         prov_ids = self._provenance_ids(conn, provenance)
-        existing = dict(
-            conn.execute(
-                sa.select(R.c.inputs_hash, R.c.id).where(
-                    R.c.project == self.project, R.c.inputs_hash.in_(hashes)
-                )
-            ).all()
+        # SQLite writers hold the write lock (BEGIN IMMEDIATE), so the results found here are
+        # all that can conflict; PostgreSQL writers run concurrently, so there every batch
+        # upserts and replaces the index rows of all its results.
+        sqlite = self.kind == "sqlite"
+        existing = (
+            dict(
+                conn.execute(
+                    sa.select(R.c.inputs_hash, R.c.id).where(
+                        R.c.project == self.project, R.c.inputs_hash.in_(hashes)
+                    )
+                ).all()
+            )
+            if sqlite
+            else None
         )
         rows = [
             {
@@ -510,36 +524,18 @@ class SqlResultStore(ResultStore):
             }
             for h in hashes
         ]
-        if existing:
+        if existing == {}:  # the common case on SQLite: only new results, a plain INSERT
+            stmt = sa.insert(R)
+        else:
             stmt = self._insert(R)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[R.c.project, R.c.inputs_hash],
-                set_={
-                    c: stmt.excluded[c]
-                    for c in (
-                        "model",
-                        "version",
-                        "created_ms",
-                        "published",
-                        "provenance_id",
-                        "document",
-                    )
-                },
+                set_={c: stmt.excluded[c] for c in _REPLACED},
             )
-            conn.execute(sa.delete(F).where(F.c.owner_id.in_(list(existing.values()))))
-        else:  # the common case: new results, a plain INSERT
-            stmt = sa.insert(R)
-        conn.execute(stmt, rows)
-        ids = dict(existing)
-        if len(existing) < len(hashes):
-            fresh = [h for h in hashes if h not in existing]
-            ids.update(
-                conn.execute(
-                    sa.select(R.c.inputs_hash, R.c.id).where(
-                        R.c.project == self.project, R.c.inputs_hash.in_(fresh)
-                    )
-                ).all()
-            )
+        ids = dict(conn.execute(stmt.returning(R.c.inputs_hash, R.c.id), rows).all())
+        stale = list(existing.values()) if existing is not None else list(ids.values())
+        for start in range(0, len(stale), BATCH):
+            conn.execute(sa.delete(F).where(F.c.owner_id.in_(stale[start : start + BATCH])))
         self._write_fields(conn, F, {ids[h]: bodies[h] for h in hashes})
         self._written += len(hashes)
         return len(results)
