@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -75,8 +76,10 @@ from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD, Codec
 from lume_assets.storage.filesystems import LocalFilesystem
 from lume_assets.storage.query import (
     ARRAY,
+    BOOL,
     DATE,
     NULL,
+    NUMBER,
     STRING,
     Condition,
     Leaf,
@@ -179,6 +182,12 @@ COLUMNS = {
     "created": (R.c.created_ms, DATE),
 }
 _REPLACED = ("model", "version", "created_ms", "published", "provenance_id", "document")
+_RESULT_COLUMNS = ("project", "inputs_hash", *_REPLACED)
+_UPSERT = (
+    " ON CONFLICT (project, inputs_hash) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _REPLACED)
+    + " RETURNING inputs_hash, id"
+)
 _ROW_COLS = "model, version, inputs_hash, created_ms, published, document, provenance_id"
 
 
@@ -189,17 +198,21 @@ def _indexable(leaf: Leaf) -> bool:
     return leaf.text is None or len(leaf.text.encode()) <= MAX_INDEXED_TEXT
 
 
-def _leaves(doc: Mapping[str, Any]) -> tuple[list[Leaf], set[str]]:
-    """Return the indexable leaves under each root of `doc` (not the roots) and list paths."""
-    leaves, multi = [], set()
-    for root, value in doc.items():
-        for leaf in iter_leaves(value, root):
-            if leaf.path == root or not _indexable(leaf):
-                continue
-            leaves.append(leaf)
-            if leaf.kind == ARRAY:
-                multi.add(leaf.path)
-    return leaves, multi
+# Plain scalars (numpy float64 is a float subclass the codec keeps as it is).
+_FAST_KINDS = {
+    float: NUMBER,
+    np.float64: NUMBER,
+    int: NUMBER,
+    str: STRING,
+    bool: BOOL,
+    type(None): NULL,
+}
+_PathIds = dict[str, tuple[int, bool]]  # path -> (id, holds a list)
+
+
+def _fits(text: str) -> bool:
+    """Whether a string is short enough to index."""
+    return len(text.encode()) <= MAX_INDEXED_TEXT
 
 
 def _leaf_value(value: Any) -> tuple[str, Any]:
@@ -390,45 +403,46 @@ class SqlResultStore(ResultStore):
     def put_many(self, results: Iterable[Result]) -> int:
         """Upsert results in one transaction (statements of BATCH rows); return how many."""
         total = 0
+        local: _PathIds = {}  # paths created or flagged by this transaction
         with self._write() as conn:
             batch: list[Result] = []
             for result in results:
                 batch.append(result)
                 if len(batch) >= BATCH:
-                    total += self._write_batch(conn, batch)
+                    total += self._write_batch(conn, batch, local)
                     batch = []
             if batch:
-                total += self._write_batch(conn, batch)
+                total += self._write_batch(conn, batch, local)
+        self._path_cache.update(local)  # cached once committed
         self._maybe_analyze()
         return total
 
-    def _path_ids(self, conn: sa.Connection, paths: set[str], multi: set[str]) -> dict[str, int]:
-        """Return ids of `paths`, creating missing ones and flagging `multi` ones as lists."""
-        cache = self._path_cache
-        missing = [p for p in paths if p not in cache]
-        unflagged = [p for p in multi if p in cache and not cache[p][1]]
-        if missing:
-            conn.execute(
-                self._insert(PATHS).on_conflict_do_nothing(index_elements=[PATHS.c.path]),
-                [{"path": p, "multi": p in multi} for p in sorted(missing)],
-            )
-        flag = [p for p in multi if p in missing] + unflagged
-        if flag:
-            conn.execute(sa.update(PATHS).where(PATHS.c.path.in_(flag)).values(multi=True))
-        if missing or flag:
-            rows = conn.execute(
-                sa.select(PATHS.c.path, PATHS.c.id, PATHS.c.multi).where(
-                    PATHS.c.path.in_(missing + flag)
-                )
-            ).all()
-            # cached only once committed: a rolled-back insert must not leave a stale id
-            conn.info.setdefault("lume_paths", {}).update({p: (i, m) for p, i, m in rows})
-            new = conn.info["lume_paths"]
-            sa.event.listen(conn, "commit", lambda _c: cache.update(new), once=True)
-            return {p: new[p][0] if p in new else cache[p][0] for p in paths}
-        return {p: cache[p][0] for p in paths}
+    def _path_id(self, conn: sa.Connection, path: str, local: _PathIds) -> int | None:
+        """Return the id of `path` (created if new), or None if it is too long to index."""
+        hit = local.get(path) or self._path_cache.get(path)
+        if hit is not None:
+            return hit[0]
+        if len(path.encode()) > MAX_PATH_BYTES:
+            return None
+        conn.execute(
+            self._insert(PATHS).on_conflict_do_nothing(index_elements=[PATHS.c.path]),
+            {"path": path, "multi": False},
+        )
+        row = conn.execute(sa.select(PATHS.c.id, PATHS.c.multi).where(PATHS.c.path == path)).one()
+        local[path] = (row[0], bool(row[1]))
+        return row[0]
 
-    def _provenance_ids(self, conn: sa.Connection, docs: dict[str, str]) -> dict[str, int]:
+    def _flag_lists(self, conn: sa.Connection, paths: set[str], local: _PathIds) -> None:
+        """Mark paths that now hold a list (range bounds on them are no longer merged)."""
+        todo = [p for p in paths if not (local.get(p) or self._path_cache[p])[1]]
+        if todo:
+            conn.execute(sa.update(PATHS).where(PATHS.c.path.in_(todo)).values(multi=True))
+            for p in todo:
+                local[p] = ((local.get(p) or self._path_cache[p])[0], True)
+
+    def _provenance_ids(
+        self, conn: sa.Connection, docs: dict[str, str], local: _PathIds
+    ) -> dict[str, int]:
         """Return ids of provenance documents (digest -> JSON), storing new ones once."""
         select = sa.select(P.c.digest, P.c.id).where(
             P.c.project == self.project, P.c.digest.in_(list(docs))
@@ -448,97 +462,201 @@ class SqlResultStore(ResultStore):
         ids.update(inserted)
         if len(ids) < len(docs):  # another writer stored some meanwhile (PostgreSQL)
             ids.update(conn.execute(select).all())
-        self._write_fields(conn, PF, owners)
+        self._write_fields(conn, PF, owners, local)
         return ids
 
     def _write_fields(
-        self, conn: sa.Connection, table: sa.Table, owners: Mapping[int, Mapping[str, Any]]
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        owners: Mapping[int, Mapping[str, Any]],
+        local: _PathIds,
     ) -> None:
-        """Insert the index rows of the documents `owners` (owner id -> {root: value})."""
-        per_owner, paths, multi = {}, set(), set()
-        for owner, doc in owners.items():
-            leaves, lists = _leaves(doc)
-            per_owner[owner] = leaves
-            paths.update(leaf.path for leaf in leaves)
-            multi |= lists
-        ids = self._path_ids(conn, paths, multi)
-        rows = []
-        for owner, leaves in per_owner.items():
-            seq: dict[str, int] = {}
-            for leaf in leaves:
-                n = seq.get(leaf.path, 0)
-                seq[leaf.path] = n + 1
-                rows.append((owner, ids[leaf.path], n, leaf.kind, leaf.num, leaf.text))
-        for start in range(0, len(rows), BATCH):
-            conn.execute(
-                sa.insert(table),
-                [
-                    dict(zip(("owner_id", "path_id", "seq", "kind", "num", "text"), r, strict=True))
-                    for r in rows[start : start + BATCH]
-                ],
-            )
+        """Insert the index rows of the documents `owners` (owner id -> {root: dict}).
 
-    def _write_batch(self, conn: sa.Connection, results: list[Result]) -> int:
+        The rows are those of `iter_leaves` under each root (not the root itself); plain
+        scalars, the common case, take a direct path.
+        """
+        rows: list[tuple[Any, ...]] = []
+        lists: set[str] = set()
+        memo: dict[str, dict[str, int | None]] = {}
+        for owner, doc in owners.items():
+            for root, value in doc.items():
+                ids = memo.setdefault(root, {})
+                for key, item in value.items():
+                    kind = _FAST_KINDS.get(type(item))
+                    if kind is None:
+                        self._nested_rows(conn, owner, item, f"{root}.{key}", rows, lists, local)
+                        continue
+                    pid = ids.get(key, 0)
+                    if pid == 0:
+                        pid = ids[key] = self._path_id(conn, f"{root}.{key}", local)
+                    if pid is None:
+                        continue
+                    if kind == NUMBER:
+                        rows.append((owner, pid, 0, kind, None if item != item else item, None))
+                    elif kind == STRING:
+                        if len(item) * 4 <= MAX_INDEXED_TEXT or _fits(item):
+                            rows.append((owner, pid, 0, kind, None, item))
+                    elif kind == BOOL:
+                        rows.append((owner, pid, 0, kind, 1.0 if item else 0.0, None))
+                    else:
+                        rows.append((owner, pid, 0, kind, None, None))
+        self._flag_lists(conn, lists, local)
+        self._bulk_insert(conn, table, ("owner_id", "path_id", "seq", "kind", "num", "text"), rows)
+
+    def _nested_rows(
+        self,
+        conn: sa.Connection,
+        owner: int,
+        value: Any,
+        path: str,
+        rows: list[tuple[Any, ...]],
+        lists: set[str],
+        local: _PathIds,
+    ) -> None:
+        """Append the index rows of a dict or list value (list elements numbered by seq)."""
+        seq: dict[str, int] = {}
+        for leaf in iter_leaves(value, path):
+            if not _indexable(leaf):
+                continue
+            pid = self._path_id(conn, leaf.path, local)
+            if pid is None:
+                continue
+            n = seq.get(leaf.path, 0)
+            seq[leaf.path] = n + 1
+            rows.append((owner, pid, n, leaf.kind, leaf.num, leaf.text))
+            if leaf.kind == ARRAY:
+                lists.add(leaf.path)
+
+    def _bulk_insert(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        suffix: str = "",
+    ) -> list[Any]:
+        """Insert row tuples straight through the driver (executemany / execute_values).
+
+        The rows are already plain Python values, so SQLAlchemy's per-row parameter
+        processing is skipped; `suffix` (ON CONFLICT ..., RETURNING ...) is appended.
+        Returns the fetched rows when `suffix` has a RETURNING clause (PostgreSQL).
+        """
+        if not rows:
+            return []
+        names = ", ".join(columns)
+        if self.kind == "sqlite":
+            marks = ", ".join("?" * len(columns))
+            conn.exec_driver_sql(
+                f"INSERT INTO {table.name} ({names}) VALUES ({marks}){suffix}", rows
+            )
+            return []
+        from psycopg2.extras import execute_values
+
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            return (
+                execute_values(
+                    cur,
+                    f"INSERT INTO {table.name} ({names}) VALUES %s{suffix}",
+                    rows,
+                    page_size=BATCH,
+                    fetch="RETURNING" in suffix,
+                )
+                or []
+            )
+        finally:
+            cur.close()
+
+    def _write_batch(self, conn: sa.Connection, results: list[Result], local: _PathIds) -> int:
         """Upsert a batch: provenance, documents, then their index rows."""
         latest = {r.inputs_hash: r for r in results}  # a hash twice in a batch: last wins
         hashes = sorted(latest)  # a fixed order: concurrent batches cannot deadlock
         provenance: dict[str, str] = {}
         prov_of: dict[str, str] = {}
         bodies: dict[str, dict[str, Any]] = {}
+        seen: dict[tuple[Any, ...], str] = {}  # a chunk's points share one provenance
         for h in hashes:
             r = latest[h]
-            prov = _dumps(r.provenance.model_dump())
-            digest = hashlib.sha256(prov.encode()).hexdigest()
-            provenance[digest] = prov
+            p = r.provenance
+            key = (
+                p.run_id,
+                p.asset_key,
+                p.partition_key,
+                p.code_sha,
+                type(p.deployment_id),
+                p.deployment_id,
+                tuple(p.files.items()),
+            )
+            digest = seen.get(key)
+            if digest is None:
+                prov = _dumps(p.model_dump())
+                digest = seen[key] = hashlib.sha256(prov.encode()).hexdigest()
+                provenance[digest] = prov
             prov_of[h] = digest
             bodies[h] = {
                 "inputs": self.codec.encode(r.inputs, "inputs"),
                 "outputs": self.codec.encode(r.outputs, "outputs"),
             }
-        prov_ids = self._provenance_ids(conn, provenance)
-        # SQLite writers hold the write lock (BEGIN IMMEDIATE), so the results found here are
-        # all that can conflict; PostgreSQL writers run concurrently, so there every batch
-        # upserts and replaces the index rows of all its results.
-        sqlite = self.kind == "sqlite"
-        existing = (
-            dict(
-                conn.execute(
-                    sa.select(R.c.inputs_hash, R.c.id).where(
-                        R.c.project == self.project, R.c.inputs_hash.in_(hashes)
-                    )
-                ).all()
-            )
-            if sqlite
-            else None
-        )
+        prov_ids = self._provenance_ids(conn, provenance, local)
         rows = [
-            {
-                "project": self.project,
-                "inputs_hash": h,
-                "model": latest[h].model,
-                "version": latest[h].version,
-                "created_ms": datetime_ms(latest[h].created),
-                "published": latest[h].published,
-                "provenance_id": prov_ids[prov_of[h]],
-                "document": _dumps(bodies[h]),
-            }
+            (
+                self.project,
+                h,
+                latest[h].model,
+                latest[h].version,
+                datetime_ms(latest[h].created),
+                latest[h].published,
+                prov_ids[prov_of[h]],
+                _dumps(bodies[h]),
+            )
             for h in hashes
         ]
-        if existing == {}:  # the common case on SQLite: only new results, a plain INSERT
-            stmt = sa.insert(R)
-        else:
-            stmt = self._insert(R)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[R.c.project, R.c.inputs_hash],
-                set_={c: stmt.excluded[c] for c in _REPLACED},
-            )
-        ids = dict(conn.execute(stmt.returning(R.c.inputs_hash, R.c.id), rows).all())
-        stale = list(existing.values()) if existing is not None else list(ids.values())
-        for start in range(0, len(stale), BATCH):
-            conn.execute(sa.delete(F).where(F.c.owner_id.in_(stale[start : start + BATCH])))
-        self._write_fields(conn, F, {ids[h]: bodies[h] for h in hashes})
+        if self.kind == "sqlite":
+            ids = self._sqlite_rows(conn, hashes, rows)
+        else:  # writers run concurrently: upsert every row, replace all its index rows
+            returned = self._bulk_insert(conn, R, _RESULT_COLUMNS, rows, _UPSERT)
+            ids = dict(returned)
+            stale = list(ids.values())
+            for start in range(0, len(stale), BATCH):
+                conn.execute(sa.delete(F).where(F.c.owner_id.in_(stale[start : start + BATCH])))
+        self._write_fields(conn, F, {ids[h]: bodies[h] for h in hashes}, local)
         self._written += len(hashes)
         return len(results)
+
+    def _sqlite_rows(
+        self, conn: sa.Connection, hashes: list[str], rows: list[tuple[Any, ...]]
+    ) -> dict[str, int]:
+        """Write result rows on SQLite; return hash -> id.
+
+        The writer holds the database lock (BEGIN IMMEDIATE), so the rows found here are all
+        that exist: they are updated in place (their index rows dropped), the others inserted
+        with the next ids.
+        """
+        found = conn.execute(
+            sa.select(R.c.inputs_hash, R.c.id).where(
+                R.c.project == self.project, R.c.inputs_hash.in_(hashes)
+            )
+        ).all()
+        ids = dict(found)
+        if ids:
+            sets = ", ".join(f"{c} = ?" for c in _REPLACED)
+            conn.exec_driver_sql(
+                f"UPDATE {R.name} SET {sets} WHERE id = ?",
+                [(*row[2:], ids[row[1]]) for row in rows if row[1] in ids],
+            )
+            stale = list(ids.values())
+            for start in range(0, len(stale), BATCH):
+                conn.execute(sa.delete(F).where(F.c.owner_id.in_(stale[start : start + BATCH])))
+        new = [row for row in rows if row[1] not in ids]
+        if new:
+            top = conn.execute(sa.select(sa.func.max(R.c.id))).scalar() or 0
+            ids.update((row[1], top + i) for i, row in enumerate(new, start=1))
+            self._bulk_insert(
+                conn, R, ("id", *_RESULT_COLUMNS), [(ids[row[1]], *row) for row in new]
+            )
+        return ids
 
     def _maybe_analyze(self) -> None:
         """Refresh planner statistics when this process has written as many rows as it saw."""
