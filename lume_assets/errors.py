@@ -84,6 +84,10 @@ class DeploymentError(LumeError):
     """A deployment target (Docker, Kubernetes) is misconfigured."""
 
 
+class SlurmJobError(DeploymentError):
+    """A Slurm job could not be submitted, or ended without completing (failed, cancelled)."""
+
+
 class ClientError(LumeError):
     """A LumeClient call failed; the message carries the server's explanation."""
 

@@ -96,8 +96,7 @@ class SlurmCluster:
                     "MinJobAge=300",
                     f"NodeName={node} NodeAddr=127.0.0.1 CPUs={os.cpu_count() or 1} "
                     "RealMemory=2000 State=UNKNOWN",
-                    f"PartitionName={partition} Nodes={node} Default=YES MaxTime=INFINITE "
-                    "State=UP",
+                    f"PartitionName={partition} Nodes={node} Default=YES MaxTime=INFINITE State=UP",
                     "",
                 ]
             )
@@ -126,9 +125,7 @@ class SlurmCluster:
         """Start a daemon (it forks into the background and writes its pid file)."""
         exe = _which(daemon)
         assert exe, daemon
-        subprocess.run(
-            [exe, *args], env=self.env, check=True, capture_output=True, timeout=30
-        )
+        subprocess.run([exe, *args], env=self.env, check=True, capture_output=True, timeout=30)
 
     def _wait(self, ready: object, timeout: float, what: str) -> None:
         """Poll `ready()` until true, else fail naming the log folder."""
@@ -137,7 +134,9 @@ class SlurmCluster:
             if ready():  # type: ignore[operator]
                 return
             time.sleep(0.2)
-        raise TimeoutError(f"Slurm test cluster: {what} not ready in {timeout} s; see {self.root}/log")
+        raise TimeoutError(
+            f"Slurm test cluster: {what} not ready in {timeout} s; see {self.root}/log"
+        )
 
     def _node_idle(self) -> bool:
         """Return whether the node reports idle (ready for jobs)."""
