@@ -84,6 +84,7 @@ from lume_assets.storage.query import (
     Condition,
     Leaf,
     check_limit,
+    check_path,
     datetime_ms,
     iter_leaves,
     parse_filter,
@@ -983,6 +984,17 @@ class SqlResultStore(ResultStore):
         with self._read() as conn:
             q, _ = self._select(conn, [sa.func.count()], model, filter, include_unpublished)
             return int(conn.execute(q).scalar_one())
+
+    def ensure_index(self, path: str) -> str:
+        """Check `path`; every stored path is already in the typed index, so nothing to build."""
+        check_path(path)
+        return path
+
+    def indexed_paths(self) -> list[str]:
+        """Return every path stored so far (all are indexed), besides the fixed columns."""
+        with self._read() as conn:
+            paths = conn.execute(sa.select(PATHS.c.path).order_by(PATHS.c.path)).scalars().all()
+        return sorted({*COLUMNS, *paths})
 
     def document_id(self, inputs_hash: str) -> str | None:
         """Return the row id of the result with this hash."""
