@@ -55,6 +55,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,24 @@ _FAST_KINDS = {
     type(None): NULL,
 }
 _PathIds = dict[str, tuple[int, bool]]  # path -> (id, holds a list)
+
+
+_PLAIN_DECODED = frozenset({float, int, str, bool, type(None)})
+
+
+def _created(ms: int) -> datetime:
+    """Return the UTC datetime of milliseconds since the epoch (exact to the millisecond)."""
+    value = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    if value.microsecond % 1000:  # float rounding (never seen within years 1-9999)
+        return created_from_ms(ms)
+    return value
+
+
+def _own_copy(provenance: Provenance) -> Provenance:
+    """Return a copy of a cached provenance record with its own files dict."""
+    copied = provenance.model_copy()
+    copied.files = dict(provenance.files)
+    return copied
 
 
 def _fits(text: str) -> bool:
@@ -874,16 +893,24 @@ class SqlResultStore(ResultStore):
     def _row_to_result(self, row: Any, provenance: Mapping[int, Provenance]) -> Result:
         """Rebuild a Result from a row (validated when written, so not re-hashed here)."""
         body = json.loads(row[5])
+        prov = provenance[row[6]]
         return Result.model_construct(
             model=row[0],
             version=row[1],
-            inputs=self.codec.decode(body.get("inputs", {}), "inputs"),
-            outputs=self.codec.decode(body.get("outputs", {}), "outputs"),
+            inputs=self._decode(body.get("inputs", {}), "inputs"),
+            outputs=self._decode(body.get("outputs", {}), "outputs"),
             inputs_hash=row[2],
-            created=created_from_ms(row[3]),
+            created=_created(row[3]),
             published=bool(row[4]),
-            provenance=provenance[row[6]].model_copy(deep=True),
+            # a copy: the cached record is shared, the caller may change its result's files
+            provenance=_own_copy(prov),
         )
+
+    def _decode(self, value: dict[str, Any], path: str) -> dict[str, Any]:
+        """Decode a stored dict; one of plain scalars (the common case) is used as it is."""
+        if all(type(v) in _PLAIN_DECODED for v in value.values()):
+            return value
+        return self.codec.decode(value, path)
 
     def _provenance(self, conn: Any, ids: set[int]) -> dict[int, Provenance]:
         """Return the provenance records with these ids."""
