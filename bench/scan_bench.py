@@ -26,8 +26,8 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from lume_assets.automation.scan_grid import LinSpace, ScanSpec
-from lume_assets.automation.scans import scan_asset
+from lume_assets.assets.scan_asset import scan_asset
+from lume_assets.assets.scan_grid import LinSpace, ScanSpec
 from lume_assets.demo.focus_model import focus, make_focus_spec
 from lume_assets.io_managers.hdf5 import HDF5IOManager
 from lume_assets.io_managers.results import ResultStoreResource

@@ -72,7 +72,13 @@ def demo() -> None:
 
 
 def _decide_cli(
-    target: str, decision: str, by: str | None, reason: str, every: bool, remote: str | None = None
+    target: str,
+    decision: str,
+    by: str | None,
+    reason: str,
+    every: bool,
+    remote: str | None = None,
+    override: bool = False,
 ) -> None:
     """Shared body of `approve` and `reject`: decide, publish on approval, print the outcome."""
     import getpass
@@ -109,20 +115,23 @@ def _decide_cli(
         reason=reason,
         publish=publish,
         every=every,
+        override=override,
     )
     for approval in done:
-        published = f", {len(approval.results)} result(s) published" if publish else ""
-        click.echo(f"{approval.describe()}{published}")
+        click.echo(approval.describe())  # says what was published, kept or refused
 
 
 @cli.command()
 @click.argument("target")
 @click.option("--by", help="Who approves (default: your login name).")
 @click.option("--all", "every", is_flag=True, help="Approve every pending run at this gate.")
+@click.option(
+    "--override", is_flag=True, help="Also publish results another gate rejected (a new decision)."
+)
 @remote_option
-def approve(target: str, by: str | None, every: bool, remote: str | None) -> None:
+def approve(target: str, by: str | None, every: bool, override: bool, remote: str | None) -> None:
     """Approve the held results of TARGET (a run id, a gated asset, or #approval-id)."""
-    _decide_cli(target, "approve", by, "", every, remote)
+    _decide_cli(target, "approve", by, "", every, remote, override)
 
 
 @cli.command()
@@ -171,11 +180,11 @@ def launch(job_name: str, workspace: str, location: str | None, wait: bool, time
     On the Docker stack: `docker compose exec daemon lume-assets launch -w
     /opt/dagster/dagster_home/workspace.yaml --wait`.
     """
-    import dagster as dg
 
+    from lume_assets.deploy.instance import open_instance
     from lume_assets.deploy.launch import launch_job
 
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         if wait:
             click.echo(f"launching {job_name} and waiting up to {timeout:.0f} s ...")
         run_id = launch_job(
@@ -192,12 +201,13 @@ def launch(job_name: str, workspace: str, location: str | None, wait: bool, time
 def _register_commands() -> None:
     """Add the commands that live in lume_assets.commands."""
     from lume_assets.commands.dev import dev
+    from lume_assets.commands.integrity import gc, rerun, verify
     from lume_assets.commands.models import models
     from lume_assets.commands.results import results
     from lume_assets.commands.runs import run, status
     from lume_assets.commands.scan import scan
 
-    for command in (dev, models, run, status, results, scan):
+    for command in (dev, models, run, status, results, scan, verify, gc, rerun):
         cli.add_command(command)
 
 

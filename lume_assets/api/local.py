@@ -25,6 +25,7 @@ from lume_assets.api.catalog import (
     run_config,
 )
 from lume_assets.api.records import BackfillInfo, Progress, RunInfo, utc_time
+from lume_assets.deploy.liveness import fail_dead_runs, fail_if_dead, process_tags
 from lume_assets.errors import ClientError
 
 POLL_S = 0.2
@@ -77,12 +78,12 @@ class LocalBackend:
             models = list(getattr(project, "MODELS", [])) if models is None else models
         self._owns_instance = instance is None
         if instance is None:
-            from lume_assets.demo.run import ensure_dagster_home
+            from lume_assets.deploy.instance import open_instance
 
-            ensure_dagster_home()
-            instance = dg.DagsterInstance.get()
+            instance = open_instance()  # storage created once, under a lock
         self.definitions = definitions
         self.instance = instance
+        fail_dead_runs(instance)  # runs left STARTED by a killed command are failed now
         self.entries: dict[str, ModelEntry] = model_entries(definitions, models or [])
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-run")
         self._futures: dict[str, Future[Any]] = {}
@@ -121,7 +122,7 @@ class LocalBackend:
                 instance=self.instance,
                 asset_selection=list(selection),
                 run_id=run_id,
-                tags=dict(tags or {}),
+                tags={**process_tags(), **dict(tags or {})},
                 partition_key=partition_key,
                 raise_on_error=False,
             )
@@ -156,6 +157,7 @@ class LocalBackend:
                 f"No run {run_id!r} in the Dagster instance at {self.instance.root_directory}; "
                 "check the run id (lume-assets status lists it after a run)."
             )
+        run = fail_if_dead(self.instance, run)  # a run whose process is gone never finishes
         stats = self.instance.get_run_stats(run_id)
         events = self.instance.all_logs(
             run_id,

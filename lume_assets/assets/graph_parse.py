@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from lume_assets.assets.flow_of_flows import translate_if_flow_of_flows
 from lume_assets.assets.graph_problems import Problems, short
 from lume_assets.assets.graph_spec import GraphSpec, allowed_keys, model_at
 from lume_assets.assets.graph_yaml import YamlLocationError, load_yaml
@@ -42,7 +43,8 @@ def read_yaml(text: str, source: str) -> Any:
 
 def parse_graph(text: str, source: str = "<string>") -> tuple[GraphSpec, Any]:
     """Parse and schema-check graph YAML; return the spec and the raw (line-carrying) document."""
-    return check_graph_data(read_yaml(text, source), source)
+    raw = translate_if_flow_of_flows(read_yaml(text, source), source)
+    return check_graph_data(raw, source)
 
 
 def check_graph_data(raw: Any, source: str = "<python>") -> tuple[GraphSpec, Any]:

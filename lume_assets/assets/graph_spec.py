@@ -157,13 +157,23 @@ def partition_key(value: Any) -> str:
     return str(value)
 
 
+class LumeTorchRef(BaseModel):
+    """`model: {lume_torch: path/to/model.yml}`: a lume-torch model YAML (+ its `.pt` files)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lume_torch: str = Field(min_length=1, description="Model YAML, relative to the graph file.")
+
+
 class NodeSpec(BaseModel):
     """One node of a graph: a model, its fixed inputs, its mapped inputs and overrides."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str = Field(pattern=NAME_PATTERN, description="Node name (part of its asset keys).")
-    model: str = Field(min_length=1, description="Catalogue name or 'package.module:SPEC'.")
+    model: str | LumeTorchRef = Field(
+        description="Catalogue name, 'package.module:SPEC' or {lume_torch: model.yml}."
+    )
     description: str = ""
     inputs: dict[str, Any] = Field(default_factory=dict, description="Fixed input values.")
     mappings: dict[str, OutputRef] = Field(
@@ -204,9 +214,12 @@ def model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     if len(loc) == 2 and loc[0] == "schedules":
         return ScheduleSpec
     if len(loc) == 3 and loc[0] == "nodes":
-        return {"resources": ModelResources, "retry": RetrySpec, "partitions": NodePartitions}.get(
-            loc[2]
-        )
+        return {
+            "resources": ModelResources,
+            "retry": RetrySpec,
+            "partitions": NodePartitions,
+            "model": LumeTorchRef,
+        }.get(loc[2])
     if len(loc) == 4 and loc[0] == "nodes" and loc[2] in ("map", "mappings"):
         return OutputRef
     return None
@@ -219,6 +232,7 @@ def allowed_keys(model: type[BaseModel]) -> list[str]:
 
 __all__ = [
     "GraphSpec",
+    "LumeTorchRef",
     "NodePartitions",
     "NodeSpec",
     "OutputRef",

@@ -18,6 +18,7 @@ from lume_assets.assets.graph_yaml import line_of
 from lume_assets.errors import ModelError
 from lume_assets.models.catalogue import CATALOGUE, ModelCatalogue, did_you_mean
 from lume_assets.models.model import ModelSpec
+from lume_assets.models.model_refs import resolve_node_model
 from lume_assets.models.variables import ARRAY_KINDS
 
 
@@ -259,7 +260,9 @@ class _Resolver:
                 continue
             first[node.name] = i
             try:
-                self.models[node.name] = self.catalogue.resolve(node.model)
+                self.models[node.name] = resolve_node_model(
+                    node.model, self.catalogue, self.problems.source
+                )
             except ModelError as exc:
                 self.problems.add(("nodes", i, "model"), str(exc))
 

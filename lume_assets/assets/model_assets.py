@@ -9,6 +9,11 @@ One multi-asset per model, keyed `[*key_prefix, <model name>, <output>]`:
 - `<model>/<array output>` — each array/image output as an HDF5 file ("hdf5_io_manager").
 - `<model>/<text output>` — each text output as a text file ("text_io_manager").
 
+Every file is content-addressed (`lume_assets.storage.locator`): `<asset key>[/<partition>]/
+<inputs_hash[:16]>.h5`, written once by the file IO manager, and the result record keeps each
+file's path and sha256. Partitioned forms (`partitions_def`, `partition_inputs`, single-run
+backfills) and the approval gate (`requires_approval`) are options of the same constructor.
+
 Scalar and file-path outputs live in the result record. The model's input variables become the
 run config (a Dagster `Config`, shown with defaults in the launchpad) plus a `force` flag.
 """
@@ -21,10 +26,13 @@ from typing import Any
 import dagster as dg
 import numpy as np
 
+from lume_assets.assets.approval_gate import approval_metadata, hold_for_approval
+from lume_assets.assets.evaluation import Evaluation, evaluate, result_of, validate_points
 from lume_assets.assets.model_config import (
     FORCE_FIELD,
     build_config_class,
     model_op_tags,
+    partition_config_class,
     retry_policy_of,
 )
 from lume_assets.assets.model_display import OUTPUT_KINDS, results_store_kind, variables_metadata
@@ -50,13 +58,15 @@ from lume_assets.errors import (
     LumeError,
     ModelError,
     ModelInputError,
-    ModelOutputError,
     ModelTimeoutError,
     RegistryError,
 )
+from lume_assets.io_managers.files import FileIOManager
 from lume_assets.models.model import ModelSpec
+from lume_assets.storage.files import FileRecord, write_bytes
 from lume_assets.storage.hdf5 import H5Node
-from lume_assets.storage.results import Provenance, Result, compute_inputs_hash
+from lume_assets.storage.locator import result_file_path
+from lume_assets.storage.results import Provenance, Result
 
 __all__ = [
     "RANGE_CHECK",
@@ -70,6 +80,7 @@ __all__ = [
 ]
 
 RANGE_CHECK = "outputs_in_declared_range"
+PLOT_FILE = "plot"  # the result's plot, among its files
 
 
 # -- resources -------------------------------------------------------------------------------------
@@ -100,34 +111,20 @@ def _deployment(context: dg.AssetExecutionContext, spec: ModelSpec) -> Any:
     return _DEPLOYMENTS[key]
 
 
-def _planned_files(
-    context: dg.AssetExecutionContext, spec: ModelSpec, keys: Mapping[str, dg.AssetKey]
-) -> dict[str, str]:
-    """Host paths the file IO managers will write for each file output (for provenance)."""
-    files: dict[str, str] = {}
-    partition = context.partition_key if context.has_partition_key else None
-    for var in file_outputs(spec):
-        iom = getattr(context.resources, IO_MANAGER_BY_KIND[var.kind], None)
-        if iom is None or not hasattr(iom, "file_path"):
-            continue
-        out_ctx = dg.build_output_context(asset_key=keys[var.name], partition_key=partition)
-        serializer = iom.get_serializer(iom.serializer)
-        rel = iom.file_path(out_ctx, serializer, partition)
-        files[var.name] = iom.filesystem().host_path(rel)
-    return files
+def _file_manager(context: dg.AssetExecutionContext, kind: str) -> FileIOManager | None:
+    """The file IO manager of outputs of `kind` when it is ours (it then writes the files)."""
+    iom = getattr(context.resources, IO_MANAGER_BY_KIND.get(kind, "hdf5_io_manager"), None)
+    return iom if isinstance(iom, FileIOManager) else None
 
 
-def _save_plot(
-    context: dg.AssetExecutionContext, result_key: dg.AssetKey, inputs_hash: str, png: bytes
-) -> str | None:
-    """Write the plot as `<model>/plots/<inputs hash>.png` under the HDF5 files root."""
-    iom = getattr(context.resources, "hdf5_io_manager", None)
-    if iom is None or not hasattr(iom, "filesystem"):
+def _existing(iom: FileIOManager, record: FileRecord | None) -> FileRecord | None:
+    """`record` if its file is still under the manager's root, else None (write it again)."""
+    if record is None or not record.path or not record.sha256:
         return None
-    fs = iom.filesystem()
-    rel = "/".join([*result_key.path[:-1], "plots", f"{inputs_hash[:16]}.png"])
-    fs.write_bytes(rel, png)  # atomic
-    return fs.host_path(rel)
+    try:
+        return record if iom.filesystem().resolve(record.path).is_file() else None
+    except LumeError:
+        return None
 
 
 # -- the asset ----------------------------------------------------------------------------------
@@ -175,17 +172,9 @@ def _indexed(
         ) from None
 
 
-def _reusable_outputs(
-    context: dg.AssetExecutionContext, spec: ModelSpec, cached: Result | None
-) -> dict[str, Any] | None:
-    """The cached result's outputs if they are complete and valid, else None (re-evaluate)."""
-    if cached is None:
-        return None
-    try:
-        return spec.validate_outputs(cached.outputs)
-    except ModelOutputError as exc:
-        context.log.warning(f"cached result {cached.inputs_hash[:12]} is not reusable: {exc}")
-        return None
+def _one(keys: Sequence[str | None], values: Mapping[str | None, Any]) -> Any:
+    """What an IO manager receives: the value itself for one partition, else a dict by key."""
+    return values[keys[0]] if len(keys) == 1 else dict(values)
 
 
 def model_asset(
@@ -196,18 +185,27 @@ def model_asset(
     upstream: Mapping[str, Upstream] | None = None,
     partitions_def: dg.PartitionsDefinition | None = None,
     partition_inputs: Callable[[str], Mapping[str, Any]] | None = None,
+    backfill_policy: dg.BackfillPolicy | None = None,
+    requires_approval: bool = False,
     range_check: bool = True,
     result_kind: str | None = None,
 ) -> dg.AssetsDefinition:
     """Turn `spec` into a multi-asset (result record + one file asset per array/text output).
 
-    `upstream` binds inputs to upstream assets (those inputs leave the config);
-    `partition_inputs(partition_key)` gives input values per partition of `partitions_def` (one
-    partition per run; for single-run backfills that evaluate many partitions in one vectorized
-    call, see `lume_assets.automation.model_partitions.partitioned_model_asset`);
-    `range_check=False` leaves out the output-range asset check (for chain-internal models);
-    `result_kind` is the store kind Dagit shows on the result asset (default: the settings').
-    The assets are grouped by `group_name`, else the model's project.
+    - `upstream` binds inputs to upstream assets (those inputs leave the run config).
+    - `partitions_def` partitions the assets; `partition_inputs(partition_key)` gives the input
+      values of a partition (then every config field is optional). A partitioned model
+      without upstream bindings defaults to `BackfillPolicy.single_run()`: a backfill over N
+      partitions is ONE run and ONE batch call for the uncached partitions; pass
+      `backfill_policy` to change it.
+    - `requires_approval=True` stores new results unpublished and records a pending approval
+      (the run stops at the gate; `lume-assets approve` publishes).
+    - `range_check=False` leaves out the output-range asset check (chain-internal models);
+      `result_kind` is the store kind Dagit shows (default: the settings').
+
+    Every run goes through the evaluation core (`lume_assets.assets.evaluation`): a stored
+    result with the same inputs hash is reused, published or held alike. The assets are grouped
+    by `group_name`, else the model's project.
     """
     reserved = {RESULT_OUTPUT} & set(spec.output_map) | {FORCE_FIELD} & set(spec.input_map)
     if reserved:
@@ -224,7 +222,14 @@ def model_asset(
     prefix = prefix_parts(key_prefix)
     keys = {RESULT_OUTPUT: model_result_key(spec, prefix)}
     keys.update({v.name: dg.AssetKey([*prefix, spec.name, v.name]) for v in file_outputs(spec)})
-    Config = build_config_class(spec, exclude=list(upstream))
+    if partition_inputs is not None and partitions_def is None:
+        raise ModelError(f"model {spec.name!r}: partition_inputs needs a partitions_def.")
+    if partition_inputs is not None:
+        Config = partition_config_class(spec, exclude=list(upstream))
+    else:
+        Config = build_config_class(spec, exclude=list(upstream))
+    if partitions_def is not None and backfill_policy is None and not upstream:
+        backfill_policy = dg.BackfillPolicy.single_run()
 
     owners = list(spec.owners)
     # Dagit groups a model's assets by its project unless a group is given.
@@ -238,11 +243,12 @@ def model_asset(
             metadata={
                 "lume/model": spec.name,
                 "lume/version": spec.version,
+                "lume/requires_approval": requires_approval,
                 **variables_metadata(spec.inputs, spec.outputs),
             },
             tags={"lume/kind": "result"},
             kinds={"python", result_kind or results_store_kind()},
-            dagster_type=Result,
+            dagster_type=Result if partitions_def is None else dg.Any,  # ranges: a dict
             **common,
         )
     }
@@ -251,7 +257,11 @@ def model_asset(
             key=keys[var.name],
             io_manager_key=IO_MANAGER_BY_KIND[var.kind],
             description=var.description or f"{var.kind} output {var.name!r} of {spec.name}",
-            metadata={"lume/model": spec.name, "lume/output": var.name},
+            metadata={
+                "lume/model": spec.name,
+                "lume/version": spec.version,
+                "lume/output": var.name,
+            },
             tags={"lume/kind": var.kind},
             kinds=OUTPUT_KINDS[var.kind],
             **common,
@@ -275,95 +285,193 @@ def model_asset(
         description="Every output lies within its declared range, shape and dtype.",
     )
 
-    def compute(context: dg.AssetExecutionContext, config: Any, **loaded: Any):  # noqa: ANN202
-        values = {k: v for k, v in config.model_dump().items() if k != FORCE_FIELD}
-        try:
+    def inputs_of(
+        context: dg.AssetExecutionContext, config: Any, loaded: Mapping[str, Any], keys: list
+    ) -> list[dict[str, Any]]:
+        """The raw inputs of every partition (or the one point): config, upstream, partition."""
+        base = {k: v for k, v in config.model_dump().items() if k != FORCE_FIELD and v is not None}
+        raws = []
+        for key in keys:
+            values = dict(base)
             for input_name, (param, output, index) in bound.items():
-                value = _bound_value(loaded[param], output, input_name, spec)
+                got = loaded[param]
+                if len(keys) > 1 and isinstance(got, Mapping) and key in got:
+                    got = got[key]  # a multi-partition upstream: this partition's value
+                value = _bound_value(got, output, input_name, spec)
                 values[input_name] = _indexed(value, index, input_name, spec)
-            if partition_inputs is not None and context.has_partition_key:
-                values.update(partition_inputs(context.partition_key))
-            inputs = spec.validate_inputs(values)
+            if partition_inputs is not None and key is not None:
+                values.update(partition_inputs(key))
+            raws.append(values)
+        return raws
+
+    def write_files(
+        context: dg.AssetExecutionContext, ev: Evaluation, key: str | None
+    ) -> dict[str, Any]:
+        """Write (or reuse) each file output of one evaluation; return the values to yield."""
+        values: dict[str, Any] = {}
+        stamp = {
+            "model": spec.name,
+            "version": spec.version,
+            "inputs_hash": ev.inputs_hash,
+            "run_id": context.run.run_id,
+        }
+        for var in file_outputs(spec):
+            value = file_value(var, ev.outputs[var.name], spec, ev.inputs_hash)
+            iom = _file_manager(context, var.kind)
+            if iom is None:  # a foreign IO manager writes the value itself
+                values[var.name] = value
+                continue
+            old = ev.cached.provenance.files.get(var.name) if ev.cached is not None else None
+            record = _existing(iom, old) or iom.write_result_file(
+                keys[var.name].path,
+                value,
+                file_id=ev.inputs_hash,
+                partition=key,
+                stamp=stamp,
+            )
+            ev.files[var.name] = record
+            values[var.name] = record
+        return values
+
+    def save_plot(context: dg.AssetExecutionContext, ev: Evaluation, key: str | None) -> Any:
+        """Render the model's plot once per result and keep it as the result's 'plot' file."""
+        iom = _file_manager(context, "image")
+        old = ev.cached.provenance.files.get(PLOT_FILE) if ev.cached is not None else None
+        if iom is not None and _existing(iom, old) is not None:
+            ev.files[PLOT_FILE] = old
+            return None
+        png = render_plot(spec, ev.inputs, ev.outputs)
+        if png is None or iom is None or PLOT_FILE in spec.output_map:
+            return png
+        path = result_file_path(keys[RESULT_OUTPUT].path, ev.inputs_hash, ".png", key)
+        fs = iom.filesystem()
+        ev.files[PLOT_FILE] = write_bytes(fs, path, png, "png")
+        return png
+
+    def compute(context: dg.AssetExecutionContext, config: Any, **loaded: Any):  # noqa: ANN202
+        part_keys: list[str | None] = (
+            list(context.partition_keys) if partitions_def is not None else [None]
+        )
+        labels = [f"partition {k}" for k in part_keys]
+        started = time.perf_counter()
+        try:
+            inputs = validate_points(spec, inputs_of(context, config, loaded, part_keys), labels)
         except ModelInputError as exc:
             raise _failure(exc, spec, retry=False) from None
-        inputs_hash = compute_inputs_hash(spec.name, spec.version, inputs)
         store = _result_store(context)
-        # held results (unpublished, waiting at an approval gate) count too: a re-run must
-        # never publish what the gate holds back
-        stored = store.find_one(inputs_hash, include_unpublished=True)
-        cached = None if config.force else stored
         deployment = _deployment(context, spec)
-        started = time.perf_counter()
-        outputs = _reusable_outputs(context, spec, cached)
-        if outputs is not None:
-            result = cached
-            context.log.info(f"{spec.name} v{spec.version}: cache hit {inputs_hash[:12]}")
-        else:
-            cached = None
-            try:
-                outputs = spec.evaluate(inputs)
-            except ModelTimeoutError as exc:
-                raise _failure(exc, spec, retry=True) from None
-            except ModelOutputError as exc:
-                raise _failure(exc, spec, retry=False) from None
-            result = Result(
-                model=spec.name,
-                version=spec.version,
-                inputs=inputs,
-                outputs=outputs,
-                inputs_hash=inputs_hash,
-                published=stored is None or stored.published,
-                provenance=Provenance(
+        try:
+            evals = evaluate(
+                spec,
+                inputs,
+                store=store,
+                force=config.force,
+                hold=requires_approval,
+                log=context.log.warning,
+            )
+        except ModelTimeoutError as exc:
+            raise _failure(exc, spec, retry=True) from None
+        except LumeError as exc:
+            raise _failure(exc, spec, retry=False) from None
+        files: dict[str, dict[str | None, Any]] = {v.name: {} for v in file_outputs(spec)}
+        results: dict[str | None, Result] = {}
+        png = None
+        for key, ev in zip(part_keys, evals, strict=True):
+            for name, value in write_files(context, ev, key).items():
+                files[name][key] = value
+            png = save_plot(context, ev, key) if len(part_keys) == 1 else None
+            results[key] = result_of(
+                spec,
+                ev,
+                Provenance(
                     run_id=context.run.run_id,
                     asset_key=keys[RESULT_OUTPUT].to_user_string(),
-                    partition_key=context.partition_key if context.has_partition_key else None,
+                    partition_key=key,
                     code_sha=deployment.source_sha256,
                     deployment_id=deployment.id,
-                    files=_planned_files(context, spec, keys),
                 ),
             )
         elapsed = time.perf_counter() - started
-        meta: dict[str, Any] = {
-            "cache_hit": dg.MetadataValue.bool(cached is not None),
-            "inputs_hash": dg.MetadataValue.text(inputs_hash),
-            "published": dg.MetadataValue.bool(result.published),
-            "deployment_id": dg.MetadataValue.int(int(deployment.id)),
-            "evaluated_in_run": dg.MetadataValue.text(result.provenance.run_id or ""),
-            "seconds": dg.MetadataValue.float(round(elapsed, 6)),
-            "inputs_table": io_table(spec.inputs, inputs),
-            "outputs_table": io_table(spec.outputs, outputs),
-        }
-        if result.provenance.files:
-            meta["files"] = dg.MetadataValue.json(dict(result.provenance.files))
-        png = render_plot(spec, inputs, outputs)
-        if png is not None:
-            meta["plot"] = dg.MetadataValue.md(
-                plot_markdown(png, f"{spec.name} {inputs_hash[:12]}")
-            )
-            plot_path = _save_plot(context, keys[RESULT_OUTPUT], inputs_hash, png)
-            if plot_path is not None:
-                meta["plot_path"] = dg.MetadataValue.path(plot_path)
-        yield dg.Output(result, output_name=RESULT_OUTPUT, metadata=meta)
+        hits = sum(ev.cache_hit for ev in evals)
         for var in file_outputs(spec):
             yield dg.Output(
-                file_value(var, outputs[var.name], spec, inputs_hash),
+                _one(part_keys, files[var.name]),
                 output_name=var.name,
                 metadata={
-                    "cache_hit": dg.MetadataValue.bool(cached is not None),
-                    "inputs_hash": dg.MetadataValue.text(inputs_hash),
-                    **output_metadata(var, outputs[var.name]),
+                    "cache_hit": dg.MetadataValue.bool(hits == len(evals)),
+                    **(
+                        {"inputs_hash": dg.MetadataValue.text(evals[0].inputs_hash)}
+                        if len(evals) == 1
+                        else {}
+                    ),
+                    **output_metadata(var, evals[0].outputs[var.name]),
                 },
             )
+        meta: dict[str, Any] = {
+            "cache_hit": dg.MetadataValue.bool(hits == len(evals)),
+            "deployment_id": dg.MetadataValue.int(int(deployment.id)),
+            "seconds": dg.MetadataValue.float(round(elapsed, 6)),
+        }
+        first = results[part_keys[0]]
+        if len(part_keys) == 1:
+            ev = evals[0]
+            meta.update(
+                {
+                    "inputs_hash": dg.MetadataValue.text(ev.inputs_hash),
+                    "published": dg.MetadataValue.bool(first.published),
+                    "evaluated_in_run": dg.MetadataValue.text(first.provenance.run_id or ""),
+                    "inputs_table": io_table(spec.inputs, ev.inputs),
+                    "outputs_table": io_table(spec.outputs, ev.outputs),
+                }
+            )
+            if first.provenance.files:
+                meta["files"] = dg.MetadataValue.json(
+                    {n: r.host_path for n, r in first.provenance.files.items()}
+                )
+            if png is not None:
+                meta["plot"] = dg.MetadataValue.md(
+                    plot_markdown(png, f"{spec.name} {ev.inputs_hash[:12]}")
+                )
+            if PLOT_FILE in first.provenance.files:
+                meta["plot_path"] = dg.MetadataValue.path(
+                    first.provenance.files[PLOT_FILE].host_path
+                )
+        else:
+            meta.update(
+                {
+                    "partitions": dg.MetadataValue.int(len(part_keys)),
+                    "evaluated": dg.MetadataValue.int(len(evals) - hits),
+                    "cache_hits": dg.MetadataValue.int(hits),
+                    "batch_call": dg.MetadataValue.bool(spec.batch_function is not None),
+                }
+            )
+        held = [r.inputs_hash for r in results.values() if not r.published]
+        if requires_approval and held:
+            approval = hold_for_approval(
+                context,
+                context.resources.approvals.get_store(),
+                held,
+                gate=keys[RESULT_OUTPUT].to_user_string(),
+                model=spec.name,
+            )
+            meta.update(approval_metadata(approval))
+        yield dg.Output(_one(part_keys, results), output_name=RESULT_OUTPUT, metadata=meta)
         if not range_check:
             return
-        problems = spec.out_of_range_outputs(outputs)
+        problems = [
+            p if len(part_keys) == 1 else f"{k}: {p}"
+            for k, ev in zip(part_keys, evals, strict=True)
+            for p in spec.out_of_range_outputs(ev.outputs)
+        ]
         yield dg.AssetCheckResult(
             check_name=RANGE_CHECK,
             asset_key=keys[RESULT_OUTPUT],
             passed=not problems,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
-                "violations": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+                "violations": dg.MetadataValue.md(
+                    "\n".join(f"- {p}" for p in problems[:100]) or "none"
+                ),
             },
         )
 
@@ -383,9 +491,11 @@ def model_asset(
         outs=outs,
         ins=ins,
         check_specs=[check] if range_check else None,
-        required_resource_keys={"result_store", "registry"},
+        required_resource_keys={"result_store", "registry"}
+        | ({"approvals"} if requires_approval else set()),
         retry_policy=retry_policy_of(spec),
         op_tags=model_op_tags(spec),
         partitions_def=partitions_def,
+        backfill_policy=backfill_policy,
         description=spec.description,
     )(compute)

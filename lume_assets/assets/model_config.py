@@ -62,6 +62,21 @@ def build_config_class(spec: ModelSpec, exclude: Sequence[str] = ()) -> type[dg.
     return pydantic.create_model(name, __base__=dg.Config, **fields)
 
 
+def partition_config_class(spec: ModelSpec, exclude: Sequence[str] = ()) -> type[dg.Config]:
+    """The run config of a model whose inputs come per partition: every input optional (a
+    backfill launches runs without run config; `partition_inputs` supplies the values)."""
+    base = build_config_class(spec, exclude)
+    fields = {
+        name: (
+            field.annotation | None,
+            pydantic.Field(default=None, description=field.description),
+        )
+        for name, field in base.model_fields.items()
+        if field.is_required()
+    }
+    return pydantic.create_model(f"{base.__name__}ByPartition", __base__=base, **fields)
+
+
 def retry_policy_of(spec: ModelSpec) -> dg.RetryPolicy | None:
     """The Dagster RetryPolicy of the spec's retry settings (None without retries)."""
     retry = spec.retry

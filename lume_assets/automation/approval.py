@@ -6,6 +6,12 @@ requesting it again is a no-op.
 The state machine is ``pending → approved`` or ``pending → rejected``; repeating the same
 decision is idempotent (approving again re-publishes, which is itself idempotent), the opposite
 decision is refused with an ApprovalError naming who decided what and when.
+
+Decisions are also recorded per result hash, once (table ``lume_result_decisions``): gates
+that share results agree. Approving publishes only hashes not rejected before; rejecting never
+unpublishes a hash approved before (approvals are monotone); each decision's `note` says what
+happened to the shared hashes. Only `approve(..., override=True)` — an explicit new decision —
+publishes hashes another gate rejected.
 """
 
 from __future__ import annotations
@@ -58,6 +64,18 @@ class ApprovalRow(RegistryBase):
     reason: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
 
 
+class DecisionRow(RegistryBase):
+    """The decision on one result hash, recorded once (the first approval deciding it)."""
+
+    __tablename__ = "lume_result_decisions"
+
+    inputs_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    approval_id: Mapped[int] = mapped_column(sa.Integer)
+    decided_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    decided_by: Mapped[str] = mapped_column(sa.String(255))
+
+
 class Approval(BaseModel):
     """A read-only view of one approval."""
 
@@ -75,6 +93,7 @@ class Approval(BaseModel):
     decided_at: datetime | None
     decided_by: str | None
     reason: str | None
+    note: str = ""  # what this decision did to results shared with other gates (not stored)
 
     @classmethod
     def from_row(cls, row: ApprovalRow) -> Approval:
@@ -102,6 +121,8 @@ class Approval(BaseModel):
             line += f" by {self.decided_by} at {self.decided_at:%Y-%m-%d %H:%M:%S %Z}"
         if self.reason:
             line += f": {self.reason}"
+        if self.note:
+            line += f" ({self.note})"
         return line
 
 
@@ -134,7 +155,9 @@ class ApprovalStore:
         self.url = url or get_settings().resolved_registry_url()
         self.engine = engine or _make_engine(self.url)
         try:
-            RegistryBase.metadata.create_all(self.engine, tables=[ApprovalRow.__table__])
+            RegistryBase.metadata.create_all(
+                self.engine, tables=[ApprovalRow.__table__, DecisionRow.__table__]
+            )
         except SQLAlchemyError as exc:
             raise ApprovalError(
                 f"Cannot open the approvals table in the registry database "
@@ -289,19 +312,94 @@ class ApprovalStore:
             f"{': ' + current.reason if current.reason else ''}; it cannot now be {status.value}."
         )
 
-    def approve(self, approval_id: int, by: str, publish: Publisher | None = None) -> Approval:
-        """Approve (who, when) and publish the held results; idempotent for a repeat approval."""
+    def _record_hashes(
+        self, approval: Approval, status: ApprovalStatus, override: bool = False
+    ) -> dict[str, tuple[str, int]]:
+        """Record `status` for the approval's hashes not decided yet (every hash if
+        `override`); return {hash: (status, deciding approval id)} after the write."""
+        hashes = list(approval.results)
+        found: dict[str, tuple[str, int]] = {}
+        with Session(self.engine) as session:
+            for start in range(0, len(hashes), 500):
+                part = hashes[start : start + 500]
+                rows = session.execute(
+                    sa.select(
+                        DecisionRow.inputs_hash, DecisionRow.status, DecisionRow.approval_id
+                    ).where(DecisionRow.inputs_hash.in_(part))
+                ).all()
+                found.update({h: (st, aid) for h, st, aid in rows})
+            fresh = [h for h in hashes if h not in found]
+            redo = [h for h in hashes if override and h in found and found[h][0] != status]
+            values = {
+                "status": status.value,
+                "approval_id": approval.id,
+                "decided_at": approval.decided_at or _now(),
+                "decided_by": approval.decided_by or "",
+            }
+            if fresh:
+                session.execute(
+                    sa.insert(DecisionRow), [{"inputs_hash": h, **values} for h in fresh]
+                )
+            for start in range(0, len(redo), 500):
+                session.execute(
+                    sa.update(DecisionRow)
+                    .where(DecisionRow.inputs_hash.in_(redo[start : start + 500]))
+                    .values(**values)
+                )
+            session.commit()
+        for h in [*fresh, *redo]:
+            found[h] = (status.value, approval.id)
+        return found
+
+    def approve(
+        self,
+        approval_id: int,
+        by: str,
+        publish: Publisher | None = None,
+        *,
+        override: bool = False,
+    ) -> Approval:
+        """Approve (who, when) and publish the held results not rejected by another gate
+        (`override=True` publishes those too); idempotent for a repeat approval."""
         approval, _ = self._decide(approval_id, ApprovalStatus.APPROVED, by, None)
-        if publish is not None and approval.results:
-            publish(list(approval.results))
-        return approval
+        decided = self._record_hashes(approval, ApprovalStatus.APPROVED, override)
+        ok = [h for h in approval.results if decided[h][0] == ApprovalStatus.APPROVED.value]
+        vetoed = sorted({decided[h][1] for h in approval.results} - {approval.id})
+        rejected = len(approval.results) - len(ok)
+        if publish is not None and ok:
+            publish(ok)
+        note = f"{len(ok)} result(s) published"
+        if rejected:
+            note += (
+                f"; {rejected} stay unpublished: rejected by "
+                + ", ".join(f"#{i}" for i in vetoed)
+                + " (approve again with --override to publish them)"
+            )
+        return approval.model_copy(update={"note": note})
 
     def reject(self, approval_id: int, by: str, reason: str) -> Approval:
-        """Reject (who, when, why); the held results stay unpublished."""
+        """Reject (who, when, why); the held results stay unpublished, and results another
+        gate approved before stay published (approvals are monotone)."""
         if not reason or not reason.strip():
             raise ApprovalError("Say why the result is rejected: pass a reason (--reason TEXT).")
         approval, _ = self._decide(approval_id, ApprovalStatus.REJECTED, by, reason.strip())
-        return approval
+        decided = self._record_hashes(approval, ApprovalStatus.REJECTED)
+        kept = [h for h in approval.results if decided[h][0] == ApprovalStatus.APPROVED.value]
+        note = f"{len(approval.results) - len(kept)} result(s) rejected"
+        if kept:
+            earlier = sorted({decided[h][1] for h in kept})
+            note += (
+                f"; {len(kept)} already approved by "
+                + ", ".join(f"#{i}" for i in earlier)
+                + " stay published"
+            )
+        return approval.model_copy(update={"note": note})
+
+    def decision_of(self, inputs_hash: str) -> str | None:
+        """Return the decision recorded for one result hash ('approved'/'rejected'), if any."""
+        with Session(self.engine) as session:
+            row = session.get(DecisionRow, inputs_hash)
+            return None if row is None else row.status
 
     def dispose(self) -> None:
         """Close the store's database connections."""
@@ -317,6 +415,7 @@ def decide(
     reason: str = "",
     publish: Publisher | None = None,
     every: bool = False,
+    override: bool = False,
 ) -> list[Approval]:
     """Approve or reject what `target` names (approval #id, run id, or gate) — CLI and job."""
     if decision not in ("approve", "reject"):
@@ -337,7 +436,7 @@ def decide(
             + ". Name one by run id or #id, or pass --all to decide them all."
         )
     if decision == "approve":
-        return [store.approve(a.id, by=by, publish=publish) for a in chosen]
+        return [store.approve(a.id, by=by, publish=publish, override=override) for a in chosen]
     return [store.reject(a.id, by=by, reason=reason) for a in chosen]
 
 

@@ -1,27 +1,25 @@
 """The approval gate in Dagster: hold a node's results unpublished, decide from the launchpad.
 
-A gated asset stores its results with ``published=False`` and calls `hold_for_approval`, which
-records a pending approval (who/when comes later) and tells the run log how to approve. The run
-ends at the gate. A person then approves or rejects with ``lume-assets approve <run or asset>``
-or by launching the `approve_results` job from the Dagit launchpad; approving publishes the held
-results, rejecting records why and keeps them unpublished.
+A gated asset stores its results with ``published=False`` and calls `hold_for_approval`
+(`lume_assets.assets.approval_gate`), which records a pending approval and tells the run log how
+to approve. The run ends at the gate. A person then approves or rejects with
+``lume-assets approve <run or asset>`` or by launching the `approve_results` job from the Dagit
+launchpad; approving publishes the held results, rejecting records why and keeps them unpublished.
 """
 
-from collections.abc import Sequence
 from typing import Literal
 
 import dagster as dg
 from pydantic import Field
 
-from lume_assets.automation.approval import (
-    Approval,
-    ApprovalStore,
-    decide,
-    store_publisher,
+from lume_assets.assets.approval_gate import (
+    APPROVAL_JOB_NAME,
+    approval_metadata,
+    gate_partition,
+    hold_for_approval,
 )
+from lume_assets.automation.approval import ApprovalStore, decide, store_publisher
 from lume_assets.io_managers.results import ResultStoreResource
-
-APPROVAL_JOB_NAME = "approve_results"
 
 
 class ApprovalsResource(dg.ConfigurableResource):
@@ -34,49 +32,6 @@ class ApprovalsResource(dg.ConfigurableResource):
     def get_store(self) -> ApprovalStore:
         """Open the approval store."""
         return ApprovalStore(self.url)
-
-
-def gate_partition(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> str | None:
-    """Return the partition key (or 'first...last' range) the gated step ran for."""
-    if context.has_partition_key_range:
-        keys = context.partition_key_range
-        return keys.start if keys.start == keys.end else f"{keys.start}...{keys.end}"
-    return None
-
-
-def hold_for_approval(
-    context: dg.AssetExecutionContext,
-    approvals: ApprovalStore,
-    result_hashes: Sequence[str],
-    *,
-    gate: str,
-    model: str = "",
-) -> Approval:
-    """Record that this run's results wait (unpublished) for approval and say how to approve."""
-    run_id = context.run.run_id
-    approval = approvals.request(
-        gate,
-        run_id,
-        partition_key=gate_partition(context),
-        model=model,
-        results=result_hashes,
-        requested_by=f"run {run_id}",
-    )
-    context.log.info(
-        f"{gate}: {len(result_hashes)} result(s) held for approval #{approval.id}. Approve with "
-        f"`lume-assets approve {run_id}` or launch the '{APPROVAL_JOB_NAME}' job; "
-        f"reject with `lume-assets reject {run_id} --reason ...`."
-    )
-    return approval
-
-
-def approval_metadata(approval: Approval) -> dict[str, dg.MetadataValue]:
-    """Materialization metadata telling Dagit users the result waits for approval."""
-    return {
-        "approval_id": dg.MetadataValue.int(approval.id),
-        "approval_status": dg.MetadataValue.text(approval.status.value),
-        "approve_with": dg.MetadataValue.text(f"lume-assets approve {approval.run_id}"),
-    }
 
 
 class ApprovalDecision(dg.Config):
@@ -136,3 +91,15 @@ def decide_approval(
 def approve_results_job() -> None:
     """Launch from Dagit's launchpad with the target, the decision and your name."""
     decide_approval()
+
+
+__all__ = [
+    "APPROVAL_JOB_NAME",
+    "ApprovalDecision",
+    "ApprovalsResource",
+    "approval_metadata",
+    "approve_results_job",
+    "decide_approval",
+    "gate_partition",
+    "hold_for_approval",
+]

@@ -8,6 +8,7 @@ from dagster._core.storage.tags import (
 )
 from pydantic import BaseModel
 
+from lume_assets.deploy.liveness import process_tags
 from lume_assets.errors import ConfigError
 
 
@@ -60,7 +61,11 @@ def run_partition_range(
     result = dg.materialize(
         [asset],
         instance=instance,  # the resolved asset carries the code location's resources
-        tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end},
+        tags={
+            **process_tags(),  # a killed scan is failed by the next command (deploy.liveness)
+            ASSET_PARTITION_RANGE_START_TAG: start,
+            ASSET_PARTITION_RANGE_END_TAG: end,
+        },
         raise_on_error=False,
     )
     return RangeRunReport(

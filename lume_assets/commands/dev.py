@@ -35,7 +35,7 @@ def dev_command(host: str, port: int) -> list[str]:
 @click.option("--dry-run", is_flag=True, help="Print the command and DAGSTER_HOME, start nothing.")
 def dev(host: str, port: int, dry_run: bool) -> None:
     """Start Dagit (dagster dev: webserver + daemon) on this project, DAGSTER_HOME set."""
-    from lume_assets.demo.run import ensure_dagster_home
+    from lume_assets.deploy.instance import ensure_dagster_home, prepare_instance
 
     home = ensure_dagster_home()
     command = dev_command(host, port)
@@ -43,6 +43,7 @@ def dev(host: str, port: int, dry_run: bool) -> None:
     click.echo(shlex.join(command))
     if dry_run:
         return
+    prepare_instance()  # storage created before the webserver and daemon open it together
     click.echo(f"Dagit: http://{host}:{port}  (Ctrl-C stops it)")
     sys.stdout.flush()
     os.execvpe(command[0], command, {**os.environ, "DAGSTER_HOME": str(home)})

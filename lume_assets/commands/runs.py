@@ -53,8 +53,8 @@ def run(
     click.echo(f"inputs hash: {result.inputs_hash}")
     rows = [[name, value] for name, value in result.outputs.items()]
     click.echo(table(rows, ["output", "value"]))
-    for name, path in result.provenance.files.items():
-        click.echo(f"  {name}: {path}")
+    for name, record in result.provenance.files.items():
+        click.echo(f"  {name}: {record.host_path} (sha256 {(record.sha256 or '-')[:16]})")
 
 
 @click.command()

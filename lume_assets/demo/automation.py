@@ -11,14 +11,11 @@
 
 import dagster as dg
 
+from lume_assets.assets.model_assets import model_asset
+from lume_assets.assets.scan_asset import scan_asset
+from lume_assets.assets.scan_grid import LinSpace, ScanSpec
 from lume_assets.automation.gate import approve_results_job
-from lume_assets.automation.model_partitions import (
-    inbox_inputs,
-    model_inputs_validator,
-    partitioned_model_asset,
-)
-from lume_assets.automation.scan_grid import LinSpace, ScanSpec
-from lume_assets.automation.scans import scan_asset
+from lume_assets.automation.model_partitions import inbox_inputs, model_inputs_validator
 from lume_assets.automation.schedules import ScheduleSpec, build_schedule
 from lume_assets.automation.sensors import InboxSensorSpec, build_inbox_sensor
 from lume_assets.demo.beam_model import BEAM_ENVELOPE
@@ -44,10 +41,10 @@ NIGHTLY = ScheduleSpec(
 
 def build_demo_automation() -> dict[str, list]:
     """Return the demo's automation definitions (assets, sensors, schedules, jobs)."""
-    inbox_model = partitioned_model_asset(
+    inbox_model = model_asset(
         BEAM_ENVELOPE,
-        dg.DynamicPartitionsDefinition(name="beam_envelope_inputs"),
-        inbox_inputs(INBOX_SENSOR.resolved_inbox),
+        partitions_def=dg.DynamicPartitionsDefinition(name="beam_envelope_inputs"),
+        partition_inputs=inbox_inputs(INBOX_SENSOR.resolved_inbox),
         key_prefix="inbox",
         group_name=GROUP,
     )

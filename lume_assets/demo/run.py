@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 from pydantic import BaseModel
 
+from lume_assets.deploy.instance import ensure_dagster_home, open_instance
+from lume_assets.deploy.liveness import process_tags
 from lume_assets.settings import get_settings
+
+__all__ = ["DemoReport", "ensure_dagster_home", "run_demo"]
 
 
 class DemoReport(BaseModel):
@@ -24,18 +27,6 @@ class DemoReport(BaseModel):
     results_url: str
     registry_url: str
     files: dict[str, Path]
-
-
-def ensure_dagster_home() -> Path:
-    """Return DAGSTER_HOME, defaulting it to <LUME_HOME>/dagster_home with a dagster.yaml."""
-    settings = get_settings()
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
-    cfg = home / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text("telemetry:\n  enabled: false\n")
-    return home
 
 
 #: Dagster's console logger at WARNING: the demo prints its own summary.
@@ -63,10 +54,14 @@ def run_demo() -> DemoReport:
     resources = build_resources()
     keys = demo.scan_partitions.get_partition_keys()
     results: list[dg.ExecuteInProcessResult] = []
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         results.append(
             dg.materialize(
-                [demo.beam_envelope], instance=instance, resources=resources, run_config=QUIET
+                [demo.beam_envelope],
+                instance=instance,
+                resources=resources,
+                run_config=QUIET,
+                tags=process_tags(),
             )
         )
         results.append(
@@ -76,6 +71,7 @@ def run_demo() -> DemoReport:
                 resources=resources,
                 run_config=QUIET,
                 tags={
+                    **process_tags(),
                     "dagster/asset_partition_range_start": keys[0],
                     "dagster/asset_partition_range_end": keys[-1],
                 },
@@ -88,6 +84,7 @@ def run_demo() -> DemoReport:
                 instance=instance,
                 resources=resources,
                 run_config=QUIET,
+                tags=process_tags(),
             )
         )
     assets = [

@@ -1,10 +1,18 @@
-"""FileIOManager: a Dagster IO manager storing each output (or partition) as one file.
+"""FileIOManager: a Dagster IO manager storing each output (or partition) as its own file.
 
-Unlike dagster's UPathIOManager it accepts an output spanning several partitions (a single-run
-backfill): the asset returns a dict keyed by partition key and each partition gets its file.
+Files are content-addressed (`lume_assets.storage.locator`): a model output lives at
+`<asset key>[/<partition>]/<inputs_hash[:16]><ext>`, so a run with other inputs never writes
+over another result's file. The asset may write a result's file itself through
+`write_result_file` (it gets the `FileRecord`, path and sha256, for the result record) and yield
+that record; the manager then only describes it. Any other value is written here, named by the
+`inputs_hash` output metadata when present, else by the run. Every file carries the model, its
+version, the inputs hash and the run id (HDF5 attributes, a text header).
+
+`load_input` reads exactly the file the upstream materialization recorded (its `lume/files`
+metadata), never a path guessed from the asset key. Unlike dagster's UPathIOManager it accepts an
+output spanning several partitions (a single-run backfill): a dict keyed by partition key.
 """
 
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,25 +22,24 @@ from pydantic import Field
 from lume_assets.errors import StorageError
 from lume_assets.storage.files import FileRecord, read_file, write_file
 from lume_assets.storage.filesystems import LocalFilesystem, MountedFilesystem
+from lume_assets.storage.locator import partition_file_stem, result_file_path, run_file_id
 from lume_assets.storage.serializers import Serializer, get_serializer
 
+__all__ = ["FILES_KEY", "STAMP_KEYS", "FileIOManager", "partition_file_stem"]
+
 Context = dg.OutputContext | dg.InputContext
-
-
-def partition_file_stem(key: str) -> str:
-    """Return a single, safe file-name component for a partition key ('/' and '%' quoted)."""
-    stem = urllib.parse.quote(key, safe=" -_.=,+@:|")
-    return "%2E" + stem[1:] if stem.startswith(".") else stem
+FILES_KEY = "lume/files"  # materialization metadata: {partition or "": root-relative path}
+STAMP_KEYS = ("model", "version", "inputs_hash", "run_id")
 
 
 class FileIOManager(dg.ConfigurableIOManager):
-    """Stores each output as `<root_dir>/<asset key path>[/<partition>]<ext>` via a serializer.
+    """Stores each output as a content-addressed file via a serializer (module docstring).
 
     Definition metadata on an asset may set `serializer` (a registered name) and `path`
-    (root-relative, without extension: a file, or for partitioned assets a directory).
-    A run over several partitions returns a dict keyed by partition key (a dict whose keys
-    are exactly the run's partition keys is always read that way, even for one partition);
-    loading several partitions gives such a dict, loading one gives its value.
+    (root-relative folder used instead of the asset key path). A run over several partitions
+    returns a dict keyed by partition key (a dict whose keys are exactly the run's partition
+    keys is always read that way, even for one partition); loading several partitions gives
+    such a dict, loading one gives its value.
     """
 
     root_dir: str = Field(description="Directory for the files (the host path when mounted).")
@@ -58,32 +65,47 @@ class FileIOManager(dg.ConfigurableIOManager):
         """Return the serializer registered as `name` (subclasses may configure it)."""
         return get_serializer(name)
 
-    def _output_context(self, context: Context) -> dg.OutputContext:
-        if isinstance(context, dg.OutputContext):
-            return context
-        if context.upstream_output is None:
-            raise StorageError("This input has no upstream output; the IO manager cannot load it.")
-        return context.upstream_output
+    def stamp(self, value: Any, stamp: Mapping[str, str]) -> Any:
+        """Return `value` carrying the provenance `stamp` in its file (subclasses: attrs/header)."""
+        return value
 
-    def _serializer_for(self, context: Context) -> Serializer:
-        meta = self._output_context(context).definition_metadata or {}
-        return self.get_serializer(str(meta.get("serializer", self.serializer)))
+    def unstamp(self, value: Any) -> Any:
+        """Return a loaded value without the provenance stamp `stamp` added."""
+        return value
 
-    def _base_path(self, context: Context) -> str:
-        out = self._output_context(context)
-        meta = out.definition_metadata or {}
+    def write_result_file(
+        self,
+        asset_path: Sequence[str],
+        value: Any,
+        *,
+        file_id: str,
+        partition: str | None = None,
+        stamp: Mapping[str, str] | None = None,
+        serializer: str | None = None,
+    ) -> FileRecord:
+        """Write `value` atomically at the locator's path of (asset, partition, file id)."""
+        chosen = self.get_serializer(serializer or self.serializer)
+        rel = result_file_path(asset_path, file_id, chosen.extension, partition)
+        body = self.stamp(value, stamp) if stamp else value
+        return write_file(self.filesystem(), rel, body, chosen, checksum=self.checksum)
+
+    def read_record(self, record: FileRecord) -> Any:
+        """Load the value stored in the file `record` describes (stamp removed)."""
+        fs = self.filesystem()
+        chosen = self.get_serializer(record.serializer or self.serializer)
+        return self.unstamp(read_file(fs, record.path, chosen))
+
+    def _definition_metadata(self, context: Context) -> Mapping[str, Any]:
+        out = context if isinstance(context, dg.OutputContext) else context.upstream_output
+        return (out.definition_metadata if out is not None else None) or {}
+
+    def _asset_path(self, context: dg.OutputContext) -> list[str]:
+        meta = self._definition_metadata(context)
         if meta.get("path"):
-            return str(meta["path"])
+            return [str(meta["path"])]  # the filesystem refuses a path escaping its root
         if context.has_asset_key:
-            return "/".join(context.asset_key.path)
-        return "/".join(out.get_identifier())
-
-    def file_path(self, context: Context, serializer: Serializer, key: str | None) -> str:
-        """Return the root-relative path of the file of `context` (and partition `key`)."""
-        base = self._base_path(context)
-        if key is None:
-            return base + serializer.extension
-        return f"{base}/{partition_file_stem(key)}{serializer.extension}"
+            return list(context.asset_key.path)
+        return list(context.get_identifier())
 
     def file_metadata(
         self, fs: LocalFilesystem, record: FileRecord, serializer: Serializer
@@ -92,57 +114,82 @@ class FileIOManager(dg.ConfigurableIOManager):
         return {}
 
     # -- Dagster IO manager protocol ---------------------------------------------------------
+    def _split(self, context: dg.OutputContext, obj: Any) -> Sequence[tuple[str | None, Any]]:
+        """Return (partition key or None, value) pairs of an output."""
+        if not context.has_asset_partitions:
+            return [(None, obj)]
+        keys = list(context.asset_partition_keys)
+        if isinstance(obj, Mapping) and set(obj.keys()) == set(keys):
+            return [(k, obj[k]) for k in keys]
+        if len(keys) == 1:
+            return [(keys[0], obj)]
+        got = sorted(map(str, obj.keys())) if isinstance(obj, Mapping) else None
+        raise StorageError(
+            f"Asset {context.asset_key.to_user_string()} ran for {len(keys)} partitions "
+            f"({keys[0]} ... {keys[-1]}) and must return a dict keyed by partition key "
+            "with exactly those keys; got "
+            + (f"keys {got[:5]}" if got is not None else type(obj).__name__)
+            + "."
+        )
+
+    def _file_id(self, context: dg.OutputContext, key: str | None) -> str:
+        """The inputs hash the asset attached to the output, else an id of this run."""
+        meta = context.output_metadata or {}
+        one = meta.get("inputs_hash")
+        many = meta.get("inputs_hashes")
+        if key is not None and many is not None:
+            found = getattr(many, "value", many).get(key)
+            if found:
+                return str(found)
+        if one is not None:
+            return str(getattr(one, "value", one))
+        return run_file_id(context.run_id, key)
+
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         """Write `obj` (or one file per partition of it) and record path, bytes and sha256."""
         if obj is None and context.dagster_type.is_nothing:
             return
-        fs = self.filesystem()
-        serializer = self._serializer_for(context)
-        items: Sequence[tuple[str | None, Any]]
-        if context.has_asset_partitions:
-            keys = list(context.asset_partition_keys)
-            if isinstance(obj, Mapping) and set(obj.keys()) == set(keys):
-                items = [(k, obj[k]) for k in keys]
-            elif len(keys) == 1:
-                items = [(keys[0], obj)]
-            else:
-                got = sorted(map(str, obj.keys())) if isinstance(obj, Mapping) else None
-                raise StorageError(
-                    f"Asset {context.asset_key.to_user_string()} ran for {len(keys)} partitions "
-                    f"({keys[0]} ... {keys[-1]}) and must return a dict keyed by partition key "
-                    f"with exactly those keys; got "
-                    + (f"keys {got[:5]}" if got is not None else type(obj).__name__)
-                    + "."
+        meta = self._definition_metadata(context)
+        name = str(meta.get("serializer", self.serializer))
+        base = {
+            "model": str(meta.get("lume/model", "")),
+            "version": str(meta.get("lume/version", "")),
+        }
+        records: list[tuple[str | None, FileRecord]] = []
+        for key, value in self._split(context, obj):
+            if isinstance(value, FileRecord):  # written by the asset through this manager
+                records.append((key, value))
+                continue
+            file_id = self._file_id(context, key)
+            stamp = {k: v for k, v in base.items() if v}
+            stamp.update(inputs_hash=file_id, run_id=context.run_id)
+            records.append(
+                (
+                    key,
+                    self.write_result_file(
+                        self._asset_path(context),
+                        value,
+                        file_id=file_id,
+                        partition=key,
+                        stamp=stamp,
+                        serializer=name,
+                    ),
                 )
-        else:
-            items = [(None, obj)]
-        records = [
-            (
-                key,
-                write_file(
-                    fs,
-                    self.file_path(context, serializer, key),
-                    value,
-                    serializer,
-                    checksum=self.checksum,
-                ),
             )
-            for key, value in items
-        ]
-        context.add_output_metadata(self._metadata(fs, records, serializer))
+        context.add_output_metadata(self._metadata(records, self.get_serializer(name)))
 
     def _metadata(
-        self,
-        fs: LocalFilesystem,
-        records: list[tuple[str | None, FileRecord]],
-        serializer: Serializer,
+        self, records: list[tuple[str | None, FileRecord]], serializer: Serializer
     ) -> dict[str, Any]:
+        fs = self.filesystem()
+        located = dg.MetadataValue.json({k or "": r.path for k, r in records})
         if len(records) == 1:
             _, rec = records[0]
             meta: dict[str, Any] = {
                 "path": dg.MetadataValue.path(rec.host_path),
                 "bytes": dg.MetadataValue.int(rec.bytes),
                 "serializer": dg.MetadataValue.text(rec.serializer),
+                FILES_KEY: located,
             }
             if rec.sha256:
                 meta["sha256"] = dg.MetadataValue.text(rec.sha256)
@@ -169,23 +216,53 @@ class FileIOManager(dg.ConfigurableIOManager):
         ]
         first = records[0][1]
         meta = {
-            "path": dg.MetadataValue.path(first.host_path.rsplit("/", 1)[0]),
+            "path": dg.MetadataValue.path(first.host_path.rsplit("/", 2)[0]),
             "bytes": dg.MetadataValue.int(sum(r.bytes for _, r in records)),
             "partitions": dg.MetadataValue.int(len(records)),
             "files": dg.MetadataValue.table(rows, schema=schema),
             "serializer": dg.MetadataValue.text(first.serializer),
+            FILES_KEY: located,
         }
         meta.update(self.file_metadata(fs, first, serializer))
         return meta
 
+    def _materialized_path(self, context: dg.InputContext, key: str | None) -> str:
+        """The file the upstream's latest materialization (of partition `key`) recorded."""
+        where = context.asset_key.to_user_string() + (f" partition {key}" if key else "")
+        try:
+            flt = dg.AssetRecordsFilter(
+                asset_key=context.asset_key, asset_partitions=[key] if key is not None else None
+            )
+            found = context.instance.fetch_materializations(flt, limit=1).records
+        except dg.DagsterInvariantViolationError:
+            found = []
+        event = found[0].asset_materialization if found else None
+        located = event.metadata.get(FILES_KEY) if event is not None else None
+        path = (getattr(located, "value", None) or {}).get(key or "")
+        if not path:
+            raise StorageError(
+                f"No materialization of {where} recorded a file; materialize it first."
+            )
+        return str(path)
+
     def load_input(self, context: dg.InputContext) -> Any:
-        """Load the file (one partition: its value; several: a dict by partition key)."""
+        """Load the upstream file (one partition: its value; several: a dict by partition key)."""
         fs = self.filesystem()
-        serializer = self._serializer_for(context)
+        name = str(self._definition_metadata(context).get("serializer", self.serializer))
+        serializer = self.get_serializer(name)
+
+        def load(key: str | None) -> Any:
+            if context.has_asset_key:
+                path = self._materialized_path(context, key)
+            else:  # an op output: written by this run under its identifier
+                out = context.upstream_output
+                path = result_file_path(
+                    out.get_identifier(), run_file_id(out.run_id), serializer.extension
+                )
+            return self.unstamp(read_file(fs, path, serializer))
+
         if not context.has_asset_partitions:
-            return read_file(fs, self.file_path(context, serializer, None), serializer)
+            return load(None)
         keys = list(context.asset_partition_keys)
-        values = {
-            k: read_file(fs, self.file_path(context, serializer, k), serializer) for k in keys
-        }
+        values = {k: load(k) for k in keys}
         return values[keys[0]] if len(keys) == 1 else values

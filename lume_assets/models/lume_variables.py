@@ -1,5 +1,9 @@
 """Read LUME-style `variables.yml` files (lume-model's `input_variables` / `output_variables`).
 
+Both LUME formats are read: the old one (`type: scalar`, `default`, `range`) and today's
+lume-base / lume-torch one (`variable_class: ScalarVariable | NDVariable | ParticleGroupVariable`
+with `default_value`, `value_range`, `unit`, `read_only`), as written by `LUMETorch.yaml()`.
+
 LUME's `scalar` (default, `range`/`value_range`, units, is_constant) and `image` (a 2-D array
 with `x_label`/`y_label` or `axis_labels`, `axis_units`, `x_min`..`y_max`, a default given inline or
 as a `.npy` file beside the YAML) are read, plus lume_assets' own `array`, `text` and `file`.
@@ -20,7 +24,7 @@ from lume_assets.errors import ModelError
 from lume_assets.models.variables import Variable, check_unique
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Variable)
-_KINDS = {"scalar", "image", "array", "text", "file"}
+_KINDS = {"scalar", "image", "array", "text", "file", "particles"}
 
 
 class VariableSet(NamedTuple):
@@ -30,9 +34,49 @@ class VariableSet(NamedTuple):
     outputs: list[Any]
 
 
+#: lume-base / lume-torch `variable_class` -> our kind
+VARIABLE_CLASSES = {
+    "ScalarVariable": "scalar",
+    "TorchScalarVariable": "scalar",
+    "IntVariable": "scalar",
+    "NDVariable": "array",
+    "TorchNDVariable": "array",
+    "ParticleGroupVariable": "particles",
+    "StrVariable": "text",
+}
+
+
+def _variable_class_to_old(name: str, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Rewrite a lume-base `variable_class` mapping in the old LUME field names."""
+    data = dict(raw)
+    cls = str(data.pop("variable_class"))
+    if cls not in VARIABLE_CLASSES:
+        raise ModelError(
+            f"{where}: variable {name!r} has variable_class {cls!r}; supported classes are "
+            f"{', '.join(sorted(VARIABLE_CLASSES))}."
+        )
+    data["type"] = VARIABLE_CLASSES[cls]
+    data.pop("default_validation_config", None)
+    if "default_value" in data:
+        data["default"] = data.pop("default_value")
+    if "unit" in data:
+        data["units"] = data.pop("unit")
+    if data["type"] == "array":
+        data["shape"] = tuple(data.get("shape") or ()) or None
+        if data.get("default") is None:
+            data.pop("default", None)
+    for key in ("value_range", "units"):  # lume-base writes explicit nulls
+        if key in data and data[key] is None:
+            data.pop(key)
+    return data
+
+
 def _lume_to_ours(name: str, raw: Mapping[str, Any], base_dir: Path | None, where: str) -> dict:
     """Translate one LUME variable mapping into this package's field names."""
+    if "variable_class" in raw:
+        raw = _variable_class_to_old(name, raw, where)
     data = dict(raw)
+    read_only = bool(data.pop("read_only", False))
     kind = str(data.pop("type", data.pop("kind", "scalar"))).lower()
     if kind not in _KINDS:
         raise ModelError(
@@ -50,7 +94,9 @@ def _lume_to_ours(name: str, raw: Mapping[str, Any], base_dir: Path | None, wher
         out["alias"] = name
     if "range" in data:
         data["value_range"] = data.pop("range")
-    for lume_only in ("parent_variable", "precision", "read_only", "value", "variable_type"):
+    if read_only:
+        out["read_only"] = True
+    for lume_only in ("parent_variable", "precision", "value", "variable_type"):
         data.pop(lume_only, None)
     if kind == "image":
         x_label = data.pop("x_label", None)

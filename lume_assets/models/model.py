@@ -102,6 +102,25 @@ class ModelSpec(BaseModel):
         variables = load_variables(path)
         return cls(inputs=variables.inputs, outputs=variables.outputs, **fields)
 
+    @classmethod
+    def from_lume(cls, model: Any = None, *, name: str, **options: Any) -> ModelSpec:
+        """Serve a lume-base `LUMEModel`: settable variables in, the rest (or `outputs=`) out.
+
+        Options: `version` (default: the model's distribution version + a hash of its
+        construction), `outputs`, `factory`/`args` (build one instance per process), and any
+        ModelSpec field. Needs the `lume` extra.
+        """
+        from lume_assets.models.lume_base_adapter import spec_from_lume
+
+        return spec_from_lume(model, name=name, **options)
+
+    @classmethod
+    def from_lume_torch(cls, model_or_yaml: Any, **options: Any) -> ModelSpec:
+        """Serve a lume-torch model (or its model YAML + `.pt` files), batched; `torch` extra."""
+        from lume_assets.models.lume_torch_adapter import spec_from_lume_torch
+
+        return spec_from_lume_torch(model_or_yaml, **options)
+
     # -- lookups ---------------------------------------------------------------------------------
     @property
     def input_map(self) -> dict[str, Any]:
@@ -171,8 +190,14 @@ class ModelSpec(BaseModel):
 
     def evaluate_batch(self, points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Evaluate many input points: one vectorized call if the model has one, else a loop."""
-        checked = [self.validate_inputs(p) for p in points]
-        if self.batch_function is None or not checked:
+        return self.evaluate_checked([self.validate_inputs(p) for p in points])
+
+    def evaluate_checked(
+        self, checked: Sequence[dict[str, Any]], batch: bool = True
+    ) -> list[dict[str, Any]]:
+        """Evaluate points already validated by `validate_inputs`: one batch call if the model
+        has one (and `batch`), else one call per point; outputs validated."""
+        if not batch or self.batch_function is None or not checked:
             return [self.validate_outputs(self._call(self.function, c)) for c in checked]
         columns = {name: np.asarray([c[name] for c in checked]) for name in self.input_map}
         raw = self._call(self.batch_function, columns)

@@ -53,6 +53,9 @@ class _Variable(BaseModel):
     alias: str | None = Field(
         default=None, description="Original (e.g. LUME/EPICS) name when it is not an identifier."
     )
+    read_only: bool = Field(
+        default=False, description="LUME `read_only`: not settable (a measured/derived value)."
+    )
 
     def label(self, role: Role) -> str:
         """Return how messages name this variable, e.g. "input 'k1'"."""
@@ -292,8 +295,30 @@ class FileVariable(_Variable):
         return str(path)
 
 
+class ParticlesVariable(_Variable):
+    """An openPMD-beamphysics `ParticleGroup` (LUME's `ParticleGroupVariable`), stored as HDF5."""
+
+    kind: Literal["particles"] = "particles"
+
+    def validate_value(self, value: Any, role: Role = "input", check_range: bool = True) -> Any:
+        """Return `value` if it is a ParticleGroup (checked without importing the library)."""
+        names = {cls.__name__ for cls in type(value).__mro__}
+        if "ParticleGroup" not in names:
+            raise refuse(
+                role,
+                f"{self.label(role)} = {_short(value)} is not a pmd_beamphysics ParticleGroup "
+                f"(got {type(value).__name__}); return a ParticleGroup.",
+            )
+        return value
+
+
 Variable = Annotated[
-    ScalarVariable | ArrayVariable | ImageVariable | TextVariable | FileVariable,
+    ScalarVariable
+    | ArrayVariable
+    | ImageVariable
+    | TextVariable
+    | FileVariable
+    | ParticlesVariable,
     Field(discriminator="kind"),
 ]
 

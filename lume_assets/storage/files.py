@@ -177,3 +177,17 @@ def read_file(fs: LocalFilesystem, path: str | os.PathLike[str], serializer: Ser
         raise SerializerError(
             f"Serializer {serializer.name!r} failed reading {target}: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def write_bytes(
+    fs: LocalFilesystem, path: str | os.PathLike[str], data: bytes, kind: str
+) -> FileRecord:
+    """Write raw `data` (e.g. a PNG plot) to `path` atomically; `kind` names the format."""
+    fs.write_bytes(path, data)
+    return FileRecord(
+        path=fs.relative(path),
+        host_path=fs.host_path(path),
+        bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        serializer=kind,
+    )

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from lume_assets.errors import PathEscapeError, StorageError
+from lume_assets.storage.temp_files import sweep_once, temp_name
 
 
 def fsync_dir(directory: Path) -> None:
@@ -29,9 +30,11 @@ def create_temp_beside(target: Path) -> Path:
 
     Unlike mkstemp (always 0600), the file is created 0666 and the kernel applies the umask, so
     results written in a container stay readable on the host; O_EXCL makes the name ours alone.
+    The name records this process (lume_assets.storage.temp_files), so a later write can tell
+    a temp file left by a killed writer from one still being written.
     """
     for _ in range(100):
-        tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
+        tmp = temp_name(target, secrets.token_hex(6))
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:
@@ -117,12 +120,14 @@ class LocalFilesystem:
         """Yield a temp path beside `path`; on success fsync it and rename it over `path`.
 
         If the body raises (or the process dies), the final name keeps its previous content and
-        the temp file is removed (or, after a kill, left only under a `.tmp-` name).
+        the temp file is removed (or, after a kill, left only under a `.tmp-` name, which a
+        later write to the same folder removes once its writer is gone).
         """
         target = self.resolve(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         self.resolve(path)  # re-check: a parent created above must not be a symlink out
         tmp = create_temp_beside(target)
+        sweep_once(target.parent)
         try:
             yield tmp
             with open(tmp, "rb+") as fh:

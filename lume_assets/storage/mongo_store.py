@@ -1,8 +1,11 @@
 """`MongoResultStore`: results in MongoDB, one collection per project, keyed by inputs hash.
 
 - database: the URI's default database, else ``database=`` (default ``lume_assets``);
-  collection: the project name; a unique index on ``inputs_hash`` makes every write an
-  idempotent upsert (a retried or duplicated write never creates a second document).
+  collection: ``lume_results_<project>`` (`collection_name`: ASCII letters, digits and ``_``
+  only, so the name is valid on every Mongo-protocol server — nx-27017 cannot create a
+  collection named ``default`` or holding ``-``/``.``); a unique index on ``inputs_hash``
+  makes every write an idempotent upsert (a retried or duplicated write never creates a
+  second document).
 - ``put_many`` sends ``insert_many(ordered=False)`` batches; results whose hash already exists
   are then replaced with one unordered ``bulk_write`` of upserts.
 - ``put`` inserts first (the common case: a new hash); on a duplicate key it updates in place
@@ -13,7 +16,7 @@
   that cannot be selected within ``timeout_s`` raises `StoreUnavailableError` naming host:port.
 - The password is passed to pymongo separately (from ``LUME_MONGO_PASSWORD``), never put into
   the URI we log, and scrubbed from any error text.
-- Arrays over the threshold go to GridFS (bucket ``<project>_arrays``) or HDF5 files.
+- Arrays over the threshold go to GridFS (bucket ``lume_results_<project>_arrays``) or HDF5 files.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,6 +61,20 @@ RETRIES = 5
 BATCH = 10_000  # results per insert_many: a scan chunk
 MAX_AUTO_INDEXES = 16  # input paths indexed automatically per model
 DUPLICATE_KEY = 11000
+PENDING = "lume_pending_chunk"  # marks a chunk's documents until the whole chunk is written
+
+
+def sticky_update(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The upsert of `doc` that never unpublishes a stored result (published is sticky)."""
+    body = {k: v for k, v in doc.items() if k not in ("_id", "published")}
+    if doc.get("published"):
+        return {"$set": {**body, "published": True}}
+    return {"$set": body, "$setOnInsert": {"published": False}}
+
+
+def _visible_or_held() -> dict[str, Any]:
+    """Published documents, and unpublished ones not left over from an unfinished chunk."""
+    return {"$or": [{"published": True}, {PENDING: None}]}
 
 
 def retry_on_autoreconnect(fn: Callable[[], T], retries: int = RETRIES, base: float = 0.05) -> T:
@@ -71,6 +89,20 @@ def retry_on_autoreconnect(fn: Callable[[], T], retries: int = RETRIES, base: fl
                 raise
             time.sleep(base * 2**attempt)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+COLLECTION_PREFIX = "lume_results_"
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def collection_name(project: str) -> str:
+    """The collection holding `project`'s results (ConfigError for a non-portable name)."""
+    if not isinstance(project, str) or not _PROJECT_NAME.fullmatch(project):
+        raise ConfigError(
+            f"project {str(project)[:80]!r} cannot name a MongoDB collection: use 1-64 ASCII "
+            "letters, digits or '_' (set LUME_PROJECT or the model's project)."
+        )
+    return f"{COLLECTION_PREFIX}{project}"
 
 
 _URI_CREDENTIALS = re.compile(r"//([^:/@\s]+):([^@\s]+)@")
@@ -172,6 +204,7 @@ class MongoResultStore(ResultStore):
         if parsed.get("password"):
             self._secret = self._secret or parsed["password"]
         self.project = project
+        name = collection_name(project)
         self.timeout_s = timeout_s
         ms = int(timeout_s * 1000)
         kwargs: dict[str, Any] = {}
@@ -188,10 +221,10 @@ class MongoResultStore(ResultStore):
             **kwargs,
         )
         self.db = self.client[database or parsed.get("database") or "lume_assets"]
-        self.collection = self.db[project]
+        self.collection = self.db[name]
         self._indexed_models: set[str] = set()  # models whose input paths are indexed
         if large_arrays == "gridfs":
-            blobs: Any = GridFSBlobStore(self.db, f"{project}_arrays", self._call)
+            blobs: Any = GridFSBlobStore(self.db, f"{name}_arrays", self._call)
         else:
             blobs = HDF5BlobStore(LocalFilesystem(files_root))  # type: ignore[arg-type]
         self.codec = Codec(binary="bytes", blobs=blobs, array_threshold=array_threshold)
@@ -253,7 +286,7 @@ class MongoResultStore(ResultStore):
         found = self._call(
             lambda: self.collection.find_one_and_update(
                 {"inputs_hash": result.inputs_hash},
-                {"$set": doc},
+                sticky_update(doc),
                 projection={"_id": 1},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
@@ -296,12 +329,10 @@ class MongoResultStore(ResultStore):
                     f"{self._scrub(str(other[0].get('errmsg')))[:300]}"
                 ) from None
             dupes = [docs[e["index"]] for e in errors]
-        replace = []
-        for doc in dupes:
-            doc.pop("_id", None)
-            replace.append(
-                pymongo.UpdateOne({"inputs_hash": doc["inputs_hash"]}, {"$set": doc}, upsert=True)
-            )
+        replace = [
+            pymongo.UpdateOne({"inputs_hash": doc["inputs_hash"]}, sticky_update(doc), upsert=True)
+            for doc in dupes
+        ]
         self._call(lambda: self.collection.bulk_write(replace, ordered=False))
         return len(docs)
 
@@ -329,6 +360,27 @@ class MongoResultStore(ResultStore):
         info = self._call(self.collection.index_information)
         keys = [spec["key"][0][0] for name, spec in info.items() if name != "_id_"]
         return sorted(set(keys))
+
+    def put_chunk(self, results: Sequence[Result]) -> int:
+        """Write a chunk so that it becomes visible at once: every document is written
+        unpublished with a chunk marker, then the marker is cleared in one update (publishing
+        those meant to be published). A kill in between leaves only marked, unpublished
+        documents, which neither queries nor the cache count."""
+        if not results:
+            return 0
+        token = uuid.uuid4().hex
+        docs = [{**self.to_document(r), "published": False, PENDING: token} for r in results]
+        self._index_inputs(docs)
+        self._write_batch(docs)
+        visible = [r.inputs_hash for r in results if r.published]
+        for chunk in _batches(visible, BATCH):
+            self._call(
+                lambda c=chunk: self.collection.update_many(
+                    {PENDING: token, "inputs_hash": {"$in": c}}, {"$set": {"published": True}}
+                )
+            )
+        self._call(lambda: self.collection.update_many({PENDING: token}, {"$unset": {PENDING: ""}}))
+        return len(docs)
 
     def publish(self, inputs_hash: str, published: bool = True) -> Result:
         """Set the published flag of a stored result."""
@@ -366,8 +418,7 @@ class MongoResultStore(ResultStore):
         clauses: list[dict[str, Any]] = []
         if model is not None:
             clauses.append({"model": model})
-        if not include_unpublished:
-            clauses.append({"published": True})
+        clauses.append({"published": True} if not include_unpublished else _visible_or_held())
         merged: dict[str, dict[str, Any]] = {}  # bounds on one path: one clause (same meaning)
         for c in parse_filter(filter):
             value = list(c.value) if c.op == "$in" else c.value
@@ -402,6 +453,8 @@ class MongoResultStore(ResultStore):
         query: dict[str, Any] = {"inputs_hash": inputs_hash}
         if not include_unpublished:
             query["published"] = True
+        else:
+            query.update(_visible_or_held())
         doc = self._call(lambda: self.collection.find_one(query))
         return None if doc is None else self.from_document(doc)
 

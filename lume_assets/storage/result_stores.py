@@ -39,6 +39,13 @@ class ResultStore(ABC):
     def put_many(self, results: Iterable[Result]) -> int:
         """Insert or replace many results in batches; return how many were written."""
 
+    def put_chunk(self, results: Sequence[Result]) -> int:
+        """Write results that become visible together (a scan chunk): all or none of them.
+
+        Like every write, an upsert never unpublishes a stored result (published is sticky).
+        """
+        return self.put_many(results)
+
     @abstractmethod
     def publish(self, inputs_hash: str, published: bool = True) -> Result:
         """Mark a stored result published (or held back); return it. Raises if it is absent."""

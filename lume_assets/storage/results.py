@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lume_assets.errors import SerializerError
+from lume_assets.storage.files import FileRecord
 
 __all__ = ["Provenance", "Result", "canonical_inputs", "compute_inputs_hash", "utc_now_ms"]
 
@@ -113,10 +114,24 @@ class Provenance(BaseModel):
     asset_key: str | None = Field(default=None, description="Asset key as 'a/b/c'.")
     partition_key: str | None = None
     code_sha: str | None = None
-    files: dict[str, str] = Field(
-        default_factory=dict, description="Output name -> path of its HDF5/text file."
+    files: dict[str, FileRecord] = Field(
+        default_factory=dict,
+        description="Output name -> its file (root-relative and host path, bytes, sha256).",
     )
     deployment_id: int | str | None = None
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _legacy_paths(cls, value: Any) -> Any:
+        """Read records written before files carried a checksum (a bare host path)."""
+        if not isinstance(value, Mapping):
+            return value
+        return {
+            name: {"path": v, "host_path": v, "bytes": 0, "serializer": ""}
+            if isinstance(v, str)
+            else v
+            for name, v in value.items()
+        }
 
 
 class Result(BaseModel):

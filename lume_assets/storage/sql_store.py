@@ -52,7 +52,7 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -185,9 +185,13 @@ COLUMNS = {
 }
 _REPLACED = ("model", "version", "created_ms", "published", "provenance_id", "document")
 _RESULT_COLUMNS = ("project", "inputs_hash", *_REPLACED)
+# published is sticky: a re-run, retry or held copy never unpublishes a result
+_SET = {c: f"excluded.{c}" for c in _REPLACED} | {
+    "published": f"({R.name}.published OR excluded.published)"
+}
 _UPSERT = (
     " ON CONFLICT (project, inputs_hash) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _REPLACED)
+    + ", ".join(f"{c} = {v}" for c, v in _SET.items())
     + " RETURNING inputs_hash, id"
 )
 _ROW_COLS = "model, version, inputs_hash, created_ms, published, document, provenance_id"
@@ -437,6 +441,10 @@ class SqlResultStore(ResultStore):
         self._maybe_analyze()
         return total
 
+    def put_chunk(self, results: Sequence[Result]) -> int:
+        """Write a chunk of results in ONE transaction: readers see all of it or none."""
+        return self.put_many(results) if results else 0
+
     def _path_id(self, conn: sa.Connection, path: str, local: _PathIds) -> int | None:
         """Return the id of `path` (created if new), or None if it is too long to index."""
         hit = local.get(path) or self._path_cache.get(path)
@@ -600,19 +608,19 @@ class SqlResultStore(ResultStore):
         for h in hashes:
             r = latest[h]
             p = r.provenance
+            # records with files (each result's own) are not shared: no lookup for those
             key = (
-                p.run_id,
-                p.asset_key,
-                p.partition_key,
-                p.code_sha,
-                type(p.deployment_id),
-                p.deployment_id,
-                tuple(p.files.items()),
+                (p.run_id, p.asset_key, p.partition_key, p.code_sha)
+                + (type(p.deployment_id), p.deployment_id)
+                if not p.files
+                else None
             )
-            digest = seen.get(key)
+            digest = seen.get(key) if key else None
             if digest is None:
                 prov = _dumps(p.model_dump())
-                digest = seen[key] = hashlib.sha256(prov.encode()).hexdigest()
+                digest = hashlib.sha256(prov.encode()).hexdigest()
+                if key:
+                    seen[key] = digest
                 provenance[digest] = prov
             prov_of[h] = digest
             bodies[h] = {
@@ -661,7 +669,10 @@ class SqlResultStore(ResultStore):
         ).all()
         ids = dict(found)
         if ids:
-            sets = ", ".join(f"{c} = ?" for c in _REPLACED)
+            sets = ", ".join(
+                "published = (published OR ?)" if c == "published" else f"{c} = ?"
+                for c in _REPLACED
+            )
             conn.exec_driver_sql(
                 f"UPDATE {R.name} SET {sets} WHERE id = ?",
                 [(*row[2:], ids[row[1]]) for row in rows if row[1] in ids],
@@ -845,7 +856,7 @@ class SqlResultStore(ResultStore):
         return q.where(*self._conditions(conditions, paths)), paths
 
     def _order(
-        self, q: sa.Select, path: str, direction: int, paths: _Paths
+        self, q: sa.Select, path: str, direction: int, paths: _Paths, n: int
     ) -> tuple[sa.Select, list[sa.ColumnElement[Any]]]:
         """Return the query and ORDER BY terms for a path in MongoDB order.
 
@@ -859,7 +870,7 @@ class SqlResultStore(ResultStore):
         table, owner = self._index(path)
         path_id = paths.id(path)
         if path not in paths.multi:  # at most one index row per owner: join it
-            s = table.alias(f"sort_{len(q.get_final_froms())}")
+            s = table.alias(f"sort_{n}")
             q = q.join_from(
                 R, s, sa.and_(s.c.owner_id == owner, s.c.path_id == path_id), isouter=True
             )
@@ -945,8 +956,8 @@ class SqlResultStore(ResultStore):
                 conn, list(self._COLS), model, filter, include_unpublished, order_spec
             )
             order: list[Any] = []
-            for path, direction in order_spec:
-                q, terms = self._order(q, path, direction, paths)
+            for i, (path, direction) in enumerate(order_spec):
+                q, terms = self._order(q, path, direction, paths, i)
                 order.extend(terms)
             q = q.order_by(*order, R.c.inputs_hash.asc())
             if n is not None:

@@ -3,6 +3,7 @@ cache, provenance and the output-range check — materialized with the real IO m
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from pathlib import Path
@@ -97,11 +98,22 @@ def test_outputs_are_routed_to_store_hdf5_and_text(resources, instance, store) -
 
     # HDF5 with plain h5py, text as a plain file, both where provenance says
     h5_path = Path(str(meta["toy/curve"]["path"].value))
-    assert rec.provenance.files["curve"] == str(h5_path)
+    assert rec.provenance.files["curve"].host_path == str(h5_path)
+    assert h5_path.name == f"{rec.inputs_hash[:16]}.h5"  # content-addressed
+    assert rec.provenance.files["curve"].sha256 == hashlib.sha256(h5_path.read_bytes()).hexdigest()
     with h5py.File(h5_path, "r") as f:
         np.testing.assert_array_equal(f["value"][()], np.linspace(0, 1.5, 5))
-    log_path = Path(rec.provenance.files["log"])
-    assert log_path.read_text() == "evaluated x=1.5 n=5.0\n"
+        stamp = {k: f["value"].attrs[k] for k in ("model", "version", "inputs_hash", "run_id")}
+    assert stamp == {
+        "model": "toy",
+        "version": rec.version,
+        "inputs_hash": rec.inputs_hash,
+        "run_id": result.run_id,
+    }
+    log_path = Path(rec.provenance.files["log"].host_path)
+    header, body = log_path.read_text().split("\n", 1)
+    assert body == "evaluated x=1.5 n=5.0\n"
+    assert json.loads(header.removeprefix("# lume ")) == stamp
     assert meta["toy/curve"]["shape"].value == "(5,)"
 
     # metadata: cache miss, inputs/outputs tables, code version = model version
@@ -298,7 +310,7 @@ def test_partition_inputs_drive_each_partition(resources, instance, store) -> No
     assert result.success
     [rec] = store.find("toy")
     assert rec.inputs["x"] == 4.0 and rec.provenance.partition_key == "4"
-    assert rec.provenance.files["curve"].endswith("toy/curve/4.h5")
+    assert rec.provenance.files["curve"].path == f"toy/curve/4/{rec.inputs_hash[:16]}.h5"
 
 
 def test_spec_resources_become_launcher_tags() -> None:
@@ -378,7 +390,7 @@ def test_array_inputs_in_config_and_image_outputs_with_axes(resources, instance,
     )
     assert result.success
     [rec] = store.find("screen")
-    with h5py.File(rec.provenance.files["xy"], "r") as f:
+    with h5py.File(rec.provenance.files["xy"].host_path, "r") as f:
         np.testing.assert_array_equal(f["value"][()], np.full((4, 5), 1.5))
         attrs = dict(f["value"].attrs)
     assert list(attrs["axis_labels"]) == ["x", "y"] and attrs["x_min"] == -2

@@ -2,7 +2,9 @@
 
 import dagster as dg
 
-from lume_assets.automation.model_partitions import partitioned_model_asset, table_inputs
+from lume_assets.assets.model_assets import model_asset
+from lume_assets.automation.model_partitions import table_inputs
+from lume_assets.io_managers.registry import RegistryResource
 from lume_assets.io_managers.results import ResultIOManager, ResultStoreResource
 from lume_assets.settings import get_settings
 from tests.automation.conftest import make_cheap_spec
@@ -10,11 +12,17 @@ from tests.automation.conftest import make_cheap_spec
 KEYS = [f"p{i:03d}" for i in range(100)]
 TABLE = {k: {"x": float(i), "y": 1.0} for i, k in enumerate(KEYS)}
 
-cheap = partitioned_model_asset(
-    make_cheap_spec(), dg.StaticPartitionsDefinition(KEYS), table_inputs(TABLE)
+cheap = model_asset(
+    make_cheap_spec(),
+    partitions_def=dg.StaticPartitionsDefinition(KEYS),
+    partition_inputs=table_inputs(TABLE),
 )
 _store = ResultStoreResource(url=get_settings().resolved_results_url())
 defs = dg.Definitions(
     assets=[cheap],
-    resources={"result_store": _store, "result_io_manager": ResultIOManager(result_store=_store)},
+    resources={
+        "result_store": _store,
+        "result_io_manager": ResultIOManager(result_store=_store),
+        "registry": RegistryResource(),
+    },
 )

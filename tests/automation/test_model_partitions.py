@@ -1,5 +1,6 @@
 """Partitioned model assets: single-run backfills through the real IO managers, approval gate."""
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,16 +14,17 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from lume_assets.assets.model_assets import model_asset
 from lume_assets.automation.gate import ApprovalsResource
 from lume_assets.automation.model_partitions import (
     inbox_inputs,
     model_inputs_validator,
-    partitioned_model_asset,
     table_inputs,
 )
 from lume_assets.automation.sensors import InboxSensorSpec, build_inbox_sensor
 from lume_assets.cli import cli
 from lume_assets.io_managers.hdf5 import HDF5IOManager
+from lume_assets.io_managers.registry import RegistryResource
 from lume_assets.io_managers.results import ResultIOManager, ResultStoreResource
 from lume_assets.io_managers.text import TextIOManager
 from lume_assets.models.model import ModelSpec
@@ -77,6 +79,7 @@ def resources(lume_settings) -> dict:
         "hdf5_io_manager": HDF5IOManager(root_dir=files),
         "text_io_manager": TextIOManager(root_dir=files),
         "approvals": ApprovalsResource(),
+        "registry": RegistryResource(),
     }
 
 
@@ -90,7 +93,11 @@ def test_single_run_backfill_over_100_partitions_writes_100_readable_partitions(
 ):
     keys = [f"p{i:03d}" for i in range(100)]
     table = {k: {"x": float(i), "n": 4.0 + i % 5} for i, k in enumerate(keys)}
-    asset = partitioned_model_asset(RAMP, dg.StaticPartitionsDefinition(keys), table_inputs(table))
+    asset = model_asset(
+        RAMP,
+        partitions_def=dg.StaticPartitionsDefinition(keys),
+        partition_inputs=table_inputs(table),
+    )
     BATCH_CALLS.clear()
     with dg.instance_for_test() as instance:
         result = dg.materialize(
@@ -103,29 +110,39 @@ def test_single_run_backfill_over_100_partitions_writes_100_readable_partitions(
             assert done == set(keys), name
     assert BATCH_CALLS == [100]  # the whole range in one vectorized call
     root = lume_settings.resolved_files_root()
-    for i, key in enumerate(keys):
-        with h5py.File(root / "ramp" / "trace" / f"{key}.h5", "r") as fh:
-            np.testing.assert_allclose(fh["value"][()], np.linspace(0, i, 4 + i % 5))
-        assert (root / "ramp" / "note" / f"{key}.txt").read_text() == f"ramp to {i:g}\n"
     store = resources["result_store"].get_store()
     assert store.count("ramp") == 100
+    for rec in store.find("ramp"):  # every record points at its own files, sha256 included
+        i = keys.index(rec.provenance.partition_key)
+        trace, note = rec.provenance.files["trace"], rec.provenance.files["note"]
+        assert trace.path.startswith(f"ramp/trace/{keys[i]}/")
+        assert trace.sha256 == hashlib.sha256((root / trace.path).read_bytes()).hexdigest()
+        with h5py.File(root / trace.path, "r") as fh:
+            np.testing.assert_allclose(fh["value"][()], np.linspace(0, i, 4 + i % 5))
+        assert (root / note.path).read_text().endswith(f"\nramp to {i:g}\n")
     [hit] = store.find("ramp", {"inputs.x": {"$eq": 42.0}})
     assert hit.provenance.partition_key == "p042"
     assert hit.outputs["total"] == pytest.approx(np.linspace(0, 42, 6).sum())
-    assert hit.provenance.files["trace"].endswith("ramp/trace/p042.h5")
+    assert hit.provenance.files["trace"].path == f"ramp/trace/p042/{hit.inputs_hash[:16]}.h5"
 
     # the same range again: every partition is a cache hit, nothing is evaluated
     BATCH_CALLS.clear()
     again = dg.materialize([asset], resources=resources, tags=range_tags(keys[0], keys[-1]))
     assert again.success and BATCH_CALLS == []
-    meta = again.get_asset_materialization_events()[0].materialization.metadata
+    meta = next(
+        e.materialization.metadata
+        for e in again.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(["ramp", "result"])
+    )
     assert meta["cache_hits"].value == 100
 
 
 def test_time_window_partitions_take_inputs_from_the_date(resources):
     days = dg.DailyPartitionsDefinition(start_date="2026-03-01", end_date="2026-03-08")
-    asset = partitioned_model_asset(
-        RAMP, days, lambda day: {"x": float(datetime.fromisoformat(day).day)}
+    asset = model_asset(
+        RAMP,
+        partitions_def=days,
+        partition_inputs=lambda day: {"x": float(datetime.fromisoformat(day).day)},
     )
     result = dg.materialize(
         [asset], resources=resources, tags=range_tags("2026-03-02", "2026-03-05")
@@ -141,7 +158,7 @@ def test_inbox_files_become_dynamic_partitions_run_singly_or_as_a_range(
 ):
     inbox = tmp_path / "inbox"
     parts = dg.DynamicPartitionsDefinition(name="ramp_inputs")
-    asset = partitioned_model_asset(RAMP, parts, inbox_inputs(inbox))
+    asset = model_asset(RAMP, partitions_def=parts, partition_inputs=inbox_inputs(inbox))
     sensor = build_inbox_sensor(
         InboxSensorSpec(name="ramp_inbox", inbox_dir=inbox),
         target=asset,
@@ -184,15 +201,19 @@ def test_inbox_files_become_dynamic_partitions_run_singly_or_as_a_range(
 
 def test_gated_results_are_not_queryable_until_approved_with_the_cli(resources, lume_home):
     keys = ["low", "high"]
-    asset = partitioned_model_asset(
+    asset = model_asset(
         RAMP,
-        dg.StaticPartitionsDefinition(keys),
-        table_inputs({"low": {"x": 1.0}, "high": {"x": 9.0}}),
+        partitions_def=dg.StaticPartitionsDefinition(keys),
+        partition_inputs=table_inputs({"low": {"x": 1.0}, "high": {"x": 9.0}}),
         requires_approval=True,
     )
     result = dg.materialize([asset], resources=resources, tags=range_tags("low", "high"))
     assert result.success
-    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    meta = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(["ramp", "result"])
+    )
     assert meta["approval_status"].value == "pending"
     store = resources["result_store"].get_store()
     assert store.find("ramp") == []  # held back: not queryable
@@ -211,10 +232,10 @@ def test_gated_results_are_not_queryable_until_approved_with_the_cli(resources, 
 def test_rejected_results_stay_unpublished_via_the_launchpad_job(resources):
     from lume_assets.automation.gate import approve_results_job
 
-    asset = partitioned_model_asset(
+    asset = model_asset(
         RAMP,
-        dg.StaticPartitionsDefinition(["only"]),
-        table_inputs({"only": {"x": 2.0}}),
+        partitions_def=dg.StaticPartitionsDefinition(["only"]),
+        partition_inputs=table_inputs({"only": {"x": 2.0}}),
         requires_approval=True,
     )
     run = dg.materialize([asset], resources=resources, partition_key="only")
@@ -245,8 +266,11 @@ def test_downstream_of_a_gate_cannot_read_the_result_until_it_is_approved(resour
     from lume_assets.automation.approval import decide, store_publisher
 
     parts = dg.StaticPartitionsDefinition(["only"])
-    gated = partitioned_model_asset(
-        RAMP, parts, table_inputs({"only": {"x": 4.0}}), requires_approval=True
+    gated = model_asset(
+        RAMP,
+        partitions_def=parts,
+        partition_inputs=table_inputs({"only": {"x": 4.0}}),
+        requires_approval=True,
     )
 
     @dg.asset(partitions_def=parts, ins={"ramp": dg.AssetIn(key=["ramp", "result"])})

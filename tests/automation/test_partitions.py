@@ -4,8 +4,8 @@ import dagster as dg
 import numpy as np
 import pytest
 
+from lume_assets.assets.scan_grid import LinSpace, ScanSpec
 from lume_assets.automation.partitions import PartitionSpec, build_partitions_def
-from lume_assets.automation.scan_grid import LinSpace, ScanSpec
 from lume_assets.errors import ConfigError
 
 

@@ -1,5 +1,6 @@
 """Fast scans: thousands of points in one run, batched into the result store and HDF5."""
 
+import hashlib
 from pathlib import Path
 
 import dagster as dg
@@ -11,9 +12,9 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from lume_assets.assets.scan_asset import scan_asset
+from lume_assets.assets.scan_grid import LinSpace, ScanSpec
 from lume_assets.automation.progress import subscribe
-from lume_assets.automation.scan_grid import LinSpace, ScanSpec
-from lume_assets.automation.scans import scan_asset
 from tests.automation.conftest import make_cheap_spec
 
 
@@ -51,7 +52,8 @@ def test_whole_scan_is_one_run_writing_every_chunk_and_every_result(scan_resourc
     root = Path(scan_resources["hdf5_io_manager"].root_dir)
     xs = []
     for key in keys:
-        with h5py.File(root / "cheap" / "grid" / f"{key}.h5", "r") as fh:
+        [chunk_file] = (root / "cheap" / "grid" / key).iterdir()
+        with h5py.File(chunk_file, "r") as fh:
             x, y = fh["inputs/x"][()], fh["inputs/y"][()]
             np.testing.assert_allclose(fh["outputs/r"][()], 2.0 * np.hypot(x, y))
             assert len(fh["inputs_hash"][()]) == len(x)
@@ -63,6 +65,8 @@ def test_whole_scan_is_one_run_writing_every_chunk_and_every_result(scan_resourc
     hits = store.find("cheap", {"inputs.x": {"$eq": 3.0}, "inputs.y": {"$eq": 2.0}})
     assert len(hits) == 1 and hits[0].outputs["p"] == pytest.approx(12.0)
     assert hits[0].provenance.run_id == result.run_id
+    chunk = hits[0].provenance.files["scan"]  # the record points at its chunk's file + sha256
+    assert chunk.sha256 == hashlib.sha256((root / chunk.path).read_bytes()).hexdigest()
 
 
 def test_one_chunk_can_run_alone(scan_resources):

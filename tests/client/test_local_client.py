@@ -35,7 +35,7 @@ def test_run_waits_and_returns_the_stored_result(client: LumeClient, first: Resu
     run = client.status(first.provenance.run_id)
     assert run.succeeded and "beam_envelope/result" in run.assets
     assert run.steps_done == run.steps_total == 1
-    with h5py.File(first.provenance.files["sigma_x"]) as f:  # the HDF5 output is on disk
+    with h5py.File(first.provenance.files["sigma_x"].host_path) as f:  # the HDF5 output is on disk
         assert f["value"].shape == first.outputs["sigma_x"].shape
 
 
@@ -72,6 +72,7 @@ def test_bad_input_fails_before_any_run(client: LumeClient) -> None:
 
 
 def test_results_as_list_and_dataframe(client: LumeClient, first: Result) -> None:
+    client.run("beam_envelope", {"k_f": 2.35})  # its own second result (a cache hit if present)
     found = client.results("beam_envelope", {"inputs.k_d": {"$lte": -2.05}})
     assert [r.inputs_hash for r in found] == [first.inputs_hash]
     frame = client.results("beam_envelope", {"inputs.k_f": {"$gte": 2.1}}, dataframe=True)

@@ -75,7 +75,8 @@ def test_local_instance_is_sqlite_with_a_queued_coordinator(
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 4
-        assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
+        assert type(instance.run_launcher).__name__ == "LocalRunLauncher"  # a DefaultRunLauncher
+        assert instance.run_monitoring_enabled  # dead run workers are failed by the daemon
     assert (dagster_home / "history").is_dir()  # SQLite storage lives under DAGSTER_HOME
 
 

@@ -201,11 +201,11 @@ def test_bad_docker_image_tag_is_refused() -> None:
 
 
 def test_every_model_asset_kind_carries_the_models_placement() -> None:
-    """model_asset, partitioned_model_asset and scan_asset all tag the model's resources."""
+    """model_asset (plain and partitioned) and scan_asset all tag the model's resources."""
     from lume_assets.assets.model_assets import model_asset
-    from lume_assets.automation.model_partitions import partitioned_model_asset, table_inputs
-    from lume_assets.automation.scan_grid import LinSpace, ScanSpec
-    from lume_assets.automation.scans import scan_asset
+    from lume_assets.assets.scan_asset import scan_asset
+    from lume_assets.assets.scan_grid import LinSpace, ScanSpec
+    from lume_assets.automation.model_partitions import table_inputs
     from lume_assets.demo.focus_model import FOCUS
     from lume_assets.models.model import ModelResources
 
@@ -214,8 +214,10 @@ def test_every_model_asset_kind_carries_the_models_placement() -> None:
     inputs = {k: dict(k=1.0, drift=1.0) for k in ("a", "b")}
     built = {
         "model_asset": model_asset(spec),
-        "partitioned_model_asset": partitioned_model_asset(
-            spec, dg.StaticPartitionsDefinition(["a", "b"]), table_inputs(inputs)
+        "partitioned model_asset": model_asset(
+            spec,
+            partitions_def=dg.StaticPartitionsDefinition(["a", "b"]),
+            partition_inputs=table_inputs(inputs),
         ),
         "scan_asset": scan_asset(
             spec, ScanSpec(name="grid", axes={"k": LinSpace(start=1, stop=2, num=4)}, chunk_size=2)

@@ -12,7 +12,7 @@ import pytest
 from lume_assets.errors import PathEscapeError, StorageError, UnknownSerializerError
 from lume_assets.io_managers.files import partition_file_stem
 from lume_assets.io_managers.hdf5 import HDF5IOManager
-from lume_assets.io_managers.text import TextIOManager
+from lume_assets.io_managers.text import HEADER, TextIOManager
 from lume_assets.storage.hdf5 import H5Node
 from lume_assets.storage.serializers import register_serializer, unregister_serializer
 from tests.storage.test_serializers import CSVSerializer
@@ -36,6 +36,19 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, key: str) -> dic
     return metas[0]
 
 
+def only_file(folder: Path) -> Path:
+    """The one file in `folder` (outputs are content-addressed: `<folder>/<id>.<ext>`)."""
+    [path] = [p for p in folder.iterdir() if p.is_file()]
+    return path
+
+
+def body(path: Path) -> str:
+    """A text file's content after the provenance header line."""
+    header, rest = path.read_text().split("\n", 1)
+    assert header.startswith(HEADER)
+    return rest
+
+
 def test_hdf5_asset_file_is_plain_hdf5_with_values_attrs_and_metadata(tmp_path: Path) -> None:
     beam_x = np.linspace(-1, 1, 11, dtype="f4")
 
@@ -50,8 +63,9 @@ def test_hdf5_asset_file_is_plain_hdf5_with_values_attrs_and_metadata(tmp_path: 
         [beam], resources={"hdf5_io_manager": HDF5IOManager(root_dir=str(tmp_path))}
     )
     assert result.success
-    path = tmp_path / "beam.h5"
+    path = only_file(tmp_path / "beam")
     with h5py.File(path, "r") as fh:  # plain h5py, no lume code
+        assert fh.attrs["run_id"] == result.run_id  # the provenance stamp
         np.testing.assert_array_equal(fh["x"][()], beam_x)
         assert fh["x"].dtype == np.float32
         assert fh["x"].attrs["units"] == "mm"
@@ -90,10 +104,11 @@ def test_text_and_hdf5_chain_loads_inputs(tmp_path: Path) -> None:
     }
     result = dg.materialize([trajectory, report, word_count], resources=resources)
     assert result.success
-    assert (tmp_path / "report.txt").read_text() == "sum=10.0\n"
+    report_file = only_file(tmp_path / "report")
+    assert body(report_file) == "sum=10.0\n"
     assert result.output_for_node("word_count") == len("sum=10.0\n")
     meta = materialization_metadata(result, "report")
-    assert meta["sha256"] == hashlib.sha256(b"sum=10.0\n").hexdigest()
+    assert meta["sha256"] == hashlib.sha256(report_file.read_bytes()).hexdigest()
     assert "datasets" not in meta
 
 
@@ -113,14 +128,10 @@ def test_partitioned_asset_writes_one_file_per_partition(tmp_path: Path) -> None
         res = dg.materialize(
             [scan], partition_key=key, instance=instance, resources={"hdf5_io_manager": io}
         )
-        assert materialization_metadata(res, "scan")["path"] == str(tmp_path / f"scan/{key}.h5")
-    assert sorted(p.name for p in (tmp_path / "scan").iterdir()) == [
-        "p0.h5",
-        "p1.h5",
-        "p2.h5",
-        "p3.h5",
-    ]
-    with h5py.File(tmp_path / "scan/p2.h5") as fh:
+        path = materialization_metadata(res, "scan")["path"]
+        assert path == str(only_file(tmp_path / f"scan/{key}"))
+    assert sorted(p.name for p in (tmp_path / "scan").iterdir()) == ["p0", "p1", "p2", "p3"]
+    with h5py.File(only_file(tmp_path / "scan/p2")) as fh:
         assert fh["k"].asstr()[()] == "p2"
     # a non-partitioned downstream asset reads every partition: a dict by partition key
     res = dg.materialize(
@@ -128,7 +139,7 @@ def test_partitioned_asset_writes_one_file_per_partition(tmp_path: Path) -> None
         instance=instance,
         resources={"hdf5_io_manager": io, "text_io_manager": text},
     )
-    assert (tmp_path / "summary.txt").read_text() == "p0:0,p1:3,p2:6,p3:9"
+    assert body(only_file(tmp_path / "summary")) == "p0:0,p1:3,p2:6,p3:9"
     assert res.success
 
 
@@ -161,20 +172,16 @@ def test_single_run_backfill_output_writes_every_partition(tmp_path: Path) -> No
         [vectorized, labels], resources=resources, tags={RANGE_START: "p1", RANGE_END: "p3"}
     )
     assert result.success
-    assert sorted(p.name for p in (tmp_path / "vectorized").iterdir()) == [
-        "p1.h5",
-        "p2.h5",
-        "p3.h5",
-    ]
+    assert sorted(p.name for p in (tmp_path / "vectorized").iterdir()) == ["p1", "p2", "p3"]
     for i, key in enumerate(["p1", "p2", "p3"]):
-        with h5py.File(tmp_path / f"vectorized/{key}.h5") as fh:
+        with h5py.File(only_file(tmp_path / f"vectorized/{key}")) as fh:
             assert fh["value"][()] == float(i**2)
-        assert (tmp_path / f"labels/{key}.txt").read_text() == f"{key}={float(i**2)}"
+        assert body(only_file(tmp_path / f"labels/{key}")) == f"{key}={float(i**2)}"
     meta = materialization_metadata(result, "vectorized")
     assert meta["partitions"] == 3
     files = {r.data["partition"]: r.data for r in meta["files"].records}
     assert set(files) == {"p1", "p2", "p3"}
-    p2 = tmp_path / "vectorized/p2.h5"
+    p2 = only_file(tmp_path / "vectorized/p2")
     assert files["p2"]["sha256"] == hashlib.sha256(p2.read_bytes()).hexdigest()
     assert files["p2"]["bytes"] == p2.stat().st_size
     assert meta["bytes"] == sum(r["bytes"] for r in files.values())
@@ -193,33 +200,37 @@ def test_multi_partition_output_with_wrong_keys_is_refused(tmp_path: Path) -> No
     assert not (tmp_path / "scan").exists()
 
 
-def test_build_contexts_round_trip_and_partition_range_input(tmp_path: Path) -> None:
+def test_load_reads_the_file_the_materialization_recorded_and_never_guesses(
+    tmp_path: Path,
+) -> None:
+    @dg.asset(partitions_def=points, io_manager_key="hdf5_io_manager")
+    def out(context: dg.AssetExecutionContext) -> dict:
+        return {"key": context.partition_key}
+
     io = HDF5IOManager(root_dir=str(tmp_path))
+    instance = dg.DagsterInstance.ephemeral()
     for key in ["p0", "p1", "p2"]:
-        with dg.build_output_context(
-            asset_key=["sim", "out"], partition_key=key, asset_partitions_def=points
-        ) as ctx:
-            io.handle_output(ctx, {"key": key})
-    upstream = dg.build_output_context(asset_key=["sim", "out"], asset_partitions_def=points)
-    one = dg.build_input_context(
-        asset_key=["sim", "out"],
-        upstream_output=upstream,
-        partition_key="p1",
-        asset_partitions_def=points,
-    )
-    assert io.load_input(one) == {"key": "p1"}
+        dg.materialize(
+            [out], partition_key=key, instance=instance, resources={"hdf5_io_manager": io}
+        )
+    upstream = dg.build_output_context(asset_key=["out"], asset_partitions_def=points)
     many = dg.build_input_context(
-        asset_key=["sim", "out"],
+        asset_key=["out"],
         upstream_output=upstream,
         asset_partition_key_range=dg.PartitionKeyRange("p0", "p2"),
         asset_partitions_def=points,
+        instance=instance,
     )
     assert io.load_input(many) == {"p0": {"key": "p0"}, "p1": {"key": "p1"}, "p2": {"key": "p2"}}
+    # a stray file where a guessed path would look is never read: p3 was never materialized
+    (tmp_path / "out/p3").mkdir()
+    (tmp_path / "out/p3/0123456789abcdef.h5").write_bytes(b"not hdf5")
     missing = dg.build_input_context(
-        asset_key=["sim", "out"],
+        asset_key=["out"],
         upstream_output=upstream,
         partition_key="p3",
         asset_partitions_def=points,
+        instance=instance,
     )
     with pytest.raises(StorageError, match="materialize"):
         io.load_input(missing)
@@ -246,11 +257,8 @@ def test_partition_keys_cannot_escape_or_nest(tmp_path: Path) -> None:
             asset_key="t", partition_key=key, asset_partitions_def=parts
         ) as ctx:
             io.handle_output(ctx, key)
-    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
-        "%2E..txt",
-        "2024-01-01|x.txt",
-        "a%2Fb.txt",
-    ]
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["%2E.", "2024-01-01|x", "a%2Fb"]
+    assert all(only_file(d).suffix == ".txt" for d in (tmp_path / "t").iterdir())
 
 
 def test_mount_alias_writes_inside_the_container_path_and_records_the_host_path(
@@ -262,15 +270,16 @@ def test_mount_alias_writes_inside_the_container_path_and_records_the_host_path(
 
     io = HDF5IOManager(root_dir="/data/lume", mount_alias=str(tmp_path / "mnt"))
     result = dg.materialize([field_map], resources={"hdf5_io_manager": io})
-    assert (tmp_path / "mnt/field_map.h5").is_file()
-    assert materialization_metadata(result, "field_map")["path"] == "/data/lume/field_map.h5"
+    written = only_file(tmp_path / "mnt/field_map")
+    path = materialization_metadata(result, "field_map")["path"]
+    assert path == f"/data/lume/field_map/{written.name}"
 
 
 def test_compression_config_reaches_the_file(tmp_path: Path) -> None:
     io = HDF5IOManager(root_dir=str(tmp_path), compression="gzip", compression_opts=6)
     with dg.build_output_context(asset_key="z") as ctx:
         io.handle_output(ctx, {"zeros": np.zeros((200, 200))})
-    with h5py.File(tmp_path / "z.h5") as fh:
+    with h5py.File(only_file(tmp_path / "z")) as fh:
         assert fh["zeros"].compression == "gzip"
         assert fh["zeros"].compression_opts == 6
 
@@ -290,8 +299,8 @@ def test_user_serializer_chosen_by_asset_metadata(tmp_path: Path) -> None:
         result = dg.materialize(
             [table, first_row], resources={"text_io_manager": TextIOManager(root_dir=str(tmp_path))}
         )
-        assert (tmp_path / "table.csv").read_text().splitlines() == ["a,b", "1,2"]
-        assert (tmp_path / "first_row.txt").read_text() == "{'a': '1', 'b': '2'}"
+        assert only_file(tmp_path / "table").read_text().splitlines() == ["a,b", "1,2"]
+        assert body(only_file(tmp_path / "first_row")) == "{'a': '1', 'b': '2'}"
         assert materialization_metadata(result, "table")["serializer"] == "csv"
     finally:
         unregister_serializer("csv")
@@ -323,7 +332,7 @@ def test_checksum_can_be_turned_off(tmp_path: Path) -> None:
         dg.materialize([quick], resources={"hdf5_io_manager": io}), "quick"
     )
     assert "sha256" not in meta
-    assert meta["bytes"] == (tmp_path / "quick.h5").stat().st_size
+    assert meta["bytes"] == only_file(tmp_path / "quick").stat().st_size
 
 
 def test_op_outputs_are_stored_per_run_and_loaded_downstream(tmp_path: Path) -> None:
@@ -347,6 +356,6 @@ def test_op_outputs_are_stored_per_run_and_loaded_downstream(tmp_path: Path) -> 
     result = pipeline.execute_in_process()
     assert result.success
     run_dir = tmp_path / result.run_id
-    assert (run_dir / "summarize/result.txt").read_text() == "max=3.0"
-    with h5py.File(run_dir / "simulate/result.h5") as fh:
+    assert body(only_file(run_dir / "summarize/result")) == "max=3.0"
+    with h5py.File(only_file(run_dir / "simulate/result")) as fh:
         np.testing.assert_array_equal(fh["x"][()], np.arange(4.0))

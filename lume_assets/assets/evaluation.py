@@ -1,0 +1,156 @@
+"""The evaluation core every model builder calls (`model_asset`, its partitioned and
+single-run-backfill forms, and `scan_asset`). It does no IO of its own: the caller passes the
+opened result store for the cache lookup and writes what comes back.
+
+Steps: validate every point's inputs ONCE → hash → look up the cache → evaluate the uncached
+points (one batch call when there are several and the model has a batch function) → validate
+the outputs → build each `Result` with its `Provenance`.
+
+The one visibility rule (`lookup`): every stored record of an inputs hash counts as a cache
+hit, whether published or held unpublished at an approval gate, as long as its outputs still
+validate against the spec. A hit keeps its record (and so its published flag). A new evaluation
+is published unless the builder holds it for approval; re-evaluating a stored hash (`force`)
+keeps the stored flag. So a held result stays held and a published one stays published, the
+same under every builder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lume_assets.errors import ModelInputError, ModelOutputError
+from lume_assets.models.model import ModelSpec
+from lume_assets.storage.files import FileRecord
+from lume_assets.storage.result_stores import ResultStore
+from lume_assets.storage.results import Provenance, Result, compute_inputs_hash
+
+__all__ = ["Evaluation", "evaluate", "lookup", "result_of", "validate_points"]
+
+LOOKUP_BATCH = 500  # inputs hashes per cache query
+Log = Callable[[str], None]
+
+
+@dataclass
+class Evaluation:
+    """One point after the core: its inputs, hash, outputs, and the stored record if any."""
+
+    inputs: dict[str, Any]
+    inputs_hash: str
+    outputs: dict[str, Any]
+    published: bool
+    cached: Result | None = None  # the stored record reused (a cache hit)
+    stored: Result | None = None  # the stored record found (also when re-evaluated)
+    files: dict[str, FileRecord] = field(default_factory=dict)
+
+    @property
+    def cache_hit(self) -> bool:
+        """Whether the outputs were reused from the store."""
+        return self.cached is not None
+
+
+def validate_points(
+    spec: ModelSpec, points: Sequence[Mapping[str, Any]], labels: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Validate every point's inputs (once); a failure names the point's label."""
+    checked = []
+    for i, point in enumerate(points):
+        try:
+            checked.append(spec.validate_inputs(point))
+        except ModelInputError as exc:
+            if labels is None or len(points) == 1:
+                raise
+            raise ModelInputError(f"{labels[i]}: {exc}") from None
+    return checked
+
+
+def lookup(store: ResultStore | None, hashes: Sequence[str]) -> dict[str, Result]:
+    """Return the stored records of `hashes`, held (unpublished) ones included."""
+    if store is None or not hashes:
+        return {}
+    unique = list(dict.fromkeys(hashes))
+    if len(unique) == 1:
+        hit = store.find_one(unique[0], include_unpublished=True)
+        return {} if hit is None else {hit.inputs_hash: hit}
+    found: dict[str, Result] = {}
+    for start in range(0, len(unique), LOOKUP_BATCH):
+        chunk = unique[start : start + LOOKUP_BATCH]
+        for hit in store.find(filter={"inputs_hash": {"$in": chunk}}, include_unpublished=True):
+            found[hit.inputs_hash] = hit
+    return found
+
+
+def _reusable(spec: ModelSpec, record: Result, log: Log | None) -> dict[str, Any] | None:
+    """The record's outputs if still valid for the spec, else None (re-evaluate)."""
+    try:
+        return spec.validate_outputs(record.outputs)
+    except ModelOutputError as exc:
+        if log is not None:
+            log(f"cached result {record.inputs_hash[:12]} is not reusable: {exc}")
+        return None
+
+
+def _run(spec: ModelSpec, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evaluate validated points: the plain function for one, the batch function for many."""
+    return spec.evaluate_checked(points, batch=len(points) > 1)
+
+
+def evaluate(
+    spec: ModelSpec,
+    inputs: Sequence[dict[str, Any]],
+    *,
+    store: ResultStore | None,
+    force: bool = False,
+    hold: bool = False,
+    log: Log | None = None,
+) -> list[Evaluation]:
+    """Evaluate validated `inputs` under the cache rule in the module docstring."""
+    hashes = [compute_inputs_hash(spec.name, spec.version, i) for i in inputs]
+    stored = lookup(store, hashes)
+    reused: dict[str, dict[str, Any]] = {}
+    if not force:
+        for h, record in stored.items():
+            outputs = _reusable(spec, record, log)
+            if outputs is not None:
+                reused[h] = outputs
+    first: dict[str, int] = {}
+    for i, h in enumerate(hashes):
+        if h not in reused:
+            first.setdefault(h, i)
+    fresh = dict(zip(first, _run(spec, [inputs[i] for i in first.values()]), strict=True))
+    out = []
+    for i, h in enumerate(hashes):
+        record = stored.get(h)
+        hit = h in reused
+        out.append(
+            Evaluation(
+                inputs=inputs[i],
+                inputs_hash=h,
+                outputs=reused[h] if hit else fresh[h],
+                published=record.published if record is not None else not hold,
+                cached=record if hit else None,
+                stored=record,
+            )
+        )
+    return out
+
+
+def result_of(spec: ModelSpec, ev: Evaluation, provenance: Provenance) -> Result:
+    """The record to store for `ev`: the cached one (files refreshed), else a new Result."""
+    if ev.cached is not None:
+        if not ev.files or ev.files == ev.cached.provenance.files:
+            return ev.cached
+        files = {**ev.cached.provenance.files, **ev.files}
+        return ev.cached.model_copy(
+            update={"provenance": ev.cached.provenance.model_copy(update={"files": files})}
+        )
+    return Result(
+        model=spec.name,
+        version=spec.version,
+        inputs=ev.inputs,
+        outputs=ev.outputs,
+        inputs_hash=ev.inputs_hash,
+        published=ev.published,
+        provenance=provenance.model_copy(update={"files": dict(ev.files)}),
+    )

@@ -1,0 +1,196 @@
+"""Fast parameter scans: thousands of points in one run, vectorized, written chunk by chunk.
+
+`scan_asset(spec, scan)` is one asset partitioned by the scan's chunks (static partitions) with
+`BackfillPolicy.single_run()`: materializing all chunks is ONE run (a backfill, the CLI's
+`lume-assets scan`, or a run with a partition range). Chunk by chunk it goes through the
+evaluation core (`lume_assets.assets.evaluation`: inputs validated once, stored results reused,
+the uncached points evaluated in one batch call), writes the chunk's columns (inputs, outputs,
+inputs hashes) as ONE content-addressed HDF5 file through the HDF5 IO manager
+(`<scan key>/<chunk>/<digest of the chunk's hashes>.h5`), then the chunk's result records,
+each pointing at that file with its sha256, with `put_chunk` (visible all at once). A progress
+line per chunk goes to the run log (and to the CLI). With `requires_approval=True` new results
+are stored unpublished and the run stops at the approval gate; results already published stay
+published.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import numpy as np
+
+from lume_assets.assets.approval_gate import approval_metadata, hold_for_approval
+from lume_assets.assets.evaluation import Evaluation, evaluate, result_of, validate_points
+from lume_assets.assets.model_config import model_op_tags
+from lume_assets.assets.model_keys import prefix_parts
+from lume_assets.assets.scan_grid import ScanSpec
+from lume_assets.automation.progress import Progress
+from lume_assets.errors import LumeError
+from lume_assets.io_managers.files import FileIOManager
+from lume_assets.models.model import ModelSpec
+from lume_assets.storage.files import FileRecord
+from lume_assets.storage.locator import chunk_file_id, result_file_path
+from lume_assets.storage.results import Provenance, Result
+
+__all__ = ["SCAN_FILE", "SCAN_IO_MANAGER", "scan_asset", "stack_columns"]
+
+SCAN_IO_MANAGER = "hdf5_io_manager"
+SCAN_FILE = "scan"  # the name of a scan result's chunk file among its files
+
+
+def stack_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Turn per-point dicts into one array per name (scalars → 1-D, arrays → stacked)."""
+    if not rows:
+        return {}
+    columns = {}
+    for name in rows[0]:
+        values = [row[name] for row in rows]
+        if isinstance(values[0], str):
+            columns[name] = np.asarray(values, dtype=str)
+        else:
+            columns[name] = np.asarray(values)
+    return columns
+
+
+def _columns(evals: Sequence[Evaluation]) -> dict[str, Any]:
+    """The chunk file's content: inputs, outputs and inputs hashes, one column each."""
+    return {
+        "inputs": stack_columns([ev.inputs for ev in evals]),
+        "outputs": stack_columns([ev.outputs for ev in evals]),
+        "inputs_hash": np.asarray([ev.inputs_hash for ev in evals], dtype=str),
+    }
+
+
+def _reusable_file(iom: FileIOManager, evals: Sequence[Evaluation], rel: str) -> FileRecord | None:
+    """The chunk's existing file when every point is a hit already pointing at it."""
+    records = {
+        ev.cached.provenance.files.get(SCAN_FILE) if ev.cached is not None else None for ev in evals
+    }
+    if len(records) != 1:
+        return None
+    (record,) = records
+    if record is None or record.path != rel or not record.sha256:
+        return None
+    return record if iom.filesystem().resolve(rel).is_file() else None
+
+
+def scan_asset(
+    spec: ModelSpec,
+    scan: ScanSpec,
+    *,
+    key_prefix: str | Sequence[str] | None = None,
+    group_name: str | None = None,
+    requires_approval: bool = False,
+) -> dg.AssetsDefinition:
+    """Build the scan asset `[*key_prefix, <model>, <scan name>]` of `spec` over `scan`.
+
+    One static partition per chunk of `scan.chunk_size` points, single-run backfills; the
+    asset's value per chunk is the chunk file's `FileRecord` (downstream assets load the
+    columns). `requires_approval=True` holds new results for approval.
+    """
+    key = dg.AssetKey([*prefix_parts(key_prefix), spec.name, scan.name])
+    partitions = dg.StaticPartitionsDefinition(scan.chunk_keys())
+    resource_keys = {"result_store", SCAN_IO_MANAGER} | (
+        {"approvals"} if requires_approval else set()
+    )
+
+    @dg.asset(
+        key=key,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        io_manager_key=SCAN_IO_MANAGER,
+        required_resource_keys=resource_keys,
+        code_version=spec.version,
+        group_name=group_name,
+        op_tags=model_op_tags(spec),
+        metadata={
+            "lume/model": spec.name,
+            "lume/version": spec.version,
+            "lume/scan_points": scan.size,
+            "lume/chunk_size": scan.chunk_size,
+            "lume/requires_approval": requires_approval,
+        },
+        tags={"lume/kind": "scan"},
+        description=f"{scan.size}-point scan of {spec.name} over {', '.join(scan.axes)} "
+        f"in chunks of {scan.chunk_size}.",
+    )
+    def _scan(context: dg.AssetExecutionContext) -> dict[str, Any]:
+        chunks = list(context.partition_keys)
+        store = context.resources.result_store.get_store()
+        iom = getattr(context.resources, SCAN_IO_MANAGER)
+        if not isinstance(iom, FileIOManager):
+            raise dg.Failure(description=f"{SCAN_IO_MANAGER} must be a lume_assets file manager.")
+        columns = scan.columns()
+        progress = Progress(
+            key.to_user_string(),
+            sum(stop - start for start, stop in map(scan.chunk_bounds, chunks)),
+            emit=context.log.info,
+        )
+        code_sha = spec.source_sha256()
+        out: dict[str, Any] = {}
+        held: list[str] = []
+        written = hits = 0
+        for chunk in chunks:  # one chunk = one batch call = one file = one visible write
+            try:
+                inputs = validate_points(spec, scan.chunk_points(chunk, columns))
+                evals = evaluate(spec, inputs, store=store, hold=requires_approval)
+            except LumeError as exc:
+                raise dg.Failure(
+                    description=f"{type(exc).__name__} in {chunk}: {exc}",
+                    metadata={"chunk": chunk},
+                ) from None
+            file_id = chunk_file_id(ev.inputs_hash for ev in evals)
+            rel = result_file_path(key.path, file_id, ".h5", chunk)
+            record = _reusable_file(iom, evals, rel) or iom.write_result_file(
+                key.path,
+                _columns(evals),
+                file_id=file_id,
+                partition=chunk,
+                stamp={
+                    "model": spec.name,
+                    "version": spec.version,
+                    "inputs_hash": file_id,
+                    "run_id": context.run.run_id,
+                },
+            )
+            provenance = Provenance(
+                run_id=context.run.run_id,
+                asset_key=key.to_user_string(),
+                partition_key=chunk,
+                code_sha=code_sha,
+            )
+            changed: list[Result] = []
+            for ev in evals:
+                ev.files[SCAN_FILE] = record
+                result = result_of(spec, ev, provenance)
+                if result is not ev.cached:
+                    changed.append(result)
+                if not result.published:
+                    held.append(result.inputs_hash)
+            store.put_chunk(changed)
+            written += len(changed)
+            hits += sum(ev.cache_hit for ev in evals)
+            out[chunk] = record
+            progress.advance(len(evals))
+        context.add_output_metadata(
+            {
+                "points": dg.MetadataValue.int(progress.done),
+                "chunks": dg.MetadataValue.int(len(chunks)),
+                "cache_hits": dg.MetadataValue.int(hits),
+                "records_written": dg.MetadataValue.int(written),
+                "seconds": dg.MetadataValue.float(round(progress.elapsed(), 3)),
+                "published": dg.MetadataValue.bool(not held),
+            }
+        )
+        if requires_approval and held:
+            approval = hold_for_approval(
+                context,
+                context.resources.approvals.get_store(),
+                list(dict.fromkeys(held)),
+                gate=key.to_user_string(),
+                model=spec.name,
+            )
+            context.add_output_metadata(approval_metadata(approval))
+        return out
+
+    return _scan
