@@ -522,7 +522,9 @@ class SqlResultStore(ResultStore):
                     if pid is None:
                         continue
                     if kind == NUMBER:
-                        rows.append((owner, pid, 0, kind, None if item != item else item, None))
+                        rows.append(
+                            (owner, pid, 0, kind, None if item != item else float(item), None)
+                        )
                     elif kind == STRING:
                         if len(item) * 4 <= MAX_INDEXED_TEXT or _fits(item):
                             rows.append((owner, pid, 0, kind, None, item))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import numpy as np
 import pytest
 
 from lume_assets.errors import QueryError
@@ -17,7 +18,7 @@ def result(i: int, x: float, tags: list[int]) -> Result:
         model="sim",
         version="1",
         inputs={"i": i, "x": x, "tags": tags},
-        outputs={"energy": x * 2, "label": f"r{i}"},
+        outputs={"energy": np.float64(x * 2), "label": f"r{i}"},  # as batch functions give
     )
 
 
@@ -27,6 +28,9 @@ def test_input_paths_are_indexed_and_users_can_add_more(store: ResultStore) -> N
     assert {"inputs.i", "inputs.x"} <= set(paths)
     store.ensure_index("outputs.energy")
     assert "outputs.energy" in store.indexed_paths()
+    assert [
+        r.inputs["i"] for r in store.find(filter={"outputs.energy": {"$gte": 4}}, sort="inputs.i")
+    ] == [2, 3, 4]
     assert store.ensure_index("outputs.energy")  # idempotent
     with pytest.raises(QueryError, match="not queryable"):
         store.ensure_index("energy")
