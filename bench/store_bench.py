@@ -86,8 +86,8 @@ def plain_row(r: Result) -> tuple:
         r.inputs["drift"],
         r.inputs["emittance"],
         r.inputs["i"],
-        r.outputs["focal_length"],
-        r.outputs["sigma"],
+        float(r.outputs["focal_length"]),
+        float(r.outputs["sigma"]),
         doc,
     )
 
