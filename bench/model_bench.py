@@ -90,7 +90,7 @@ def fresh_resources(specs: list[ModelSpec] | None = None) -> dict[str, Any]:
     definitions register their models when they load)."""
     os.environ["LUME_HOME"] = tempfile.mkdtemp(prefix="lume_model_bench_")
     get_settings.cache_clear()
-    from lume_assets.definitions import build_resources, register_models
+    from lume_assets.serving import build_resources, register_models
 
     register_models(specs or [])
     return build_resources()

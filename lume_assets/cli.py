@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
 import click
 
 from lume_assets.commands.common import remote_option
-from lume_assets.errors import LumeError, RunFailedError
+from lume_assets.errors import ApprovalError, LumeError, RunFailedError
 
 
 def one_line(exc: BaseException) -> str:
@@ -37,38 +38,20 @@ class LumeGroup(click.Group):
 
 @click.group(cls=LumeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lume_assets")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show Dagster's logs and stack traces of failing runs.")
+def cli(debug: bool) -> None:
     """lume_assets: scientific models and their results as Dagster assets."""
-    # Dagster's beta/preview notices about its own APIs are not the user's business here.
-    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
+    if debug:
+        os.environ["LUME_DEBUG"] = "1"
 
 
-@cli.command()
-def demo() -> None:
-    """Materialize the demo asset graph on the embedded defaults (SQLite, local files)."""
-    from lume_assets.demo.run import run_demo
+def quiet_warnings() -> None:
+    """Silence Dagster's beta/preview notices about its own APIs (not the user's business)."""
+    warnings.filterwarnings("ignore", message=r"(?s).*is currently in (beta|preview)")
+    warnings.filterwarnings("ignore", message=r"(?s).*(is deprecated|will be removed)")
 
-    report = run_demo()
-    status = "succeeded" if report.success else "FAILED"
-    click.echo(f"demo runs {', '.join(report.run_ids)} {status}: {', '.join(report.assets)}")
-    for check, passed in report.checks.items():
-        click.echo(f"check {check}: {'passed' if passed else 'FAILED'}")
-    click.echo(f"result files:  {report.files_root}")
-    for key, path in report.files.items():
-        click.echo(f"  {key:<28} {path}")
-    click.echo(f"result store:  {report.results_url}")
-    click.echo(f"registry:      {report.registry_url}")
-    click.echo(f"dagster home:  {report.dagster_home}")
-    click.echo("query the results:")
-    click.echo("  from lume_assets.storage.result_stores import open_result_store")
-    click.echo(f"  store = open_result_store({report.results_url!r})")
-    click.echo('  store.find("beam_envelope", {"outputs.max_sigma": {"$lt": 3.0}})')
-    click.echo("  import h5py; h5py.File(<path above>)['value'][()]")
-    click.echo("  from lume_assets.models.registry import ModelRegistry")
-    click.echo(f"  ModelRegistry({report.registry_url!r}).list_deployments()")
-    click.echo("or browse them:  dagster dev -w workspace.yaml")
-    if not report.success:
-        raise SystemExit(1)
+
+quiet_warnings()  # before any command imports Dagster (filters by message: no import here)
 
 
 def _decide_cli(
@@ -82,6 +65,10 @@ def _decide_cli(
 ) -> None:
     """Shared body of `approve` and `reject`: decide, publish on approval, print the outcome."""
     import getpass
+
+    number = target.lstrip("#")
+    if number.isdigit() and len(number) > 18:
+        raise ApprovalError(f"No approval {target[:20]}...: approval ids have at most 18 digits.")
 
     if remote:  # the server's approval job decides, in the server's stores
         from lume_assets.client import LumeClient
@@ -166,24 +153,28 @@ def approvals(status: str | None, gate: str | None) -> None:
 @click.option(
     "-w",
     "--workspace",
-    default="workspace.yaml",
-    show_default=True,
+    default=None,
     type=click.Path(exists=True, dir_okay=False),
-    help="Workspace file naming the code location.",
+    help="Workspace file naming the code location (default: ./workspace.yaml if present, else "
+    "this folder's location as `lume-assets dev` serves it).",
 )
 @click.option("--location", default=None, help="Code location (if the workspace has several).")
 @click.option("--wait/--no-wait", default=False, help="Wait until the run finishes.")
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait with --wait.")
-def launch(job_name: str, workspace: str, location: str | None, wait: bool, timeout: float) -> None:
+def launch(
+    job_name: str, workspace: str | None, location: str | None, wait: bool, timeout: float
+) -> None:
     """Launch a job through this instance's run coordinator and launcher (dagster.yaml).
 
     On the Docker stack: `docker compose exec daemon lume-assets launch -w
     /opt/dagster/dagster_home/workspace.yaml --wait`.
     """
 
+    from lume_assets.commands.location import default_workspace
     from lume_assets.deploy.instance import open_instance
     from lume_assets.deploy.launch import launch_job
 
+    workspace = workspace or str(default_workspace())
     with open_instance() as instance:
         if wait:
             click.echo(f"launching {job_name} and waiting up to {timeout:.0f} s ...")
@@ -201,14 +192,21 @@ def launch(job_name: str, workspace: str, location: str | None, wait: bool, time
 def _register_commands() -> None:
     """Add the commands that live in lume_assets.commands."""
     from lume_assets.commands.dev import dev
+    from lume_assets.commands.graphs import run_graph
+    from lume_assets.commands.init import init
     from lume_assets.commands.integrity import gc, rerun, verify
     from lume_assets.commands.models import models
+    from lume_assets.commands.plot import plot
+    from lume_assets.commands.plugins import add_plugin_commands
     from lume_assets.commands.results import results
     from lume_assets.commands.runs import run, status
     from lume_assets.commands.scan import scan
 
-    for command in (dev, models, run, status, results, scan, verify, gc, rerun):
+    for command in (dev, models, run, status, results, scan, plot, verify, gc, rerun):
         cli.add_command(command)
+    for command in (init, run_graph):
+        cli.add_command(command)
+    add_plugin_commands(cli)
 
 
 _register_commands()
@@ -222,9 +220,13 @@ def main() -> None:
             sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2)
+    except click.ClickException as exc:  # usage errors: one line, the fix in the message
+        hint = ""
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            hint = f" (see: {ctx.command_path} --help)"
+        click.echo(f"error: {one_line(exc.format_message())}{hint}", err=True)
+        sys.exit(exc.exit_code if exc.exit_code else 2)
     except click.exceptions.Abort:
         sys.exit(1)
     except LumeError as exc:

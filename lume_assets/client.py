@@ -53,14 +53,21 @@ class LumeClient:
         self._results_url = results_url
         self._project = project
         self._store: Any = None
+        self._backend: Any = None
+        self._local_args = (definitions, models, instance)
         if url:
             from lume_assets.api.remote import RemoteBackend
 
-            self.backend: Any = RemoteBackend(url, timeout=timeout)
-        else:
+            self._backend = RemoteBackend(url, timeout=timeout)
+
+    @property
+    def backend(self) -> Any:
+        """The remote backend, or the in-process one (built on first use: it loads Dagster)."""
+        if self._backend is None:
             from lume_assets.api.local import LocalBackend
 
-            self.backend = LocalBackend(definitions, models, instance)
+            self._backend = LocalBackend(*self._local_args)
+        return self._backend
 
     @property
     def mode(self) -> str:
@@ -70,19 +77,37 @@ class LumeClient:
     # -- models ----------------------------------------------------------------------------------
     def models(self) -> list[ModelInfo]:
         """Every model the code location serves, by name."""
+        found = None
         if self.mode == "remote":
             found = self.backend.models()
-        else:
+        elif self._backend is None and self._local_args == (None, None, None):
+            from lume_assets.api.model_snapshot import read_snapshot
+
+            found = read_snapshot()  # the project's models without loading Dagster
+        if found is None:
             found = {name: entry.info for name, entry in self.backend.entries.items()}
         return [found[name] for name in sorted(found)]
 
     def model(self, name: str) -> ModelInfo:
-        """One model's description (ClientError listing the models if unknown)."""
+        """One model's description (ClientError listing the models if unknown); locally also an
+        installed model or a `package.module:SPEC` reference, served on the fly."""
+        if self.mode == "local":
+            if self._backend is None and self._local_args == (None, None, None):
+                from lume_assets.api.model_snapshot import read_snapshot
+
+                info = (read_snapshot() or {}).get(name)  # without loading Dagster
+                if info is not None and info.result_asset.count("/") < 3:  # not a graph node
+                    return info
+            return self.backend.model(name).info
         for info in self.models():
             if info.name == name:
                 return info
-        known = ", ".join(i.name for i in self.models()) or "none"
-        raise ClientError(f"No model {name!r}; models: {known}.")
+        from lume_assets.models.catalogue import did_you_mean
+
+        names = [i.name for i in self.models()]
+        raise ClientError(
+            f"No model {name!r}; {did_you_mean(name, names)}models: {', '.join(names) or 'none'}."
+        )
 
     # -- runs ------------------------------------------------------------------------------------
     def submit(
@@ -94,7 +119,7 @@ class LumeClient:
         tags: Mapping[str, str] | None = None,
     ) -> str:
         """Start a run of `model` with `inputs` (defaults fill the rest); return its run id."""
-        return self.backend.submit(model, dict(inputs or {}), force=force, tags=tags)
+        return self.backend.submit(model, {} if inputs is None else inputs, force=force, tags=tags)
 
     def status(self, run_id: str) -> RunInfo:
         """Where run `run_id` stands: status, materialized assets, failure message."""
@@ -122,6 +147,41 @@ class LumeClient:
         run_id = self.submit(model, inputs, force=force)
         self.wait(run_id, timeout=timeout, progress=progress)
         return self.result_of(run_id, model)
+
+    def run_graph(
+        self,
+        name: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, Result]:
+        """Materialize graph `name` as one run (upstream nodes first) with inputs as
+        `{"node.input": v}` or `{"node": {"input": v}}`; return each node's `Result`."""
+        run_id, nodes = self.submit_graph(name, inputs, force=force)
+        self.wait(run_id, timeout=timeout, progress=progress)
+        return self.graph_results(run_id, nodes)
+
+    def submit_graph(
+        self, name: str, inputs: Mapping[str, Any] | None = None, *, force: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """Start a run of graph `name`; return its run id and the graph's nodes."""
+        if self.mode == "remote":
+            raise ClientError(
+                f"run-graph runs in-process; against a server launch the job {name}_job "
+                "(lume-assets launch --job) or run without --remote."
+            )
+        return self.backend.submit_graph(name, dict(inputs or {}), force=force)
+
+    def graph_results(self, run_id: str, nodes: Mapping[str, Any]) -> dict[str, Result]:
+        """Each node's `Result` from run `run_id` (by node name, in the graph's order)."""
+        out: dict[str, Result] = {}
+        for node, info in nodes.items():
+            meta = self.backend.materialization_metadata(run_id, info.result_asset)
+            if meta.get("inputs_hash"):
+                out[node] = self.store.get(str(meta["inputs_hash"]), include_unpublished=True)
+        return out
 
     def result_of(self, run_id: str, model: str) -> Result:
         """The `Result` run `run_id` produced (or reused from the cache) for `model`."""
@@ -281,7 +341,8 @@ class LumeClient:
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
         """Wait for local runs and close the result store."""
-        self.backend.close()
+        if self._backend is not None:
+            self._backend.close()
         if self._store is not None:
             self._store.close()
             self._store = None

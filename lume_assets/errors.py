@@ -88,6 +88,10 @@ class SlurmJobError(DeploymentError):
     """A Slurm job could not be submitted, or ended without completing (failed, cancelled)."""
 
 
+class LocationError(ConfigError):
+    """The code location could not be found, or failed to load (names the file at fault)."""
+
+
 class ClientError(LumeError):
     """A LumeClient call failed; the message carries the server's explanation."""
 

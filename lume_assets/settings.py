@@ -39,6 +39,14 @@ class LumeSettings(BaseSettings):
     mongo_password: SecretStr | None = Field(
         default=None, description="Password for the Mongo URI, kept out of logs and metadata."
     )
+    postgres_password: SecretStr | None = Field(
+        default=None,
+        description="Password for a PostgreSQL results_url written without one (user@host).",
+    )
+    registry_password: SecretStr | None = Field(
+        default=None,
+        description="Password for a PostgreSQL registry_url written without one (user@host).",
+    )
     project: str = Field(default="default", description="Project name (Mongo collection).")
     graphs_dir: Path | None = Field(
         default=None, description="Folder of YAML asset graphs loaded by the definitions."

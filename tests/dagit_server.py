@@ -77,8 +77,13 @@ class DagitServer:
         return f"sqlite:///{self.lume_home / 'results.db'}"
 
     @classmethod
-    def start(cls, base: Path, timeout: float = 120.0) -> DagitServer:
-        """Start `lume-assets dev` on a free port; return once the code location has loaded."""
+    def start(
+        cls, base: Path, timeout: float = 120.0, env: dict[str, str] | None = None
+    ) -> DagitServer:
+        """Start `lume-assets dev` on a free port; return once the code location has loaded.
+
+        `env` adds variables (e.g. LUME_RESULTS_URL) to the project environment.
+        """
         lume_home, dagster_home = base / "lume_home", base / "dagster_home"
         lume_home.mkdir(parents=True, exist_ok=True)
         dagster_home.mkdir(parents=True, exist_ok=True)
@@ -88,7 +93,11 @@ class DagitServer:
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [lume_assets_exe(), *DEV_ARGS],  # exactly the README's `lume-assets dev`
-                env={**project_env(lume_home, dagster_home), "LUME_DAGIT_PORT": str(port)},
+                env={
+                    **project_env(lume_home, dagster_home),
+                    **(env or {}),
+                    "LUME_DAGIT_PORT": str(port),
+                },
                 cwd=base,
                 stdout=out,
                 stderr=subprocess.STDOUT,

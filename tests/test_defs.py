@@ -10,7 +10,7 @@ from lume_assets.cli import cli
 
 
 def test_definitions_load(lume_home: Path) -> None:
-    from lume_assets.definitions import defs
+    from lume_assets.demo.definitions import defs
 
     defs.resolve_asset_graph()
     assert defs.resolve_all_job_defs()

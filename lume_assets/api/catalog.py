@@ -7,8 +7,9 @@ import dagster as dg
 import numpy as np
 
 from lume_assets.api.records import ModelInfo, VariableInfo
-from lume_assets.assets.model_display import variable_row
+from lume_assets.assets.model_display import variable_row, variable_spec
 from lume_assets.errors import ClientError, ModelInputError
+from lume_assets.models.catalogue import did_you_mean
 
 #: Metadata key model assets carry (set by `model_asset`).
 MODEL_METADATA = "lume/model"
@@ -27,7 +28,7 @@ class ModelEntry(NamedTuple):
 
 def variable_info(var: Any) -> VariableInfo:
     """Describe a ModelSpec variable for users (default, units, allowed range or shape)."""
-    return VariableInfo(**variable_row(var))
+    return VariableInfo(**variable_row(var), spec=variable_spec(var))
 
 
 def _owners(spec: dg.AssetSpec) -> list[str]:
@@ -49,6 +50,8 @@ def _config_inputs(assets_def: dg.AssetsDefinition) -> list[VariableInfo]:
 
 def model_entries(definitions: dg.Definitions, specs: Iterable[Any] = ()) -> dict[str, ModelEntry]:
     """Every model asset of `definitions` by model name, described from its spec if given."""
+    from lume_assets.serving import served_spec
+
     by_name = {spec.name: spec for spec in specs}
     entries: dict[str, ModelEntry] = {}
     seen: set[int] = set()
@@ -60,10 +63,13 @@ def model_entries(definitions: dg.Definitions, specs: Iterable[Any] = ()) -> dic
             model = spec.metadata.get(MODEL_METADATA)
             if model is None or key.path[-1] != RESULT_NAME:
                 continue
+            version = str(spec.metadata.get(VERSION_METADATA, spec.code_version or ""))
+            # graph nodes and installed models are described from their served specs
+            model_spec = by_name.get(str(model)) or served_spec(str(model), version)
             entry = ModelEntry(
-                info=_model_info(str(model), key, spec, assets_def, by_name.get(str(model))),
+                info=_model_info(str(model), key, spec, assets_def, model_spec),
                 assets_def=assets_def,
-                spec=by_name.get(str(model)),
+                spec=model_spec,
             )
             known = entries.get(str(model))
             if known is None or _rank(entry) < _rank(known):
@@ -105,7 +111,8 @@ def find_model(entries: Mapping[str, Any], name: str) -> Any:
     """Return the entry of model `name`, or a ClientError listing the known models."""
     if name not in entries:
         known = ", ".join(sorted(entries)) or "none"
-        raise ClientError(f"No model {name!r} in this code location; models: {known}.")
+        hint = did_you_mean(name, entries)
+        raise ClientError(f"No model {name!r} in this code location; {hint}models: {known}.")
     return entries[name]
 
 
@@ -127,11 +134,48 @@ def run_config(info: ModelInfo, inputs: Mapping[str, Any], force: bool) -> dict[
     return {"ops": {info.op_name: {"config": config}}}
 
 
+def check_inputs(info: ModelInfo, inputs: Any) -> dict[str, Any]:
+    """Refuse inputs `info`'s model cannot take, before any run exists (one-line ModelInputError).
+
+    The same checks run for local and remote runs: a dict with string names, known inputs
+    (with a "did you mean"), no nulls, and each value checked against the variable's declaration
+    (type, range; NaN, complex, bool and oversized integers refused where a float is declared).
+    """
+    if not isinstance(inputs, Mapping):
+        raise ModelInputError(
+            f"inputs of model {info.name!r} must be a dict of name: value, "
+            f"not {type(inputs).__name__}."
+        )
+    for name in inputs:
+        if not isinstance(name, str):
+            raise ModelInputError(
+                f"input names of model {info.name!r} must be strings; "
+                f"got {type(name).__name__} {str(name)[:40]!r}."
+            )
+    check_known_inputs(info, inputs)
+    for name, value in inputs.items():
+        if value is None:
+            raise ModelInputError(
+                f"input {name!r} is null; give a value, or leave it out to use its default."
+            )
+    if info.inputs and all(v.spec for v in info.inputs):
+        from pydantic import TypeAdapter
+
+        from lume_assets.models.variables import Variable, validate_values
+
+        adapter: TypeAdapter[Any] = TypeAdapter(Variable)
+        variables = [adapter.validate_python(v.spec) for v in info.inputs]
+        validate_values(variables, inputs, "input")
+    return dict(inputs)
+
+
 def check_known_inputs(info: ModelInfo, inputs: Mapping[str, Any]) -> None:
     """Raise ModelInputError naming any input `info`'s model does not take, and the ones it does."""
     unknown = sorted(set(inputs) - {v.name for v in info.inputs})
     if unknown:
+        hint = did_you_mean(unknown[0], [v.name for v in info.inputs]) if len(unknown) == 1 else ""
         raise ModelInputError(
-            f"model {info.name!r} has no input(s) {unknown}; inputs are "
+            f"unknown input(s) {', '.join(map(repr, unknown))} of model {info.name!r}; "
+            f"{hint}inputs are "
             f"{', '.join(v.name for v in info.inputs)}."
         )

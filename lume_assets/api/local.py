@@ -6,6 +6,7 @@ and `status` / `wait` read the run from the instance like they would from a serv
 """
 
 import contextlib
+import os
 import re
 import threading
 import time
@@ -19,18 +20,32 @@ from dagster._core.utils import make_new_backfill_id, make_new_run_id
 
 from lume_assets.api.catalog import (
     ModelEntry,
-    check_known_inputs,
+    check_inputs,
     find_model,
     model_entries,
     run_config,
 )
 from lume_assets.api.records import BackfillInfo, Progress, RunInfo, utc_time
 from lume_assets.deploy.liveness import fail_dead_runs, fail_if_dead, process_tags
-from lume_assets.errors import ClientError
+from lume_assets.errors import ClientError, LumeError
 
 POLL_S = 0.2
 #: Run config keeping Dagster's console logger to warnings (the client reports progress itself).
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: Environment switch (`lume-assets --debug`) that shows Dagster's own errors and stack traces.
+DEBUG_ENV = "LUME_DEBUG"
+
+
+def console_config() -> dict[str, Any]:
+    """Run config of Dagster's console logger: warnings only; with LUME_DEBUG, everything.
+
+    Without it, a failing step's stack trace stays in the run's event log and the client
+    reports the one-line failure message itself.
+    """
+    level = "DEBUG" if os.environ.get(DEBUG_ENV) else "CRITICAL"
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -54,8 +69,15 @@ def failure_message(event: Any) -> str | None:
 def error_text(cls_name: str | None, message: str) -> str:
     """'Class: message' on one line, without repeating a class name the message starts with."""
     text = " ".join(message.split())
-    if not cls_name or text.startswith(f"{cls_name}:"):
+    if not cls_name:
         return text
+    # 'lume_assets.errors.X: msg' or 'X: msg' already name the class: keep it once, short
+    head, sep, rest = text.partition(": ")
+    if sep and (head == cls_name or head.endswith(f".{cls_name}")):
+        text = rest
+        head, sep, rest = text.partition(": ")
+        if sep and (head == cls_name or head.endswith(f".{cls_name}")):
+            text = rest
     return f"{cls_name}: {text}"
 
 
@@ -68,31 +90,110 @@ class LocalBackend:
         models: Sequence[Any] | None = None,
         instance: dg.DagsterInstance | None = None,
     ) -> None:
-        """Use `definitions` (default lume_assets.definitions) and `instance` (DAGSTER_HOME)."""
-        if definitions is None:
-            from lume_assets import definitions as project
-
-            # Rebuilt, not the module-level `defs`: resources follow the current LUME_* settings.
-            build = getattr(project, "build_definitions", None)
-            definitions = build() if build is not None else project.defs
-            models = list(getattr(project, "MODELS", [])) if models is None else models
+        """Use `definitions` (default: this folder's code location, loaded on first use) and
+        `instance` (DAGSTER_HOME, opened on first use)."""
+        self._default = definitions is None
+        self._definitions = definitions
+        self._models = list(models or [])
+        self._entries: dict[str, ModelEntry] | None = None
         self._owns_instance = instance is None
-        if instance is None:
-            from lume_assets.deploy.instance import open_instance
-
-            instance = open_instance()  # storage created once, under a lock
-        self.definitions = definitions
-        self.instance = instance
-        fail_dead_runs(instance)  # runs left STARTED by a killed command are failed now
-        self.entries: dict[str, ModelEntry] = model_entries(definitions, models or [])
+        self._instance = instance
+        self._instance_ready = False
+        self._instance_lock = threading.Lock()
+        #: Why the code location failed to load, when a model was served without it.
+        self.location_error: LumeError | None = None
+        #: `package.module:SPEC` references and catalogue names -> served model names.
+        self._aliases: dict[str, str] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-run")
         self._futures: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def definitions(self) -> dg.Definitions:
+        """The code location's Definitions (loaded on first use: results need none)."""
+        if self._definitions is None:
+            from lume_assets.location import load_definitions
+
+            self._definitions = load_definitions()
+        return self._definitions
+
+    @property
+    def entries(self) -> dict[str, ModelEntry]:
+        """Every served model by name (the location's are also kept as a snapshot)."""
+        if self._entries is None:
+            definitions = self.definitions
+            self._entries = model_entries(definitions, self._models)
+            if self._default and not self._aliases and self.location_error is None:
+                from lume_assets.api.model_snapshot import write_snapshot
+
+                write_snapshot(e.info for e in self._entries.values())
+        return self._entries
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        """The Dagster instance (DAGSTER_HOME), opened on first use: listing models needs none."""
+        with self._instance_lock:  # one instance even when a run thread asks at the same time
+            if not self._instance_ready:
+                if self._instance is None:
+                    from lume_assets.deploy.instance import open_instance
+
+                    self._instance = open_instance()  # storage created once, under a lock
+                fail_dead_runs(self._instance)  # runs left STARTED by a killed command fail now
+                self._instance_ready = True
+        return self._instance
+
     # -- models --------------------------------------------------------------------------------
     def model(self, name: str) -> ModelEntry:
-        """The entry of model `name` (ClientError listing the models if unknown)."""
-        return find_model(self.entries, name)
+        """The entry of model `name`: served by the location, else an installed (entry point)
+        or `package.module:SPEC` model added on the fly (ClientError listing the models). A
+        model served only as a graph node is added as a model of its own: running it by name
+        evaluates the model, not one node of a graph."""
+        name = self._aliases.get(name, name)
+        try:
+            entry = self.entries.get(name)
+        except LumeError as exc:  # a broken location must not stop an installed model
+            spec = self._catalogue_model(name)
+            if spec is None:
+                raise
+            from lume_assets.serving import build_resources
+
+            self.location_error = exc
+            self._definitions = dg.Definitions(resources=build_resources())
+            return self.add_model(spec, alias=name)
+        if entry is not None and not graph_node(entry):
+            return entry
+        spec = self._catalogue_model(name) or (entry.spec if entry is not None else None)
+        if spec is None:
+            return entry if entry is not None else find_model(self.entries, name)
+        return self.add_model(spec, alias=name)
+
+    def _catalogue_model(self, name: str) -> Any:
+        """The ModelSpec of an installed model or an import reference (None if neither)."""
+        from lume_assets.models.catalogue import CATALOGUE
+
+        if ":" not in name and name not in CATALOGUE:
+            return None
+        try:
+            return CATALOGUE.resolve(name)
+        except LumeError as exc:
+            raise ClientError(str(exc)) from None
+
+    def add_model(self, spec: Any, alias: str | None = None) -> ModelEntry:
+        """Serve `spec` (a ModelSpec) in this client too: one `model_asset` merged in."""
+        from lume_assets.assets.model_assets import model_asset
+        from lume_assets.serving import serve
+
+        known = self.entries.get(spec.name)
+        if known is None or graph_node(known):
+            serve([spec])
+            self._definitions = dg.Definitions.merge(
+                self.definitions, dg.Definitions(assets=[model_asset(spec)])
+            )
+            self._models.append(spec)
+            self._entries = None
+        if alias:
+            self._aliases[alias] = spec.name
+        return self.entries[spec.name]
 
     def validate(self, entry: ModelEntry, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Inputs validated by the model's spec before any run starts (ModelInputError)."""
@@ -107,20 +208,22 @@ class LocalBackend:
 
     def _launch(
         self,
-        selection: Sequence[dg.AssetKey],
+        selection: Sequence[dg.AssetKey] | None,
         config: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         partition_key: str | None = None,
+        job: dg.JobDefinition | None = None,
     ) -> str:
-        """Queue one in-process run of `selection`; return its run id at once."""
+        """Queue one in-process run of `selection` (or all of `job`); return its run id."""
         run_id = make_new_run_id()
-        job = self._job()
+        job = job or self._job()
+        instance = self.instance  # opened here, not in the run thread
 
         def execute() -> Any:
             return job.execute_in_process(
-                run_config={**QUIET, **dict(config or {})},
-                instance=self.instance,
-                asset_selection=list(selection),
+                run_config={**console_config(), **dict(config or {})},
+                instance=instance,
+                asset_selection=None if selection is None else list(selection),
                 run_id=run_id,
                 tags={**process_tags(), **dict(tags or {})},
                 partition_key=partition_key,
@@ -140,10 +243,21 @@ class LocalBackend:
     ) -> str:
         """Validate `inputs`, queue a run of the model's assets and return its run id."""
         entry = self.model(model)
-        if entry.spec is None:  # with a spec, `validate` names unknown inputs itself
-            check_known_inputs(entry.info, inputs)
+        inputs = check_inputs(entry.info, inputs)  # the same one-line refusals as remote runs
         config = run_config(entry.info, self.validate(entry, inputs), force)
         return self._launch(list(entry.assets_def.keys), config, tags)
+
+    def submit_graph(
+        self, graph: str, inputs: Mapping[str, Any], force: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """Queue one run of graph `graph`'s job (every node, upstream first) with `node.input`
+        values; return the run id and the graph's nodes by name."""
+        from lume_assets.api.graphs import graph_job_name, graph_nodes, graph_run_config
+
+        nodes = graph_nodes(self.definitions, graph)
+        config = graph_run_config(graph, nodes, inputs, force)
+        job = self.definitions.resolve_job_def(graph_job_name(graph))
+        return self._launch(None, config, job=job), nodes
 
     def status(self, run_id: str) -> RunInfo:
         """The run's status, materialized assets, step counts and first failure message."""
@@ -242,10 +356,13 @@ class LocalBackend:
             runs.extend((self._launch(list(assets_def.keys), partition_key=k), [k]) for k in keys)
         done, failed, errors = 0, [], []
 
+        points: list[int] = []  # the scan's total points, once its progress lines report them
+
         def on_line(line: str) -> None:
             if progress is not None and len(runs) == 1:
                 counted = _points(line)
                 if counted:
+                    points[:] = [counted[1]]
                     progress(*counted)
 
         with _progress_lines(on_line):
@@ -258,8 +375,9 @@ class LocalBackend:
                     errors.append(info.error or info.status)
                 if progress is not None and len(runs) > 1:
                     progress(done + len(failed), len(keys))
-        if progress is not None and len(runs) == 1:
-            progress(len(keys), len(keys))
+        if progress is not None and len(runs) == 1 and not failed:
+            total = points[0] if points else len(keys)  # in the units reported so far
+            progress(total, total)  # a failed scan never reports itself complete
         return BackfillInfo(
             backfill_id=make_new_backfill_id(),
             asset=asset,
@@ -282,8 +400,13 @@ class LocalBackend:
     def close(self) -> None:
         """Wait for queued runs, release the worker thread and the instance we opened."""
         self._executor.shutdown(wait=True)
-        if self._owns_instance:
-            self.instance.dispose()
+        if self._owns_instance and self._instance is not None:
+            self._instance.dispose()
+
+
+def graph_node(entry: ModelEntry) -> bool:
+    """Whether a model entry is a node of a graph (`graph/node/model/result`)."""
+    return entry.info.result_asset.count("/") >= 3
 
 
 def _progress_lines(listener: Callable[[str], None]) -> Any:

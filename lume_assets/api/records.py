@@ -30,6 +30,8 @@ class VariableInfo(BaseModel):
     units: str = ""
     allowed: str = ""
     description: str = ""
+    #: The variable's full declaration (JSON), so inputs are checked alike locally and remotely.
+    spec: dict[str, Any] | None = Field(default=None, repr=False)
 
 
 class ModelInfo(BaseModel):
@@ -49,6 +51,7 @@ class ModelInfo(BaseModel):
     assets: list[str] = Field(default_factory=list, description="Asset keys, 'a/b'.")
     result_asset: str = Field(description="Key of the asset holding the Result record.")
     op_name: str = Field(description="Op whose config takes the inputs.")
+    source: str = Field(default="", description="Where it comes from: location, entry point.")
 
 
 class RunInfo(BaseModel):

@@ -20,7 +20,7 @@ from lume_assets.api.catalog import (
     MODEL_METADATA,
     RESULT_NAME,
     VERSION_METADATA,
-    check_known_inputs,
+    check_inputs,
     find_model,
     run_config,
 )
@@ -33,7 +33,11 @@ from lume_assets.api.records import (
     VariableInfo,
     utc_time,
 )
-from lume_assets.assets.model_display import INPUTS_METADATA, OUTPUTS_METADATA
+from lume_assets.assets.model_display import (
+    INPUT_SPECS_METADATA,
+    INPUTS_METADATA,
+    OUTPUTS_METADATA,
+)
 from lume_assets.errors import ClientError, ModelInputError
 
 POLL_S = 0.5
@@ -151,7 +155,9 @@ class RemoteBackend:
                     group=node["groupName"],
                     owners=[o.get("email") or f"team:{o.get('team')}" for o in node["owners"]],
                     kinds=sorted({k for n in siblings for k in n["kinds"]}),
-                    inputs=_config_inputs(node, meta.get(INPUTS_METADATA)),
+                    inputs=_config_inputs(
+                        node, meta.get(INPUTS_METADATA), _specs(meta.get(INPUT_SPECS_METADATA))
+                    ),
                     outputs=[_variable(row) for row in meta.get(OUTPUTS_METADATA, [])],
                     assets=sorted(_key(n["assetKey"]["path"]) for n in siblings),
                     result_asset=_key(node["assetKey"]["path"]),
@@ -178,7 +184,7 @@ class RemoteBackend:
     ) -> str:
         """Launch a run of the model's assets with `inputs` as config; return the run id."""
         info = find_model(self.models(), model)
-        check_known_inputs(info, inputs)
+        inputs = check_inputs(info, inputs)
         node = self._node(info.result_asset)
         return self.launch(
             node, info.assets, run_config(info, inputs, force), tags, what=f"model {model!r}"
@@ -418,8 +424,19 @@ def _variable(row: Mapping[str, Any]) -> VariableInfo:
     return VariableInfo(**{**row, "default": json.loads(default) if default else None})
 
 
+def _specs(text: Any) -> dict[str, Any]:
+    """The inputs' declarations from the `lume/input_specs` metadata text (empty if absent)."""
+    try:
+        specs = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return specs if isinstance(specs, dict) else {}
+
+
 def _config_inputs(
-    node: Mapping[str, Any], declared: Sequence[Mapping[str, Any]] | None = None
+    node: Mapping[str, Any],
+    declared: Sequence[Mapping[str, Any]] | None = None,
+    specs: Mapping[str, Any] | None = None,
 ) -> list[VariableInfo]:
     """Inputs the op's config takes: as the asset declares them, else from the config schema."""
     config_type = (node.get("configField") or {}).get("configType") or {}
@@ -429,7 +446,8 @@ def _config_inputs(
         if field["name"] == FORCE_FIELD:
             continue
         if field["name"] in by_name:
-            out.append(_variable(by_name[field["name"]]))
+            row = by_name[field["name"]]
+            out.append(_variable({**row, "spec": (specs or {}).get(field["name"])}))
             continue
         raw = field.get("defaultValueAsJson")
         description = field.get("description") or ""

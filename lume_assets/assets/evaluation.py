@@ -24,7 +24,12 @@ from lume_assets.errors import ModelInputError, ModelOutputError
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.files import FileRecord
 from lume_assets.storage.result_stores import ResultStore
-from lume_assets.storage.results import Provenance, Result, compute_inputs_hash
+from lume_assets.storage.results import (
+    Provenance,
+    Result,
+    compute_inputs_hash,
+    with_file_digests,
+)
 
 __all__ = ["Evaluation", "evaluate", "lookup", "result_of", "validate_points"]
 
@@ -104,9 +109,18 @@ def evaluate(
     force: bool = False,
     hold: bool = False,
     log: Log | None = None,
+    input_files: Sequence[Mapping[str, Mapping[str, str]]] | None = None,
 ) -> list[Evaluation]:
-    """Evaluate validated `inputs` under the cache rule in the module docstring."""
-    hashes = [compute_inputs_hash(spec.name, spec.version, i) for i in inputs]
+    """Evaluate validated `inputs` under the cache rule in the module docstring.
+
+    `input_files` (per point: file input -> {path, sha256}) makes managed file inputs count by
+    content in the inputs hash.
+    """
+    files = input_files or [{}] * len(inputs)
+    hashes = [
+        compute_inputs_hash(spec.name, spec.version, with_file_digests(i, f))
+        for i, f in zip(inputs, files, strict=True)
+    ]
     stored = lookup(store, hashes)
     reused: dict[str, dict[str, Any]] = {}
     if not force:

@@ -64,7 +64,11 @@ def _binding(graph: ResolvedGraph, node: ResolvedNode, input_name: str) -> Any:
     """The `upstream=` binding of a mapped input."""
     ref = node.mappings[input_name]
     upstream = graph.node(ref.node)
-    binding = output_binding(upstream.model, ref.output, [graph.name, upstream.name])
+    prefix = [graph.name, upstream.name]
+    if node.model.input_map[input_name].kind == "file" and ref.output in upstream.model.output_map:
+        # a file-path input reads the upstream result: its provenance holds the file's path
+        return FromOutput(model_result_key(upstream.model, prefix), ref.output)
+    binding = output_binding(upstream.model, ref.output, prefix)
     index = ref.index_tuple()
     if index is None:
         return binding

@@ -15,16 +15,19 @@ from lume_assets.assets.graph_validation import ResolvedGraph, resolve_graph
 from lume_assets.errors import GraphSpecError
 from lume_assets.models.catalogue import ModelCatalogue
 
-#: The example graphs shipped with lume_assets.
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "graphs"
 GRAPH_SUFFIXES = (".yaml", ".yml")
 
 
 def load_graph_text(
-    text: str, source: str = "<string>", catalogue: ModelCatalogue | None = None
+    text: str,
+    source: str = "<string>",
+    catalogue: ModelCatalogue | None = None,
+    *,
+    document: int = 0,
 ) -> ResolvedGraph:
-    """Parse and validate graph YAML `text` (`source` names it in messages)."""
-    spec, raw = parse_graph(text, source)
+    """Parse and validate graph YAML `text` (`source` names it in messages): a plain graph or a
+    `defs.yaml` ModelGraph component (document number `document` of the file)."""
+    spec, raw = parse_graph(text, source, document)
     return resolve_graph(spec, raw, source, catalogue)
 
 
@@ -55,7 +58,8 @@ def load_graph(path: str | Path, catalogue: ModelCatalogue | None = None) -> Res
 
 
 def graph_files(folders: Iterable[str | Path]) -> list[Path]:
-    """Every graph file (`*.yaml`, `*.yml`) directly inside `folders`, sorted per folder."""
+    """Every graph file (`*.yaml`, `*.yml`) directly inside `folders`, then every
+    `<sub-folder>/defs.yaml` (a defs folder of ModelGraph components), sorted per folder."""
     files: list[Path] = []
     for folder in folders:
         folder = Path(folder)
@@ -65,6 +69,7 @@ def graph_files(folders: Iterable[str | Path]) -> list[Path]:
                 "LUME_GRAPHS_DIR."
             )
         files.extend(sorted(p for p in folder.iterdir() if p.suffix in GRAPH_SUFFIXES))
+        files.extend(sorted(p for p in folder.glob("*/defs.yaml") if p.is_file()))
     return files
 
 
@@ -88,7 +93,6 @@ def load_graphs(
 
 
 __all__ = [
-    "EXAMPLES_DIR",
     "graph_files",
     "graph_from_dict",
     "load_graph",

@@ -1,5 +1,8 @@
 """Graph file text → `GraphSpec`, every YAML or schema problem reported with its file and line.
 
+A Dagster Components file (`defs.yaml`: `type: lume_assets.ModelGraph` + `attributes:`) reads
+the same way: the graph is its `attributes`, with lines as written in the file.
+
 pydantic's errors are translated: an unknown key names the nearest allowed key, a missing key
 says what it is for, a bad value says what was given. Never a pydantic or YAML traceback.
 """
@@ -14,15 +17,16 @@ from pydantic import ValidationError
 from lume_assets.assets.flow_of_flows import translate_if_flow_of_flows
 from lume_assets.assets.graph_problems import Problems, short
 from lume_assets.assets.graph_spec import GraphSpec, allowed_keys, model_at
-from lume_assets.assets.graph_yaml import YamlLocationError, load_yaml
+from lume_assets.assets.graph_yaml import YamlLocationError, load_yaml, load_yaml_all
 from lume_assets.errors import GraphSpecError
 from lume_assets.models.catalogue import did_you_mean
 
 
-def read_yaml(text: str, source: str) -> Any:
-    """Parse graph YAML text (GraphSpecError naming the line on any YAML problem)."""
+def read_yaml(text: str, source: str, every: bool = False) -> Any:
+    """Parse graph YAML text (GraphSpecError naming the line on any YAML problem); with
+    `every`, the list of all documents of the stream."""
     try:
-        return load_yaml(text)
+        return load_yaml_all(text) if every else load_yaml(text)
     except YamlLocationError as exc:
         raise GraphSpecError(f"invalid asset graph: {source}:{exc.line}: {exc.message}") from None
     except yaml.MarkedYAMLError as exc:
@@ -41,9 +45,37 @@ def read_yaml(text: str, source: str) -> Any:
         ) from None
 
 
-def parse_graph(text: str, source: str = "<string>") -> tuple[GraphSpec, Any]:
-    """Parse and schema-check graph YAML; return the spec and the raw (line-carrying) document."""
-    raw = translate_if_flow_of_flows(read_yaml(text, source), source)
+def read_yaml_documents(text: str, source: str) -> list[Any]:
+    """Every YAML document of a graph or `defs.yaml` file (GraphSpecError on YAML problems)."""
+    return read_yaml(text, source, every=True)
+
+
+#: The keys of a Dagster Components document (`defs.yaml`).
+COMPONENT_KEYS = {"type", "attributes", "requirements", "post_processing", "template_vars_module"}
+
+
+def graph_document(raw: Any, source: str) -> Any:
+    """The graph inside a document: a `defs.yaml` component's `attributes`, else the document."""
+    if isinstance(raw, dict) and "type" in raw and set(raw) <= COMPONENT_KEYS:
+        attributes = raw.get("attributes")
+        if attributes is None:
+            line = getattr(raw, "key_lines", {}).get("type", 1)
+            raise GraphSpecError(
+                f"invalid asset graph: {source}:{line}: component {raw['type']!r} has no "
+                "'attributes'; put the graph (name, nodes, ...) under 'attributes:'."
+            )
+        return attributes
+    return raw
+
+
+def parse_graph(text: str, source: str = "<string>", document: int = 0) -> tuple[GraphSpec, Any]:
+    """Parse and schema-check graph YAML (document number `document` of a `---` stream, a
+    plain graph or a component's attributes); return the spec and the raw document."""
+    docs = read_yaml_documents(text, source)
+    if not 0 <= document < max(len(docs), 1):
+        raise GraphSpecError(f"invalid asset graph: {source}: no YAML document #{document + 1}.")
+    raw = docs[document] if docs else None
+    raw = translate_if_flow_of_flows(graph_document(raw, source), source)
     return check_graph_data(raw, source)
 
 
@@ -105,4 +137,10 @@ def _report(problems: Problems, err: Any) -> None:
     problems.add(loc, f"{field}: {message}{got}.")
 
 
-__all__ = ["check_graph_data", "parse_graph", "read_yaml"]
+__all__ = [
+    "check_graph_data",
+    "graph_document",
+    "parse_graph",
+    "read_yaml",
+    "read_yaml_documents",
+]

@@ -101,7 +101,8 @@ def describe_kind(var: Any, shape: Shape = None, indexed: bool = False) -> str:
             return f"a single {var.dtype} element"
         return f"a {var.dtype} {var.kind} of shape {_shape_text(shape)}"
     units = f" [{var.units}]" if getattr(var, "units", None) else ""
-    return {"scalar": f"a scalar{units}", "text": "text", "file": "a file path"}.get(
+    kinds = {"scalar": f"a scalar{units}", "text": "text", "file": "a file path"}
+    return {**kinds, "particles": "a ParticleGroup"}.get(
         var.kind, var.kind
     )
 
@@ -163,8 +164,11 @@ def mapping_mismatch(out_var: Any, ref: OutputRef, in_var: Any) -> str | None:
         return None
     if in_var.kind == "text":
         return None if out_var.kind in ("text", "file") and index is None else f"{base}"
-    if in_var.kind == "file":
-        return None if out_var.kind == "file" and index is None else f"{base}"
+    if in_var.kind == "file":  # a path: a file output, or any output stored as a managed file
+        ok = out_var.kind in ("file", "array", "image", "text", "particles")
+        return None if ok and index is None else f"{base}; map an output stored as a file"
+    if in_var.kind == "particles":
+        return None if out_var.kind == "particles" and index is None else f"{base}"
     return base
 
 

@@ -99,6 +99,11 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
 
 
+def load_yaml_all(text: str) -> list[Any]:
+    """Every document of a YAML stream (`---` separated), like `load_yaml` for each."""
+    return list(yaml.load_all(text, Loader=_LineLoader))  # noqa: S506 - SafeLoader subclass
+
+
 def line_of(data: Any, path: Sequence[Any]) -> int:
     """Line of the deepest element of `path` inside `data` that carries one (0 if none)."""
     line = getattr(data, "line", 0)
@@ -115,4 +120,4 @@ def line_of(data: Any, path: Sequence[Any]) -> int:
     return line
 
 
-__all__ = ["LineDict", "LineList", "YamlLocationError", "line_of", "load_yaml"]
+__all__ = ["LineDict", "LineList", "YamlLocationError", "line_of", "load_yaml", "load_yaml_all"]

@@ -28,6 +28,7 @@ import numpy as np
 
 from lume_assets.assets.approval_gate import approval_metadata, hold_for_approval
 from lume_assets.assets.evaluation import Evaluation, evaluate, result_of, validate_points
+from lume_assets.assets.file_inputs import file_input_digests, managed_file
 from lume_assets.assets.model_config import (
     FORCE_FIELD,
     build_config_class,
@@ -51,7 +52,6 @@ from lume_assets.assets.model_metadata import (
     file_value,
     io_table,
     output_metadata,
-    plot_markdown,
     render_plot,
 )
 from lume_assets.errors import (
@@ -60,6 +60,7 @@ from lume_assets.errors import (
     ModelInputError,
     ModelTimeoutError,
     RegistryError,
+    StoreUnavailableError,
 )
 from lume_assets.io_managers.files import FileIOManager
 from lume_assets.models.model import ModelSpec
@@ -285,6 +286,8 @@ def model_asset(
         description="Every output lies within its declared range, shape and dtype.",
     )
 
+    fed_files: set[str] = set()  # file inputs fed an upstream's managed file (by path)
+
     def inputs_of(
         context: dg.AssetExecutionContext, config: Any, loaded: Mapping[str, Any], keys: list
     ) -> list[dict[str, Any]]:
@@ -297,6 +300,11 @@ def model_asset(
                 got = loaded[param]
                 if len(keys) > 1 and isinstance(got, Mapping) and key in got:
                     got = got[key]  # a multi-partition upstream: this partition's value
+                path = managed_file(got, output, input_name, spec)
+                if path is not None:  # a file input fed an upstream's managed file
+                    values[input_name] = path
+                    fed_files.add(input_name)
+                    continue
                 value = _bound_value(got, output, input_name, spec)
                 values[input_name] = _indexed(value, index, input_name, spec)
             if partition_inputs is not None and key is not None:
@@ -358,7 +366,11 @@ def model_asset(
             inputs = validate_points(spec, inputs_of(context, config, loaded, part_keys), labels)
         except ModelInputError as exc:
             raise _failure(exc, spec, retry=False) from None
-        store = _result_store(context)
+        input_files = [file_input_digests(i, fed_files) for i in inputs]
+        try:
+            store = _result_store(context)
+        except StoreUnavailableError as exc:  # it already waited its timeout: never retried
+            raise _failure(exc, spec, retry=False) from None
         deployment = _deployment(context, spec)
         try:
             evals = evaluate(
@@ -368,6 +380,7 @@ def model_asset(
                 force=config.force,
                 hold=requires_approval,
                 log=context.log.warning,
+                input_files=input_files,
             )
         except ModelTimeoutError as exc:
             raise _failure(exc, spec, retry=True) from None
@@ -375,11 +388,11 @@ def model_asset(
             raise _failure(exc, spec, retry=False) from None
         files: dict[str, dict[str | None, Any]] = {v.name: {} for v in file_outputs(spec)}
         results: dict[str | None, Result] = {}
-        png = None
-        for key, ev in zip(part_keys, evals, strict=True):
+        for key, ev, files_in in zip(part_keys, evals, input_files, strict=True):
             for name, value in write_files(context, ev, key).items():
                 files[name][key] = value
-            png = save_plot(context, ev, key) if len(part_keys) == 1 else None
+            if len(part_keys) == 1:
+                save_plot(context, ev, key)
             results[key] = result_of(
                 spec,
                 ev,
@@ -389,6 +402,7 @@ def model_asset(
                     partition_key=key,
                     code_sha=deployment.source_sha256,
                     deployment_id=deployment.id,
+                    input_files=files_in,
                 ),
             )
         elapsed = time.perf_counter() - started
@@ -428,10 +442,7 @@ def model_asset(
                 meta["files"] = dg.MetadataValue.json(
                     {n: r.host_path for n, r in first.provenance.files.items()}
                 )
-            if png is not None:
-                meta["plot"] = dg.MetadataValue.md(
-                    plot_markdown(png, f"{spec.name} {ev.inputs_hash[:12]}")
-                )
+            # the plot is a file referenced here, not an inline blob in the event log
             if PLOT_FILE in first.provenance.files:
                 meta["plot_path"] = dg.MetadataValue.path(
                     first.provenance.files[PLOT_FILE].host_path

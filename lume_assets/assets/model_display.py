@@ -14,6 +14,7 @@ import numpy as np
 #: Definition metadata keys of the variable tables on a model's result asset.
 INPUTS_METADATA = "lume/inputs"
 OUTPUTS_METADATA = "lume/outputs"
+INPUT_SPECS_METADATA = "lume/input_specs"
 COLUMNS = ("name", "kind", "default", "units", "allowed", "description")
 VARIABLE_SCHEMA = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in COLUMNS])
 
@@ -38,6 +39,16 @@ def variable_row(var: Any) -> dict[str, Any]:
     }
 
 
+def variable_spec(var: Any) -> dict[str, Any] | None:
+    """The variable's declaration as JSON (None if it does not serialize, e.g. array defaults)."""
+    try:
+        spec = var.model_dump(mode="json")
+        json.dumps(spec)
+    except (TypeError, ValueError):
+        return None
+    return spec
+
+
 def variables_table(variables: Sequence[Any]) -> dg.TableMetadataValue:
     """A table of variables for definition metadata (defaults as JSON text; '' when none)."""
     rows = []
@@ -49,12 +60,23 @@ def variables_table(variables: Sequence[Any]) -> dg.TableMetadataValue:
 
 
 def variables_metadata(inputs: Sequence[Any], outputs: Sequence[Any]) -> dict[str, Any]:
-    """Definition metadata of a model's result asset: its input and output tables."""
-    return {INPUTS_METADATA: variables_table(inputs), OUTPUTS_METADATA: variables_table(outputs)}
+    """Definition metadata of a model's result asset: its input and output tables, and the
+    inputs' declarations (JSON) a remote client checks inputs against before launching."""
+    specs = {var.name: variable_spec(var) for var in inputs}
+    return {
+        INPUTS_METADATA: variables_table(inputs),
+        OUTPUTS_METADATA: variables_table(outputs),
+        INPUT_SPECS_METADATA: dg.MetadataValue.text(json.dumps(specs)),
+    }
 
 
 #: Dagit kind badges of file outputs, by variable kind.
-OUTPUT_KINDS = {"array": {"hdf5", "numpy"}, "image": {"hdf5", "numpy"}, "text": {"text"}}
+OUTPUT_KINDS = {
+    "array": {"hdf5", "numpy"},
+    "image": {"hdf5", "numpy"},
+    "text": {"text"},
+    "particles": {"hdf5", "openpmd"},
+}
 
 
 def results_store_kind() -> str:

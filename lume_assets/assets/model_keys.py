@@ -13,6 +13,7 @@ IO_MANAGER_BY_KIND = {
     "array": "hdf5_io_manager",
     "image": "hdf5_io_manager",
     "text": "text_io_manager",
+    "particles": "particles_io_manager",
 }
 
 

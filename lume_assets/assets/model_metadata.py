@@ -1,7 +1,6 @@
 """Dagit metadata of model assets: inputs/outputs tables, array summaries, the plot, and
 self-describing HDF5 values for image outputs."""
 
-import base64
 import io
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 from lume_assets.models.model import ModelSpec
 from lume_assets.models.variables import ArrayVariable, ImageVariable, ScalarVariable
 from lume_assets.storage.hdf5 import H5Node
+from lume_assets.storage.particles import is_particle_group, particle_summary
 
 _IO_COLUMNS = ("name", "kind", "value", "units", "allowed")
 
@@ -82,11 +82,6 @@ def render_plot(
     return buf.getvalue()
 
 
-def plot_markdown(png: bytes, title: str) -> str:
-    """A PNG as a markdown image (inline data URI) for Dagit."""
-    return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
-
-
 def file_value(var: Any, value: Any, spec: ModelSpec, inputs_hash: str) -> Any:
     """What the file IO manager writes for an output: images carry their axes as HDF5 attrs."""
     if not isinstance(var, ImageVariable):
@@ -122,6 +117,13 @@ def output_metadata(var: Any, value: Any) -> dict[str, Any]:
         if getattr(var, "units", None):
             meta["units"] = dg.MetadataValue.text(var.units)
         return meta
+    if is_particle_group(value):
+        return {
+            f"particles/{k}": dg.MetadataValue.float(float(v))
+            if k != "n"
+            else dg.MetadataValue.int(int(v))
+            for k, v in particle_summary(value).items()
+        }
     if isinstance(value, str):
         return {
             "characters": dg.MetadataValue.int(len(value)),

@@ -29,8 +29,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from lume_assets.errors import ApprovalError, ConfigError
-from lume_assets.models.registry import RegistryBase
+from lume_assets.models.registry import RegistryBase, registry_engine_url
 from lume_assets.settings import get_settings
+from lume_assets.storage.urls import mask_url
 
 Publisher = Callable[[Sequence[str]], int]
 """Publishes the results with these inputs hashes; returns how many were published."""
@@ -137,11 +138,12 @@ def _now() -> datetime:
 
 
 def _make_engine(url: str) -> sa.Engine:
-    """Create an engine for `url`, creating a SQLite file's folder if needed."""
+    """Create an engine for `url` (+ LUME_REGISTRY_PASSWORD), creating a SQLite folder if needed."""
+    url = registry_engine_url(url)
     try:
         parsed = make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise ConfigError(f"Registry URL {url!r} is not a SQLAlchemy URL: {exc}") from None
+    except sa.exc.ArgumentError:
+        raise ConfigError(f"Registry URL {mask_url(url)!r} is not a SQLAlchemy URL.") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     return sa.create_engine(url, future=True, pool_pre_ping=True)

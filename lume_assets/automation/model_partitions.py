@@ -7,14 +7,18 @@ dynamic keys from the inbox file of that name (`inbox_inputs`, the new-input sen
 partitions), and the sensor's validator of a model's inputs (`model_inputs_validator`).
 """
 
+import hashlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import numpy as np
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 
-from lume_assets.automation.inbox import parse_inputs
-from lume_assets.errors import ModelInputError
+from lume_assets.automation.inbox import DEFAULT_MAX_FILE_BYTES, parse_inputs, read_inbox_file
+from lume_assets.automation.sensors import INPUT_SHA256_TAG
+from lume_assets.errors import ModelInputError, SensorInputError
 from lume_assets.models.model import ModelSpec
 
 PartitionInputs = Callable[[str], Mapping[str, Any]]
@@ -32,24 +36,53 @@ def table_inputs(table: Mapping[str, Mapping[str, Any]]) -> PartitionInputs:
     return _inputs
 
 
-def inbox_inputs(inbox_dir: str | Path | Callable[[], Path]) -> PartitionInputs:
+def inbox_inputs(
+    inbox_dir: str | Path | Callable[[], Path], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> PartitionInputs:
     """Inputs of a dynamic partition from the inbox file named by its key (sensor partitions).
 
-    `inbox_dir` may be a function, resolved at run time (e.g. from the current settings).
+    `inbox_dir` may be a function, resolved at run time (e.g. from the current settings). Only a
+    plain file directly inside the inbox is read (see `read_inbox_file`); any other key is
+    refused. In a run the sensor requested, the file must still hold the content the sensor
+    validated (its sha256 tag), else the run fails rather than evaluate other inputs.
     """
 
     def _inputs(key: str) -> Mapping[str, Any]:
-        path = Path(inbox_dir() if callable(inbox_dir) else inbox_dir) / key
+        inbox = Path(inbox_dir() if callable(inbox_dir) else inbox_dir)
         try:
-            data = path.read_bytes()
+            data = read_inbox_file(inbox, key, max_file_bytes)
+        except SensorInputError as exc:
+            raise ModelInputError(f"partition {exc}") from None
         except FileNotFoundError:
             raise ModelInputError(
-                f"partition {key!r}: its input file {path} is gone (moved to rejected/ or "
-                "deleted); re-deliver it or delete the partition."
+                f"partition {key!r}: its input file is gone from the inbox {inbox} (moved to "
+                "rejected/ or deleted); re-deliver it or delete the partition."
             ) from None
-        return parse_inputs(key, data)
+        _check_sensor_sha256(key, data)
+        try:
+            return parse_inputs(key, data)
+        except SensorInputError as exc:
+            raise ModelInputError(f"partition {exc}") from None
 
     return _inputs
+
+
+def _check_sensor_sha256(key: str, data: bytes) -> None:
+    """Refuse file content other than what the sensor validated for this run (its sha256 tag)."""
+    try:
+        tags = dg.AssetExecutionContext.get().run.tags
+    except Exception:  # noqa: BLE001 - not inside a run (direct call): nothing to compare
+        return
+    expected = tags.get(INPUT_SHA256_TAG)
+    if expected is None or tags.get(PARTITION_NAME_TAG) != key:
+        return
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ModelInputError(
+            f"partition {key!r}: the input file changed after the sensor validated it (sha256 "
+            f"{expected[:12]}…, now {actual[:12]}…); this run is refused, the new content gets "
+            "its own run on the next sensor tick."
+        )
 
 
 def json_ready(value: Any) -> Any:

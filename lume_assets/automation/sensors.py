@@ -16,6 +16,8 @@ from dagster._core.storage.tags import PARTITION_NAME_TAG
 from pydantic import BaseModel, ConfigDict, Field
 
 from lume_assets.automation.inbox import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_FILE_BYTES,
     DEFAULT_SUFFIXES,
     InboxFile,
     InboxScanner,
@@ -48,6 +50,12 @@ class InboxSensorSpec(BaseModel):
     )
     max_recent: int = Field(
         default=512, ge=0, description="Content hashes kept in the cursor to skip re-deliveries."
+    )
+    max_file_bytes: int = Field(
+        default=DEFAULT_MAX_FILE_BYTES, ge=1, description="Larger input files are rejected."
+    )
+    max_depth: int = Field(
+        default=DEFAULT_MAX_DEPTH, ge=1, description="Input files nested deeper are rejected."
     )
     running: bool = Field(default=False, description="Start the sensor running by default.")
 
@@ -137,6 +145,8 @@ def build_inbox_sensor(
         "settle_seconds": spec.settle_seconds,
         "max_per_scan": spec.max_per_tick,
         "max_recent": spec.max_recent,
+        "max_file_bytes": spec.max_file_bytes,
+        "max_depth": spec.max_depth,
     }
 
     def _evaluate(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -97,37 +99,80 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return tabulate([[show(c) for c in row] for row in rows], headers=list(headers))
 
 
+class LiveBar:
+    """A progress bar redrawn in place on a terminal: bar, done/total, rate and ETA.
+
+    Fed with (done, total); redraws at most every `interval` seconds (and at the end) with a
+    carriage return, so a terminal shows one live line. Off a terminal, each change of `done`
+    is one plain line `label: done/total (rate/s, ETA s)` instead.
+    """
+
+    WIDTH = 24
+
+    def __init__(self, label: str, stream: Any, tty: bool, interval: float = 0.1) -> None:
+        """Draw `label` progress on `stream` (a live line if `tty`)."""
+        self.label, self.stream, self.tty, self.interval = label, stream, tty, interval
+        self.started = time.monotonic()
+        self.drawn = -1.0
+        self.last: tuple[int, int] | None = None
+        self.width = 0
+
+    def text(self, done: int, total: int) -> str:
+        """The progress line for (done, total) at the current time."""
+        elapsed = time.monotonic() - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = f"ETA {(total - done) / rate:.0f} s" if rate > 0 and done < total else "ETA -"
+        if done >= total > 0:
+            eta = f"in {elapsed:.1f} s"
+        rate_text = f"{rate:,.1f}/s" if rate < 100 else f"{rate:,.0f}/s"
+        if not self.tty:
+            return f"{self.label}: {done}/{total} ({rate_text}, {eta})"
+        filled = int(self.WIDTH * done / total) if total else 0
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        return f"{self.label} [{bar}] {done}/{total} {rate_text} {eta}"
+
+    def update(self, done: int, total: int) -> None:
+        """Report (done, total): redraw (terminal) or print a line when it changed."""
+        now = time.monotonic()
+        if not self.tty:
+            if (done, total) != self.last:
+                self.last = (done, total)
+                self.stream.write(f"{self.text(done, total)}\n")
+                self.stream.flush()
+            return
+        if (done, total) == self.last and now - self.drawn < 1.0:
+            return  # unchanged: still refresh rate and ETA about once a second
+        if not (total > 0 and done >= total) and now - self.drawn < self.interval:
+            return  # at most 10 redraws a second; the final state is always drawn
+        self.last, self.drawn = (done, total), now
+        line = self.text(done, total)
+        self.stream.write(f"\r{line}{' ' * max(0, self.width - len(line))}")
+        self.width = len(line)
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the live line (a newline after the last redraw)."""
+        if self.tty and self.width:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 @contextmanager
 def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A click progress bar on stderr fed with (done, total); shown from the first report on.
+    """A live bar (points/s, ETA) on stderr fed with (done, total); shown from the first report.
 
     Nothing is drawn before work starts, so an early error stays a one-line message. Off a
-    terminal, each change is one line `label: done/total`.
+    terminal, each change is one plain line.
     """
-    state: dict[str, Any] = {}
-    tty = sys.stderr.isatty()
+    bar = LiveBar(label, sys.stderr, sys.stderr.isatty())
+    lock = threading.Lock()
 
     def update(done: int, total: int) -> None:
-        if not enabled:
-            return
-        if not tty:
-            if state.get("last") != (done, total):
-                state["last"] = (done, total)
-                click.echo(f"{label}: {done}/{total}", err=True)
-            return
-        bar = state.get("bar")
-        if bar is None:
-            bar = click.progressbar(
-                length=max(total, 1), label=label, show_pos=True, file=sys.stderr
-            )
-            state["bar"] = bar.__enter__()
-        if total and bar.length != total:
-            bar.length = total
-        if done > bar.pos:
-            bar.update(done - bar.pos)
+        if enabled:
+            with lock:  # reports come from the run thread and the waiting one
+                bar.update(done, total)
 
     try:
         yield update
     finally:
-        if "bar" in state:
-            state["bar"].__exit__(None, None, None)
+        bar.close()

@@ -1,4 +1,4 @@
-"""`lume-assets dev`: start `dagster dev` (webserver + daemon) on this project."""
+"""`lume-assets dev`: start `dagster dev` (webserver + daemon) on this folder's code location."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from pathlib import Path
 
 import click
 
-#: The code location `dagster dev` loads.
-DEFINITIONS_MODULE = "lume_assets.definitions"
 
-
-def dev_command(host: str, port: int) -> list[str]:
-    """The `dagster dev` command line for this project's code location."""
+def dagster_executable() -> str:
+    """The `dagster` command of this environment."""
     dagster = Path(sys.executable).with_name("dagster")
-    exe = [str(dagster)] if dagster.exists() else [shutil.which("dagster") or "dagster"]
-    return [*exe, "dev", "-m", DEFINITIONS_MODULE, "-h", host, "-p", str(port)]
+    return str(dagster) if dagster.exists() else shutil.which("dagster") or "dagster"
+
+
+def dev_command(host: str, port: int, workspace: Path) -> list[str]:
+    """The `dagster dev` command line serving the location in `workspace`."""
+    return [dagster_executable(), "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
 
 
 @click.command()
@@ -34,16 +35,28 @@ def dev_command(host: str, port: int) -> list[str]:
 )
 @click.option("--dry-run", is_flag=True, help="Print the command and DAGSTER_HOME, start nothing.")
 def dev(host: str, port: int, dry_run: bool) -> None:
-    """Start Dagit (dagster dev: webserver + daemon) on this project, DAGSTER_HOME set."""
+    """Start Dagit (dagster dev: webserver + daemon) on this folder's code location.
+
+    In a project folder (`lume-assets init`) it serves that project; elsewhere the demo. The
+    location keeps one name (the project's) in `dev`, `launch` and workspace files.
+    """
     from lume_assets.deploy.instance import ensure_dagster_home, prepare_instance
+    from lume_assets.location import find_location, write_workspace
 
     home = ensure_dagster_home()
-    command = dev_command(host, port)
+    location = find_location()
+    workspace = write_workspace(location, home)
+    command = dev_command(host, port, workspace)
     click.echo(f"DAGSTER_HOME={home}")
+    click.echo(f"code location {location.name}: {location.module}")
     click.echo(shlex.join(command))
     if dry_run:
         return
     prepare_instance()  # storage created before the webserver and daemon open it together
     click.echo(f"Dagit: http://{host}:{port}  (Ctrl-C stops it)")
     sys.stdout.flush()
-    os.execvpe(command[0], command, {**os.environ, "DAGSTER_HOME": str(home)})
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    extra = os.pathsep.join(str(p) for p in location.python_path())
+    if extra:  # an uninstalled project still imports
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra, env.get("PYTHONPATH")) if p)
+    os.execvpe(command[0], command, env)

@@ -75,12 +75,17 @@ def gc(dry_run: bool) -> None:
 
 
 def _deployed_spec(name: str) -> Any:
-    """The ModelSpec of `name` in the deployed code location."""
-    from lume_assets import definitions
+    """The ModelSpec of `name` in the deployed code location (or installed)."""
+    from lume_assets.location import load_definitions
+    from lume_assets.models.catalogue import CATALOGUE
+    from lume_assets.serving import served_spec
 
-    for spec in getattr(definitions, "MODELS", []):
-        if spec.name == name:
-            return spec
+    load_definitions()  # serves the location's models, graph nodes included
+    spec = served_spec(name)
+    if spec is None and name in CATALOGUE:
+        spec = CATALOGUE.resolve(name)
+    if spec is not None:
+        return spec
     raise ModelError(
         f"model {name!r} is not deployed in this code location; rerun needs its current code."
     )

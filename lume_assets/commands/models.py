@@ -20,13 +20,20 @@ def models() -> None:
 @remote_option
 @json_option
 def list_models(remote: str | None, as_json: bool) -> None:
-    """List the models the code location serves."""
-    found = make_client(remote).models()
+    """List the models the code location serves and those installed packages announce."""
+    from lume_assets.commands.model_sources import listed_models
+
+    found, problem = listed_models(remote)
+    if problem:  # the location failed (e.g. a broken graph file): say so, list what we can
+        click.echo(f"warning: code location not loaded: {problem}", err=True)
     if as_json:
         echo_json([m.model_dump() for m in found])
         return
-    rows = [[m.name, m.version, m.project or "", ", ".join(m.owners), m.description] for m in found]
-    click.echo(table(rows, ["model", "version", "project", "owners", "description"]))
+    rows = [
+        [m.name, m.version, m.source, m.project or "", ", ".join(m.owners), m.description]
+        for m in found
+    ]
+    click.echo(table(rows, ["model", "version", "source", "project", "owners", "description"]))
 
 
 @models.command("show")
@@ -52,20 +59,19 @@ def show_model(name: str, remote: str | None, as_json: bool) -> None:
 
 
 def load_specs(targets: tuple[str, ...]) -> list[Any]:
-    """ModelSpecs named 'module:attribute' (a spec or a list of specs); default: the project's."""
+    """ModelSpecs named 'module:attribute' (a spec or a list of specs) or by registered name;
+    default: every model the location serves and every installed one."""
+    from lume_assets.commands.model_sources import specs_to_register
     from lume_assets.models.model import ModelSpec
 
-    if not targets:
-        from lume_assets import definitions
-
-        return list(getattr(definitions, "MODELS", []))
+    if not targets or all(":" not in t for t in targets):
+        return specs_to_register(targets)
     specs: list[Any] = []
     for target in targets:
         module_name, sep, attr = target.partition(":")
         if not sep or not module_name or not attr:
             raise click.BadParameter(
-                f"{target!r} is not MODULE:ATTRIBUTE "
-                "(e.g. lume_assets.demo.beam_model:BEAM_ENVELOPE)",
+                f"{target!r} is not MODULE:ATTRIBUTE (e.g. my_models.models:MY_MODEL)",
                 param_hint="SPEC",
             )
         try:
@@ -81,10 +87,11 @@ def load_specs(targets: tuple[str, ...]) -> list[Any]:
 
 
 @models.command("register")
-@click.argument("specs", nargs=-1, metavar="[MODULE:ATTRIBUTE]...")
+@click.argument("specs", nargs=-1, metavar="[NAME | MODULE:ATTRIBUTE]...")
 @json_option
 def register(specs: tuple[str, ...], as_json: bool) -> None:
-    """Register model deployments in the registry (default: every model of the project)."""
+    """Register model deployments in the registry (default: every model of the location and
+    every installed one). Running a model registers it too."""
     from lume_assets.models.registry import ModelRegistry
     from lume_assets.settings import get_settings
 

@@ -45,6 +45,9 @@ def run(
         meta = client.backend.materialization_metadata(run_id, client.model(model).result_asset)
     finally:
         client.close()
+    problem = getattr(client.backend, "location_error", None)
+    if problem is not None:  # served without its (broken) code location: say why
+        click.echo(f"warning: code location not loaded: {' '.join(str(problem).split())}", err=True)
     if as_json:
         echo_json({"run_id": run_id, **result.model_dump()})
         return

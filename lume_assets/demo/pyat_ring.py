@@ -68,14 +68,20 @@ def pyat_ring_model(
         k = float(ring[ring.get_uint32_index(quad)[0]].K)
         variables.append(
             PyATWritableScalarVariable(
-                name=f"{quad}_k", element_name=quad, attribute="K", default_value=k,
-                value_range=(k - 0.5, k + 0.5), unit="1/m^2",
+                name=f"{quad}_k",
+                element_name=quad,
+                attribute="K",
+                default_value=k,
+                value_range=(k - 0.5, k + 0.5),
+                unit="1/m^2",
             )
         )
     for quantity in OPTICS:
         variables.append(
             OpticsVariable(
-                name=quantity, element_name=monitor, quantity=quantity,
+                name=quantity,
+                element_name=monitor,
+                quantity=quantity,
                 unit=None if quantity.startswith("tune") else "m",
             )
         )

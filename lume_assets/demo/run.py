@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from lume_assets.deploy.instance import ensure_dagster_home, open_instance
 from lume_assets.deploy.liveness import process_tags
 from lume_assets.settings import get_settings
+from lume_assets.storage.urls import mask_url
 
 __all__ = ["DemoReport", "ensure_dagster_home", "run_demo"]
 
@@ -45,12 +46,11 @@ def _paths(result: dg.ExecuteInProcessResult) -> dict[str, Path]:
 
 def run_demo() -> DemoReport:
     """Materialize the model, the full quad scan (one run) and the surrogate with its check."""
-    from lume_assets.definitions import build_resources, register_models
     from lume_assets.demo import assets as demo
+    from lume_assets.serving import build_resources
 
     dagster_home = ensure_dagster_home()
     settings = get_settings()
-    register_models(demo.demo_models)
     resources = build_resources()
     keys = demo.scan_partitions.get_partition_keys()
     results: list[dg.ExecuteInProcessResult] = []
@@ -106,7 +106,7 @@ def run_demo() -> DemoReport:
         checks=checks,
         files_root=settings.resolved_files_root(),
         dagster_home=dagster_home,
-        results_url=settings.resolved_results_url(),
-        registry_url=settings.resolved_registry_url(),
+        results_url=mask_url(settings.resolved_results_url()),
+        registry_url=mask_url(settings.resolved_registry_url()),
         files=files,
     )

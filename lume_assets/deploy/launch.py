@@ -12,11 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.selector import JobSubsetSelector
-from dagster._core.remote_representation.external import RemoteJob
-from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import WorkspaceFileTarget
-from dagster._utils.tags import normalize_tags
 
 from lume_assets.deploy.placement import check_within_limits, resources_from_tags
 from lume_assets.errors import DeploymentError, RunFailedError
@@ -24,7 +19,7 @@ from lume_assets.errors import DeploymentError, RunFailedError
 DEMO_JOB = "demo_job"
 
 
-def _remote_job(workspace: Any, job_name: str, location: str | None) -> tuple[Any, Any, RemoteJob]:
+def _remote_job(workspace: Any, job_name: str, location: str | None) -> tuple[Any, Any, Any]:
     """Return (code location, repository, remote job) for `job_name` in the workspace."""
     names = list(workspace.code_location_names)
     location = location or (names[0] if len(names) == 1 else None)
@@ -67,6 +62,12 @@ def launch_job(
 
     With `wait_timeout`, wait for the run to finish (RunFailedError if it does not succeed).
     """
+    # Dagster's workspace machinery is heavy; only launching needs it.
+    from dagster._core.definitions.selector import JobSubsetSelector
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+    from dagster._utils.tags import normalize_tags
+
     target = WorkspaceFileTarget(paths=[str(Path(workspace_file).absolute())])
     with WorkspaceProcessContext(instance, target) as process_context:
         workspace = process_context.create_request_context()

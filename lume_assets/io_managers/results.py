@@ -36,6 +36,7 @@ class ResultStoreResource(dg.ConfigurableResource):
     database: str | None = None
     large_arrays: str | None = None
     mongo_password: str | None = None  # pass dg.EnvVar("LUME_MONGO_PASSWORD"), never a literal
+    postgres_password: str | None = None  # dg.EnvVar("LUME_POSTGRES_PASSWORD"): SQL URLs
 
     _store: ResultStore | None = PrivateAttr(default=None)
 
@@ -50,7 +51,9 @@ class ResultStoreResource(dg.ConfigurableResource):
                 timeout_s=self.timeout_s,
                 database=self.database,
                 large_arrays=self.large_arrays,
-                password=self.mongo_password,
+                password=self.mongo_password
+                if self.url.startswith("mongodb")
+                else self.postgres_password,
             )
         return self._store
 

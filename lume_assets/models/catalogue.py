@@ -1,15 +1,18 @@
 """The model catalogue: the models an asset graph (YAML or Python) may name.
 
-A model is found by name — registered from Python with `register_model(spec)`, or as a lazy
-`module:attr` reference (imported on first use) — or directly by an importable `module:attr`
-reference to a `ModelSpec` (or a zero-argument callable returning one). Lookups that fail raise
-`ModelError` with the nearest known names, so a graph loader can point at the fix.
+A model is found by name — registered from Python with `register_model(spec)`, announced by an
+installed package in the entry point group `lume_assets.models` (name = 'module:ATTR', imported
+on first use), or as a lazy `module:attr` reference — or directly by an importable
+`package.module:ATTR` reference. A reference must name a `ModelSpec`: nothing found by a
+reference is ever called (a graph naming `sys:exit` or `os:abort` is refused, not run). Lookups
+that fail raise `ModelError` with the nearest known names, so a graph loader can point at the fix.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -22,14 +25,17 @@ if TYPE_CHECKING:
 #: `package.module:attribute` (the attribute may be dotted: `module:Class.SPEC`).
 IMPORT_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 
-#: Models shipped with lume_assets, resolved lazily (importing them pulls in their physics).
-BUILTIN_MODELS = {
-    "beam_envelope": "lume_assets.demo.beam_model:BEAM_ENVELOPE",
-    "envelope_scan_grid": "lume_assets.demo.pipeline_models:ENVELOPE_SCAN_GRID",
-    "envelope_surrogate_fit": "lume_assets.demo.pipeline_models:ENVELOPE_SURROGATE_FIT",
-    "surrogate_validation": "lume_assets.demo.pipeline_models:SURROGATE_VALIDATION",
-    "envelope_analysis": "lume_assets.demo.pipeline_models:ENVELOPE_ANALYSIS",
-}
+#: Entry point group through which installed packages announce models (name -> 'module:ATTR').
+ENTRY_POINT_GROUP = "lume_assets.models"
+
+
+def entry_point_models() -> dict[str, tuple[str, str]]:
+    """Models announced by installed packages: {name: ('module:ATTR', distribution name)}."""
+    found: dict[str, tuple[str, str]] = {}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        found.setdefault(ep.name, (ep.value, dist.name if dist is not None else "?"))
+    return found
 
 
 def nearest(name: str, candidates: Iterable[str], n: int = 1) -> list[str]:
@@ -44,7 +50,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
 
 def import_model(ref: str) -> ModelSpec:
-    """Import the ModelSpec named by `module:attr` (a spec, or a callable returning one)."""
+    """Import the ModelSpec named by `module:attr`; anything else is refused, never called."""
     from lume_assets.models.model import ModelSpec
 
     if not IMPORT_REF.match(ref):
@@ -70,17 +76,12 @@ def import_model(ref: str) -> ModelSpec:
                 f"{did_you_mean(part, names)}check the name after ':'."
             )
         obj = getattr(obj, part)
-    if not isinstance(obj, ModelSpec) and callable(obj) and not isinstance(obj, type):
-        try:
-            obj = obj()
-        except Exception as exc:  # noqa: BLE001 - a user factory failing
-            raise ModelError(
-                f"calling {ref!r} to build its ModelSpec failed: {type(exc).__name__}: {exc}"
-            ) from None
     if not isinstance(obj, ModelSpec):
+        kind = f"callable ({type(obj).__name__})" if callable(obj) else type(obj).__name__
         raise ModelError(
-            f"{ref!r} is a {type(obj).__name__}, not a ModelSpec; point at a ModelSpec or a "
-            "function returning one."
+            f"{ref!r} is a {kind}, not a ModelSpec; a model reference "
+            "must name a ModelSpec object (nothing it names is called) — e.g. "
+            "'my_models.models:MY_MODEL = ModelSpec(...)'."
         )
     return obj
 
@@ -92,12 +93,38 @@ class ModelCatalogue:
         self,
         specs: Iterable[ModelSpec] = (),
         references: dict[str, str] | None = None,
+        entry_points: bool = False,
     ) -> None:
-        """Start with `specs` (by their names) and lazy `references` {name: 'module:attr'}."""
+        """Start with `specs`, lazy `references` {name: 'module:attr'} and, if `entry_points`,
+        the models installed packages announce (read on first lookup)."""
         self._specs: dict[str, ModelSpec] = {}
         self._references: dict[str, str] = dict(references or {})
+        self._sources: dict[str, str] = {}
+        self._entry_points = entry_points
         for spec in specs:
             self.register(spec)
+
+    def _load_entry_points(self) -> None:
+        """Add the installed packages' models once (names already known keep priority)."""
+        if not self._entry_points:
+            return
+        self._entry_points = False
+        for name, (ref, dist) in entry_point_models().items():
+            if name not in self._specs and name not in self._references and IMPORT_REF.match(ref):
+                self._references[name] = ref
+                self._sources[name] = f"entry point ({dist})"
+
+    def source(self, name: str) -> str:
+        """Where `name` comes from: 'python', 'entry point (dist)' or 'reference'."""
+        self._load_entry_points()
+        if name in self._sources:
+            return self._sources[name]
+        return "python" if name in self._specs else "reference"
+
+    def reference(self, name: str) -> str | None:
+        """The 'module:attr' behind a lazy name, if any."""
+        self._load_entry_points()
+        return self._references.get(name)
 
     def register(self, spec: ModelSpec, name: str | None = None, replace: bool = False) -> None:
         """Make `spec` available as `name` (default: its own name)."""
@@ -120,14 +147,17 @@ class ModelCatalogue:
 
     def names(self) -> list[str]:
         """Every name the catalogue knows, sorted."""
+        self._load_entry_points()
         return sorted({*self._specs, *self._references})
 
     def __contains__(self, name: object) -> bool:
         """Whether `name` is a catalogue name."""
+        self._load_entry_points()
         return name in self._specs or name in self._references
 
     def resolve(self, ref: str) -> ModelSpec:
         """The ModelSpec for a catalogue name or an importable `module:attr` reference."""
+        self._load_entry_points()
         if ref in self._specs:
             return self._specs[ref]
         if ref in self._references:
@@ -145,13 +175,14 @@ class ModelCatalogue:
 
     def copy(self) -> ModelCatalogue:
         """An independent catalogue with the same entries."""
-        clone = ModelCatalogue(references=self._references)
+        clone = ModelCatalogue(references=self._references, entry_points=self._entry_points)
         clone._specs = dict(self._specs)
+        clone._sources = dict(self._sources)
         return clone
 
 
-#: The process-wide catalogue: built-in models plus whatever `register_model` adds.
-CATALOGUE = ModelCatalogue(references=BUILTIN_MODELS)
+#: The process-wide catalogue: installed packages' models plus whatever `register_model` adds.
+CATALOGUE = ModelCatalogue(entry_points=True)
 
 
 def register_model(spec: ModelSpec, name: str | None = None, replace: bool = False) -> ModelSpec:
@@ -161,11 +192,12 @@ def register_model(spec: ModelSpec, name: str | None = None, replace: bool = Fal
 
 
 __all__ = [
-    "BUILTIN_MODELS",
     "CATALOGUE",
+    "ENTRY_POINT_GROUP",
     "IMPORT_REF",
     "ModelCatalogue",
     "did_you_mean",
+    "entry_point_models",
     "import_model",
     "nearest",
     "register_model",

@@ -113,9 +113,9 @@ def spec_from_lume(
             f"got {type(model).__name__}."
         )
     settable = [v for v in supported.values() if not v.read_only]
-    wanted = list(outputs) if outputs is not None else [
-        n for n, v in supported.items() if v.read_only
-    ]
+    wanted = (
+        list(outputs) if outputs is not None else [n for n, v in supported.items() if v.read_only]
+    )
     unknown = sorted(set(wanted) - set(supported))
     if unknown:
         raise ModelError(

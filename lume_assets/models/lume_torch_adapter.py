@@ -86,8 +86,11 @@ def _model_sha256(model: Any) -> str:
     digest = hashlib.sha256()
     for var in [*model.input_variables, *model.output_variables]:
         digest.update(repr(sorted(var.model_dump().items())).encode())
-    for module in [getattr(model, "model", None), *getattr(model, "input_transformers", []),
-                   *getattr(model, "output_transformers", [])]:
+    for module in [
+        getattr(model, "model", None),
+        *getattr(model, "input_transformers", []),
+        *getattr(model, "output_transformers", []),
+    ]:
         state = module.state_dict() if hasattr(module, "state_dict") else {}
         for key, tensor in state.items():
             digest.update(key.encode())

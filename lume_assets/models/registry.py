@@ -18,6 +18,7 @@ from sqlalchemy import orm
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lume_assets.errors import RegistryError
+from lume_assets.storage.urls import with_password
 
 if TYPE_CHECKING:
     from lume_assets.models.model import ModelSpec
@@ -137,12 +138,21 @@ def _record(row: DeploymentRow, model_name: str, project: str | None) -> Deploym
     )
 
 
+def registry_engine_url(url: str) -> str:
+    """The URL to connect with: `url` plus LUME_REGISTRY_PASSWORD if it names a user only."""
+    from lume_assets.settings import get_settings
+
+    secret = get_settings().registry_password
+    return with_password(url, secret.get_secret_value() if secret else None)
+
+
 class ModelRegistry:
     """Register and look up models, deployments and projects in a SQL database."""
 
     def __init__(self, url: str) -> None:
         """Connect to `url` (SQLAlchemy URL) and create the tables if needed."""
         self.url = url
+        url = registry_engine_url(url)
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(
                 parents=True, exist_ok=True
@@ -314,7 +324,7 @@ class ModelRegistry:
             what = f"version {version!r}" if version else "live deployment"
             raise RegistryError(
                 f"model {model_name!r} has no {what} in the registry {self._safe_url()}; "
-                "load the definitions (they register every model) or register it."
+                "run the model once or register it (lume-assets models register)."
             )
         deployment, name, project = row
         return _record(deployment, name, project)

@@ -39,6 +39,8 @@ def refuse(role: Role, message: str) -> ModelError:
 
 def _short(value: Any) -> str:
     """Return a short printable form of a value for error messages."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return f"<int of ~{int(value.bit_length() * 0.30103) + 1} digits>"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -108,13 +110,22 @@ class ScalarVariable(_Variable):
         """Return `value` as a float inside the range, or refuse it."""
         if isinstance(value, np.ndarray) and value.shape == ():
             value = value.item()
-        if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        if isinstance(value, bool | np.bool_ | complex | np.complexfloating) or not isinstance(
+            value, int | float | np.number
+        ):
             raise refuse(
                 role,
                 f"{self.label(role)} = {_short(value)} is not a number "
                 f"(got {type(value).__name__}); give a number in {self.describe_allowed()}.",
             )
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float (e.g. 400 digits)
+            raise refuse(
+                role,
+                f"{self.label(role)} = {_short(value)} is too large for a float; "
+                f"give a number in {self.describe_allowed()}.",
+            ) from None
         if not math.isfinite(number):
             raise refuse(
                 role,

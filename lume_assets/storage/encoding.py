@@ -10,7 +10,14 @@ comes back as ``1.5``); tuples come back as lists. Everything else uses a one-ke
   an array over the size threshold (or over the per-document inline budget) kept outside the
   document in a content-addressed HDF5 file or GridFS file, so no document nears Mongo's
   16 MiB limit and a retried write reuses the same blob;
-- ``{"__complex__": [re, im]}``, ``{"__bytes__": <bytes>}``, ``{"__datetime__": "<iso>"}``.
+- ``{"__complex__": [re, im]}``, ``{"__bytes__": <bytes>}``, ``{"__datetime__": "<iso>"}``;
+- ``{"__npscalar__": {"dtype": "<m8[s]", "data": <bytes>}}`` — a numpy scalar with no exact
+  Python equal (``np.longdouble``, ``np.clongdouble``, ``np.timedelta64``, ``np.datetime64``),
+  kept as typed binary and decoded back to the same numpy scalar.
+
+Text must be valid Unicode: a string (or key) holding a lone surrogate (e.g. from
+``os.fsdecode`` of undecodable bytes) cannot be written as UTF-8 and is refused with a
+`SerializerError` naming its path, as is any value the codec cannot store exactly.
 
 Decoding restores dtype (every int/uint/float/complex width, bool, unicode, datetime64...),
 shape and values exactly. Object and structured arrays are refused with a `SerializerError`.
@@ -28,18 +35,22 @@ from typing import Any, Protocol
 import numpy as np
 
 from lume_assets.errors import SerializerError
+from lume_assets.storage.particles import is_particle_group, particles_record
 
 ARRAY = "__ndarray__"
 ARRAY_REF = "__ndarray_ref__"
 COMPLEX = "__complex__"
 BYTES = "__bytes__"
 DATETIME = "__datetime__"
-MARKERS = frozenset({ARRAY, ARRAY_REF, COMPLEX, BYTES, DATETIME})
+NPSCALAR = "__npscalar__"
+MARKERS = frozenset({ARRAY, ARRAY_REF, COMPLEX, BYTES, DATETIME, NPSCALAR})
 
 DEFAULT_ARRAY_THRESHOLD = 1024 * 1024  # 1 MiB
 DEFAULT_INLINE_BUDGET = 8 * 1024 * 1024  # inline array bytes per document (BSON limit 16 MiB)
 _INT64 = (-(2**63), 2**63 - 1)
-_PLAIN = frozenset({str, float, bool, type(None)})  # stored exactly as they are
+_PLAIN = frozenset({float, bool, type(None)})  # stored exactly as they are
+# numpy scalars whose .item() is not an exact Python equal: stored as typed binary
+_EXACT_SCALARS = (np.longdouble, np.clongdouble, np.timedelta64, np.datetime64)
 
 
 class BlobStore(Protocol):
@@ -52,6 +63,22 @@ class BlobStore(Protocol):
 
     def get_array(self, pointer: Mapping[str, Any]) -> np.ndarray:
         """Return the array a pointer refers to."""
+
+
+def check_text(value: str, path: str) -> str:
+    """Return `value` if it can be written as UTF-8; else raise SerializerError naming `path`."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        shown = value[max(0, exc.start - 20) : exc.start + 20].encode("utf-8", "backslashreplace")
+        raise SerializerError(
+            f"{path}: text {shown.decode('ascii', 'backslashreplace')!r} holds a lone surrogate "
+            f"(\\u{ord(value[exc.start]):04x} at {exc.start}), which is not valid Unicode; "
+            "decode its bytes properly (or store them as bytes)."
+        ) from None
+    return value
 
 
 def array_digest(array: np.ndarray) -> str:
@@ -121,7 +148,9 @@ class Codec:
         """Encode recursively, spending `budget[0]` inline array bytes."""
         if type(value) in _PLAIN:
             return value
-        if value is None or isinstance(value, bool | str):
+        if isinstance(value, str):
+            return check_text(str(value), path)
+        if value is None or isinstance(value, bool):
             return value
         if isinstance(value, int):
             if not _INT64[0] <= value <= _INT64[1]:
@@ -132,7 +161,10 @@ class Codec:
             return value
         if isinstance(value, float):
             return value
-        if isinstance(value, np.generic) and not isinstance(value, np.datetime64 | np.void):
+        if isinstance(value, _EXACT_SCALARS):
+            data = np.asarray(value).tobytes()
+            return {NPSCALAR: {"dtype": value.dtype.str, "data": self._bin(data)}}
+        if isinstance(value, np.generic) and not isinstance(value, np.void):
             if isinstance(value, np.complexfloating):
                 return {COMPLEX: [float(value.real), float(value.imag)]}
             return self._encode(value.item(), path, budget)
@@ -158,6 +190,8 @@ class Codec:
                     item if type(item) in _PLAIN else self._encode(item, f"{path}.{key}", budget)
                 )
             return out
+        if is_particle_group(value):  # the file holds the particles; the record their summary
+            return self._encode(particles_record(value), path, budget)
         raise SerializerError(
             f"{path}: a value of type {type(value).__name__} cannot be stored in a result; use "
             "numbers, strings, bools, None, bytes, datetimes, lists, dicts or numpy arrays."
@@ -204,6 +238,8 @@ class Codec:
                 return self._unbin(inner)
             if key == DATETIME:
                 return datetime.fromisoformat(inner)
+            if key == NPSCALAR:
+                return array_from_bytes(self._unbin(inner["data"]), inner["dtype"], [], path)[()]
         return {k: self.decode(v, f"{path}.{k}") for k, v in value.items()}
 
     def _load_ref(self, pointer: Mapping[str, Any], path: str) -> np.ndarray:
@@ -228,10 +264,18 @@ class Codec:
 
 def check_key(key: Any, path: str) -> None:
     """Refuse dict keys a document store cannot hold or query unambiguously."""
-    if type(key) is str and key and key[0] not in "$_" and "." not in key and "\x00" not in key:
+    if (
+        type(key) is str
+        and key
+        and key[0] not in "$_"
+        and "." not in key
+        and "\x00" not in key
+        and key.isascii()
+    ):
         return  # the common case, decided without building anything
     if not isinstance(key, str):
         raise SerializerError(f"{path}: key {key!r} is not a string; use string keys.")
+    check_text(key, f"{path} (a key)")
     if not key or key.startswith("$") or "." in key or "\x00" in key or key in MARKERS:
         raise SerializerError(
             f"{path}: key {key!r} is not allowed (empty, starting with '$', containing '.' "

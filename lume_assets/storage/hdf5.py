@@ -35,6 +35,7 @@ import h5py
 import numpy as np
 
 from lume_assets.errors import SerializerError
+from lume_assets.storage.encoding import check_text
 from lume_assets.storage.serializers import PendingDigest, Serializer
 
 MARKER = "__lume_type__"
@@ -87,12 +88,13 @@ def _where(parent: h5py.Group, name: str) -> str:
 
 
 def _check_key(parent: h5py.Group, key: Any) -> str:
-    if not isinstance(key, str) or not key or "/" in key or key == ".":
+    """Return `key` if it can name an HDF5 member exactly (HDF5 names are UTF-8 C strings)."""
+    if not isinstance(key, str) or not key or "/" in key or key == "." or "\x00" in key:
         raise SerializerError(
             f"Key {key!r} under HDF5 group {parent.name!r} cannot name an HDF5 member; "
-            "use non-empty string keys without '/'."
+            "use non-empty string keys without '/' or NUL."
         )
-    return key
+    return check_text(key, f"key under HDF5 group {parent.name!r}")
 
 
 def _same_types(a: Any, b: Any) -> bool:
@@ -131,6 +133,10 @@ def _create_dataset(parent: h5py.Group, name: str, arr: np.ndarray, opts: WriteO
 
 def _write_array(parent: h5py.Group, name: str, arr: np.ndarray, opts: WriteOptions):
     kind = arr.dtype.kind
+    if kind in "UO":
+        for i, item in enumerate(arr.ravel().tolist()):
+            if isinstance(item, str):
+                check_text(item, f"{_where(parent, name)}[{i}]")
     if kind == "U":
         ds = _create_dataset(
             parent, name, arr.astype(object), opts, dtype=h5py.string_dtype("utf-8")
@@ -177,6 +183,12 @@ def write_node(parent: h5py.Group, name: str, value: Any, opts: WriteOptions | N
         return parent.create_dataset(name, data=value)
     if isinstance(value, np.ndarray | np.generic):
         arr = np.asarray(value)
+        if arr.dtype.kind in "mM":  # HDF5 has no datetime64/timedelta64 type
+            shown = repr(value) if arr.ndim == 0 else f"an array of {arr.dtype}"
+            raise SerializerError(
+                f"{_where(parent, name)}: {shown} cannot be stored in HDF5 exactly; store "
+                f"its int64 count (value.astype('int64')) and the unit {arr.dtype.str!r}."
+            )
         if isinstance(value, np.generic) and arr.dtype.kind != "U":
             return _create_dataset(parent, name, arr, opts)
         return _write_array(parent, name, arr, opts)
@@ -192,6 +204,7 @@ def write_node(parent: h5py.Group, name: str, value: Any, opts: WriteOptions | N
         ds.attrs[MARKER] = tag
         return ds
     if isinstance(value, str):
+        check_text(value, _where(parent, name))
         return parent.create_dataset(name, data=value, dtype=h5py.string_dtype("utf-8"))
     if isinstance(value, bytes):
         if b"\x00" in value:
@@ -227,6 +240,8 @@ def _write_list(parent: h5py.Group, name: str, value: list | tuple, opts: WriteO
             arr = candidate
     if arr is not None:
         if arr.dtype.kind == "U":
+            for i, item in enumerate(value):
+                check_text(item, f"{_where(parent, name)}[{i}]")
             ds = _create_dataset(
                 parent, name, arr.astype(object), opts, dtype=h5py.string_dtype("utf-8")
             )

@@ -2,8 +2,10 @@
 
 - `verify_files`: every result's files exist and match their recorded sha256; every file under
   the files root belongs to a result (else an *orphan*); temp files (`.*.tmp-*`, left by a
-  killed write) older than an hour are *stale*. Content-addressed array blobs the result store
-  keeps itself (`results/arrays/`) are the store's, not orphans.
+  killed write) are *stale* once their writer is gone (`temp_files.is_stale_temp`: writer
+  dead, or unknown and untouched for an hour) — never while their writer runs.
+  Content-addressed array blobs the result store keeps itself (`results/arrays/`) are the
+  store's, not orphans.
 - `collect_garbage`: removes orphans and stale temp files, never a file a result references.
 - `identical`: whether two output values are bit-identical (dtype, shape and bytes).
 """
@@ -21,8 +23,8 @@ import numpy as np
 from lume_assets.storage.files import sha256_file
 from lume_assets.storage.result_stores import ResultStore
 from lume_assets.storage.results import Result
+from lume_assets.storage.temp_files import STALE_AFTER_S, is_stale_temp
 
-STALE_AFTER_S = 3600.0
 STORE_OWNED = ("results/arrays/",)  # the result store's own content-addressed blobs
 TEMP_MARK = ".tmp-"
 
@@ -97,8 +99,8 @@ def verify_files(
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             rel = path.relative_to(root).as_posix()
             if TEMP_MARK in path.name:
-                age = moment - path.stat().st_mtime
-                if age > STALE_AFTER_S:
+                if is_stale_temp(path, STALE_AFTER_S, moment):
+                    age = moment - path.stat().st_mtime
                     report.findings.append(Finding("stale-temp", str(path), f"{age / 3600:.1f} h"))
                 continue
             if rel.startswith(STORE_OWNED) or path.resolve() in report.referenced:

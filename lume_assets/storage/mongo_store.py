@@ -54,7 +54,7 @@ from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD, Codec, array_f
 from lume_assets.storage.filesystems import LocalFilesystem
 from lume_assets.storage.query import check_limit, check_path, parse_filter, parse_sort
 from lume_assets.storage.result_stores import ResultStore, SortSpec
-from lume_assets.storage.results import Result
+from lume_assets.storage.results import Result, check_inputs_hash, check_inputs_hashes
 
 T = TypeVar("T")
 RETRIES = 5
@@ -384,6 +384,7 @@ class MongoResultStore(ResultStore):
 
     def publish(self, inputs_hash: str, published: bool = True) -> Result:
         """Set the published flag of a stored result."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         doc = self._call(
             lambda: self.collection.find_one_and_update(
                 {"inputs_hash": inputs_hash},
@@ -400,7 +401,7 @@ class MongoResultStore(ResultStore):
 
     def publish_many(self, inputs_hashes: Iterable[str], published: bool = True) -> int:
         """Set the published flag of many results with batched update_many calls."""
-        hashes = list(dict.fromkeys(inputs_hashes))
+        hashes = check_inputs_hashes(inputs_hashes)
         matched = 0
         for chunk in _batches(hashes, BATCH):
             matched += self._call(
@@ -450,6 +451,7 @@ class MongoResultStore(ResultStore):
 
     def find_one(self, inputs_hash: str, include_unpublished: bool = False) -> Result | None:
         """Return the result with this hash (if published, unless asked), or None."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         query: dict[str, Any] = {"inputs_hash": inputs_hash}
         if not include_unpublished:
             query["published"] = True
@@ -470,5 +472,6 @@ class MongoResultStore(ResultStore):
 
     def document_id(self, inputs_hash: str) -> str | None:
         """Return the _id of the document with this hash."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         doc = self._call(lambda: self.collection.find_one({"inputs_hash": inputs_hash}, {"_id": 1}))
         return None if doc is None else str(doc["_id"])

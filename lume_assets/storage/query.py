@@ -40,6 +40,9 @@ from lume_assets.storage.encoding import MARKERS
 ALLOWED_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$and")
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in")
 TOP_LEVEL = ("model", "version", "inputs_hash", "created")
+#: Integers a store can compare (SQLite and BSON hold 64-bit ints) and the largest limit.
+MAX_INT = 2**63
+MAX_LIMIT = 10**9
 ROOTS = ("inputs", "outputs", "provenance")
 PROVENANCE_FIELDS = ("run_id", "asset_key", "partition_key", "code_sha", "deployment_id", "files")
 
@@ -103,6 +106,11 @@ def _operand(value: Any, op: str, path: str) -> Any:
             raise QueryError(f"{path}: {op} needs a non-null operand; use $eq/$ne with None.")
         return value
     if isinstance(value, int | float):
+        if isinstance(value, int) and abs(value) >= MAX_INT:
+            raise QueryError(
+                f"{path}: {op} operand is an integer of ~{int(value.bit_length() * 0.30103) + 1} "
+                "digits, too large to compare; give a number below 9.2e18."
+            )
         if isinstance(value, float) and math.isnan(value):
             raise QueryError(f"{path}: NaN cannot be used as a query operand.")
         return value
@@ -176,8 +184,11 @@ def check_limit(limit: int | None) -> int | None:
     """Return a valid limit (positive int or None)."""
     if limit is None:
         return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-        raise QueryError(f"limit must be a positive integer or None, not {limit!r}.")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_LIMIT:
+        shown = repr(limit) if len(repr(limit)) < 30 else f"{repr(limit)[:27]}..."
+        raise QueryError(
+            f"limit must be a positive integer up to {MAX_LIMIT:,} or None, not {shown}."
+        )
     return limit
 
 

@@ -19,7 +19,13 @@ from pydantic import SecretStr
 
 from lume_assets.errors import ConfigError, ResultNotFoundError
 from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD, Codec
-from lume_assets.storage.results import Provenance, Result
+from lume_assets.storage.results import (
+    Provenance,
+    Result,
+    check_inputs_hash,
+    check_inputs_hashes,
+)
+from lume_assets.storage.urls import with_password
 
 SortSpec = str | Sequence[tuple[str, int]] | None
 
@@ -55,7 +61,7 @@ class ResultStore(ABC):
 
         Stores override this with batched updates (an approval publishes a whole scan).
         """
-        return sum(1 for h in inputs_hashes if self.publish(h, published))
+        return sum(1 for h in check_inputs_hashes(inputs_hashes) if self.publish(h, published))
 
     # -- reads ---------------------------------------------------------------------------------
     @abstractmethod
@@ -106,7 +112,9 @@ class ResultStore(ABC):
     # -- helpers -------------------------------------------------------------------------------
     def get(self, inputs_hash: str, include_unpublished: bool = True) -> Result:
         """Return the result with this hash or raise ResultNotFoundError."""
-        found = self.find_one(inputs_hash, include_unpublished=include_unpublished)
+        found = self.find_one(
+            check_inputs_hash(inputs_hash), include_unpublished=include_unpublished
+        )
         if found is None:
             raise ResultNotFoundError(
                 f"No result with inputs hash {inputs_hash} in {self.kind} store {self.location}."
@@ -154,7 +162,9 @@ def to_dataframe(results: Iterable[Result]) -> Any:
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - exercised only without the extra
-        raise ConfigError("to_dataframe needs pandas: pip install 'lume_assets[pandas]'.") from None
+        raise ConfigError(
+            "to_dataframe needs pandas: `pip install pandas` (scripts/setup installs it)."
+        ) from None
     rows = []
     for r in results:
         row: dict[str, Any] = {
@@ -182,13 +192,15 @@ def _flatten_into(row: dict[str, Any], prefix: str, value: Any) -> None:
         row[prefix] = value
 
 
-def _password(password: SecretStr | str | None) -> SecretStr | None:
-    """Return the Mongo password from the argument or LUME_MONGO_PASSWORD (settings)."""
+def _password(password: SecretStr | str | None, mongo: bool = True) -> SecretStr | None:
+    """Return the password from the argument, else LUME_MONGO_PASSWORD (Mongo URLs) or
+    LUME_POSTGRES_PASSWORD (SQL URLs) from the settings."""
     if password is not None:
         return password if isinstance(password, SecretStr) else SecretStr(password)
     from lume_assets.settings import get_settings
 
-    return get_settings().mongo_password
+    settings = get_settings()
+    return settings.mongo_password if mongo else settings.postgres_password
 
 
 def open_result_store(
@@ -206,8 +218,9 @@ def open_result_store(
     """Open the store for `url`: MongoDB for mongodb:// URLs, SQL (SQLite, PostgreSQL) else.
 
     Large arrays go to GridFS for Mongo (or HDF5 under `files_root` with
-    ``large_arrays="hdf5"``), to HDF5 files under `files_root` for SQL. The Mongo password comes
-    from `password` or the `LUME_MONGO_PASSWORD` setting and never appears in errors or logs.
+    ``large_arrays="hdf5"``), to HDF5 files under `files_root` for SQL. The password comes from
+    `password`, the URL, or the `LUME_MONGO_PASSWORD` / `LUME_POSTGRES_PASSWORD` setting and never
+    appears in errors or logs.
     """
     if not isinstance(url, str) or not url:
         raise ConfigError("The result store URL is empty; set LUME_RESULTS_URL or pass url=.")
@@ -230,8 +243,9 @@ def open_result_store(
         raise ConfigError(f"large_arrays={large_arrays!r}: SQL stores keep large arrays in HDF5.")
     from lume_assets.storage.sql_store import SqlResultStore
 
+    secret = _password(password, mongo=False)
     return SqlResultStore(
-        url,
+        with_password(url, secret.get_secret_value() if secret else None),
         project=project,
         files_root=root,
         array_threshold=array_threshold,

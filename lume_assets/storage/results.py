@@ -22,17 +22,30 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lume_assets.errors import SerializerError
+from lume_assets.errors import QueryError, SerializerError
+from lume_assets.storage.encoding import check_text
 from lume_assets.storage.files import FileRecord
+from lume_assets.storage.particles import is_particle_group, particles_record
 
-__all__ = ["Provenance", "Result", "canonical_inputs", "compute_inputs_hash", "utc_now_ms"]
+__all__ = [
+    "Provenance",
+    "Result",
+    "canonical_inputs",
+    "check_inputs_hash",
+    "check_inputs_hashes",
+    "compute_inputs_hash",
+    "utc_now_ms",
+]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _canonical_number(value: float) -> int | float | str:
@@ -48,12 +61,12 @@ def _canonical_number(value: float) -> int | float | str:
 
 def canonical_inputs(value: Any, path: str = "inputs") -> Any:
     """Return `value` in the canonical JSON-ready form described in the module docstring."""
-    if value is None or isinstance(value, bool | str):
+    if isinstance(value, str):
+        return check_text(str(value), path)
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, np.bool_):
         return bool(value)
-    if isinstance(value, np.str_):
-        return str(value)
     if isinstance(value, int | np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
@@ -75,8 +88,11 @@ def canonical_inputs(value: Any, path: str = "inputs") -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise SerializerError(f"{path}: key {key!r} is not a string; use string keys.")
+            check_text(key, f"{path} (a key)")
             out[key] = canonical_inputs(item, f"{path}.{key}")
         return out
+    if is_particle_group(value):  # by content: every coordinate, bit for bit
+        return canonical_inputs(particles_record(value), path)
     raise SerializerError(
         f"{path}: a value of type {type(value).__name__} cannot be part of the inputs hash; "
         "use numbers, strings, bools, None, lists, dicts or numpy arrays."
@@ -92,6 +108,26 @@ def compute_inputs_hash(model: str, version: str, inputs: Mapping[str, Any]) -> 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def check_inputs_hash(value: object) -> str:
+    """Return `value` if it is a 64-hex sha256 inputs hash; else raise QueryError (no lookup)."""
+    if isinstance(value, str) and _HEX64.fullmatch(value):
+        return value
+    shown = repr(value)[:80] if isinstance(value, str) else f"a {type(value).__name__}"
+    raise QueryError(
+        f"inputs_hash: expected a 64-character lowercase hex sha256, got {shown}; "
+        "pass the full hash shown by `lume-assets results --json`."
+    )
+
+
+def check_inputs_hashes(values: Iterable[object]) -> list[str]:
+    """Return the distinct hashes of `values` (in order), each checked by `check_inputs_hash`."""
+    if isinstance(values, str | bytes | Mapping):
+        raise QueryError(
+            f"inputs_hashes: expected a list of hashes, got a {type(values).__name__}."
+        )
+    return list(dict.fromkeys(check_inputs_hash(v) for v in values))
+
+
 def utc_now_ms() -> datetime:
     """Return the current UTC time truncated to milliseconds (what BSON dates can hold)."""
     return _truncate_ms(datetime.now(UTC))
@@ -103,6 +139,15 @@ def _truncate_ms(value: datetime) -> datetime:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def with_file_digests(
+    inputs: Mapping[str, Any], input_files: Mapping[str, Mapping[str, str]]
+) -> dict[str, Any]:
+    """Inputs for hashing: a managed file input counts by its content (sha256), not its path."""
+    if not input_files:
+        return dict(inputs)
+    return {**inputs, **{f"{k}@sha256": v["sha256"] for k, v in input_files.items()}}
 
 
 class Provenance(BaseModel):
@@ -119,6 +164,10 @@ class Provenance(BaseModel):
         description="Output name -> its file (root-relative and host path, bytes, sha256).",
     )
     deployment_id: int | str | None = None
+    input_files: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="File input -> {path, sha256} of the upstream managed file it was fed.",
+    )
 
     @field_validator("files", mode="before")
     @classmethod
@@ -159,7 +208,9 @@ class Result(BaseModel):
     @model_validator(mode="after")
     def _check_hash(self) -> Result:
         """Fill in `inputs_hash`, or refuse one that does not match model/version/inputs."""
-        expected = compute_inputs_hash(self.model, self.version, self.inputs)
+        expected = compute_inputs_hash(
+            self.model, self.version, with_file_digests(self.inputs, self.provenance.input_files)
+        )
         if not self.inputs_hash:
             self.inputs_hash = expected
         elif self.inputs_hash != expected:

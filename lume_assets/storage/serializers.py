@@ -97,16 +97,18 @@ _BUILTINS_LOADED = False
 
 
 def _ensure_builtins() -> None:
-    """Register the built-in serializers (text, hdf5) once."""
+    """Register the built-in serializers (text, hdf5, openpmd_particles) once."""
     global _BUILTINS_LOADED
     if _BUILTINS_LOADED:
         return
     from lume_assets.storage.hdf5 import HDF5Serializer  # imports h5py lazily
+    from lume_assets.storage.particles import ParticleGroupSerializer  # no import until used
 
     with _LOCK:
         if not _BUILTINS_LOADED:
             _REGISTRY.setdefault(TextSerializer.name, TextSerializer())
             _REGISTRY.setdefault(HDF5Serializer.name, HDF5Serializer())
+            _REGISTRY.setdefault(ParticleGroupSerializer.name, ParticleGroupSerializer())
             _BUILTINS_LOADED = True
 
 

@@ -93,7 +93,13 @@ from lume_assets.storage.query import (
     scalar_kind,
 )
 from lume_assets.storage.result_stores import ResultStore, SortSpec, created_from_ms
-from lume_assets.storage.results import Provenance, Result
+from lume_assets.storage.results import (
+    Provenance,
+    Result,
+    check_inputs_hash,
+    check_inputs_hashes,
+)
+from lume_assets.storage.urls import mask_url
 
 MAX_INDEXED_TEXT = 1024  # bytes of UTF-8
 MAX_PATH_BYTES = 500
@@ -283,7 +289,7 @@ class SqlResultStore(ResultStore):
             self.url = make_url(url)
         except ArgumentError:
             raise ConfigError(
-                f"Result store URL {url!r} is neither mongodb:// nor a SQLAlchemy URL "
+                f"Result store URL {mask_url(url)!r} is neither mongodb:// nor a SQLAlchemy URL "
                 "(sqlite:///path.db, postgresql+psycopg2://user@host/db)."
             ) from None
         self.project = project
@@ -710,6 +716,7 @@ class SqlResultStore(ResultStore):
 
     def publish(self, inputs_hash: str, published: bool = True) -> Result:
         """Set the published flag of a stored result."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         with self._write() as conn:
             n = conn.execute(
                 sa.update(R)
@@ -725,7 +732,7 @@ class SqlResultStore(ResultStore):
 
     def publish_many(self, inputs_hashes: Iterable[str], published: bool = True) -> int:
         """Set the published flag of many results in one transaction (batched IN updates)."""
-        hashes = list(dict.fromkeys(inputs_hashes))
+        hashes = check_inputs_hashes(inputs_hashes)
         changed = 0
         with self._write() as conn:
             for start in range(0, len(hashes), BATCH):
@@ -970,6 +977,7 @@ class SqlResultStore(ResultStore):
 
     def find_one(self, inputs_hash: str, include_unpublished: bool = False) -> Result | None:
         """Return the result with this hash (if published, unless asked), or None."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         if self.kind != "sqlite":
             found = self.find(
                 filter={"inputs_hash": inputs_hash}, include_unpublished=include_unpublished
@@ -1038,6 +1046,7 @@ class SqlResultStore(ResultStore):
 
     def document_id(self, inputs_hash: str) -> str | None:
         """Return the row id of the result with this hash."""
+        inputs_hash = check_inputs_hash(inputs_hash)
         q = sa.select(R.c.id).where(R.c.project == self.project, R.c.inputs_hash == inputs_hash)
         with self._read() as conn:
             value = conn.execute(q).scalar()

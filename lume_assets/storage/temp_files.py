@@ -4,8 +4,8 @@ An atomic write goes to `.<name>.tmp-<pid>.<start>.<host hash>-<random>` beside 
 process killed mid-write leaves that file behind; it is stale once its writer is gone (same
 host, pid dead or reused) or, when the writer cannot be checked (another host, an older name
 without the writer), once it has not been modified for `older_than` seconds. A file whose
-writer still runs is never stale. `stale_temp_files` is the one test, used by the next write
-to a folder (`sweep_once`) and by `lume-assets gc`.
+writer still runs is never stale. `is_stale_temp` is the one test, used by the next write to
+a folder (`sweep_once` → `remove_stale_temp_files`) and by `lume-assets gc` (storage.integrity).
 """
 
 from __future__ import annotations
@@ -37,34 +37,34 @@ def temp_name(target: Path, token: str, writer: ProcessId | None = None) -> Path
     return target.parent / f".{target.name}.tmp-{who}-{token}"
 
 
-def _is_stale(entry: os.DirEntry[str], older_than: float, now: float, here: str) -> bool:
-    """Whether the temp file `entry` (matching the temp pattern) is stale."""
-    match = _TEMP.match(entry.name)
-    if match is None or not entry.is_file(follow_symlinks=False):
+def is_stale_temp(
+    path: str | os.PathLike[str], older_than: float = STALE_AFTER_S, now: float | None = None
+) -> bool:
+    """Whether `path` is a temp file of an atomic write whose writer is gone (see module)."""
+    path = Path(path)
+    match = _TEMP.match(path.name)
+    if match is None or path.is_symlink() or not path.is_file():
         return False
-    if match["pid"] is not None and match["host"] == here:
+    if match["pid"] is not None and match["host"] == host_hash(this_process().host):
         return not pid_alive(int(match["pid"]), int(match["start"]))
     try:
-        return now - entry.stat(follow_symlinks=False).st_mtime > older_than
+        age = (time.time() if now is None else now) - path.stat().st_mtime
     except FileNotFoundError:
         return False
+    return age > older_than
 
 
 def stale_temp_files(
     directory: str | os.PathLike[str], older_than: float = STALE_AFTER_S
 ) -> list[Path]:
     """Temp files of atomic writes directly in `directory` whose writer is gone (see module)."""
-    here = host_hash(this_process().host)
     now = time.time()
     try:
         with os.scandir(directory) as entries:
-            return [
-                Path(e.path)
-                for e in entries
-                if e.name.startswith(".") and _is_stale(e, older_than, now, here)
-            ]
+            names = [e.path for e in entries if e.name.startswith(".") and ".tmp-" in e.name]
     except (FileNotFoundError, NotADirectoryError):
         return []
+    return [Path(p) for p in names if is_stale_temp(p, older_than, now)]
 
 
 def remove_stale_temp_files(

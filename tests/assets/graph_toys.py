@@ -99,7 +99,5 @@ nodes:
 
 
 def toy_catalogue() -> ModelCatalogue:
-    """A catalogue of the toy models (plus the built-in ones by reference)."""
-    from lume_assets.models.catalogue import BUILTIN_MODELS
-
-    return ModelCatalogue([PRODUCER, CONSUMER, RELAY], references=BUILTIN_MODELS)
+    """A catalogue of the toy models (plus the installed ones, the demo's among them)."""
+    return ModelCatalogue([PRODUCER, CONSUMER, RELAY], entry_points=True)

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from lume_assets.assets.graph_assets import AssetGraph, build_asset_graph, load_asset_graph
-from lume_assets.assets.graph_loader import EXAMPLES_DIR, load_graph_text
+from lume_assets.assets.graph_loader import load_graph_text
+from lume_assets.demo import example_graph
 from lume_assets.deploy.placement import resources_from_tags
 from lume_assets.errors import GraphSpecError
 from tests.assets.graph_toys import PARTITIONED, toy_catalogue
@@ -78,7 +79,7 @@ def assert_mappings_hold(graph: AssetGraph, meta: dict, store: Any) -> int:
 
 
 def test_beam_chain_materializes_with_mapped_values(resources, instance, store) -> None:
-    graph = load_asset_graph(EXAMPLES_DIR / "beam_chain.yaml")
+    graph = load_asset_graph(example_graph("beam_chain"))
     result, meta = materialize(graph, resources, instance)
     assert assert_mappings_hold(graph, meta, store) == 5
     inputs = stored_inputs(graph, store, "analysis")
@@ -95,7 +96,7 @@ def test_beam_chain_materializes_with_mapped_values(resources, instance, store) 
 
 
 def test_envelope_pipeline_materializes_with_mapped_values(resources, instance, store) -> None:
-    graph = load_asset_graph(EXAMPLES_DIR / "envelope_pipeline.yaml")
+    graph = load_asset_graph(example_graph("envelope_pipeline"))
     result, meta = materialize(graph, resources, instance)
     assert assert_mappings_hold(graph, meta, store) == 7
     surrogate = stored_inputs(graph, store, "surrogate")
@@ -108,7 +109,7 @@ def test_envelope_pipeline_materializes_with_mapped_values(resources, instance, 
 
 
 def test_fixed_inputs_are_config_defaults_and_can_be_overridden(resources, instance, store):
-    graph = load_asset_graph(EXAMPLES_DIR / "beam_chain.yaml")
+    graph = load_asset_graph(example_graph("beam_chain"))
     fields = graph.by_node["sim"].op.config_schema.as_field().config_type.fields
     assert fields["k_f"].default_value == 2.2 and fields["k_d"].default_value == -2.1
     analysis_fields = graph.by_node["analysis"].op.config_schema.as_field().config_type.fields
@@ -121,22 +122,22 @@ def test_fixed_inputs_are_config_defaults_and_can_be_overridden(resources, insta
 
 
 def test_per_node_overrides_reach_the_ops() -> None:
-    pipeline = load_asset_graph(EXAMPLES_DIR / "envelope_pipeline.yaml")
+    pipeline = load_asset_graph(example_graph("envelope_pipeline"))
     placed = resources_from_tags(pipeline.by_node["scan"].op.tags)
     assert (placed.cpu, placed.memory) == ("1", "1Gi")
     assert pipeline.by_node["validation"].op.retry_policy.max_retries == 1
     assert pipeline.by_node["surrogate"].op.retry_policy is None
-    chain = load_asset_graph(EXAMPLES_DIR / "beam_chain.yaml")
+    chain = load_asset_graph(example_graph("beam_chain"))
     policy = chain.by_node["sim"].op.retry_policy
     assert (policy.max_retries, policy.backoff) == (3, dg.Backoff.LINEAR)
 
 
 def test_dependencies_and_groups_in_the_definitions(lume_home: Path) -> None:
-    from lume_assets.definitions import build_definitions
+    from lume_assets.demo.definitions import build_definitions
 
     defs = build_definitions()
     asset_graph = defs.resolve_asset_graph()
-    chain = load_asset_graph(EXAMPLES_DIR / "beam_chain.yaml")
+    chain = load_asset_graph(example_graph("beam_chain"))
     analysis = chain.result_key("analysis")
     assert asset_graph.get(analysis).parent_keys == {
         chain.key("sim", "s"),
@@ -161,7 +162,7 @@ def test_dependencies_and_groups_in_the_definitions(lume_home: Path) -> None:
             todo.extend((node.parent_keys | node.child_keys | siblings) & keys)
         assert seen == keys, f"{name} is not connected: {keys - seen}"
         # op-level edges are exactly the YAML mappings
-        graph = load_asset_graph(EXAMPLES_DIR / f"{name}.yaml")
+        graph = load_asset_graph(example_graph(name))
         for node in graph.graph.nodes:
             parents = asset_graph.get(graph.result_key(node.name)).parent_keys
             assert {k.path[1] for k in parents} == {r.node for r in node.mappings.values()}
@@ -266,11 +267,11 @@ def test_dagster_definitions_validate_with_yaml_graphs(tmp_path: Path) -> None:
 
 
 def test_each_graph_has_a_job(lume_home: Path) -> None:
-    from lume_assets.definitions import build_definitions
+    from lume_assets.demo.definitions import build_definitions
 
     defs = build_definitions()
     job = defs.resolve_job_def("beam_chain_job")
-    chain = load_asset_graph(EXAMPLES_DIR / "beam_chain.yaml")
+    chain = load_asset_graph(example_graph("beam_chain"))
     assert {n.name for n in job.nodes} == {chain.op_name("sim"), chain.op_name("analysis")}
     pipeline = defs.resolve_job_def("envelope_pipeline_job")
     assert len(pipeline.nodes) == 3
@@ -281,14 +282,15 @@ def test_a_graphs_schedules_are_registered_and_run_its_job(
 ) -> None:
     from datetime import UTC, datetime
 
-    from lume_assets.definitions import build_definitions
+    from lume_assets.demo.definitions import build_definitions
     from lume_assets.settings import get_settings
 
     graphs = lume_home / "graphs"
     graphs.mkdir()
-    text = (EXAMPLES_DIR / "beam_chain.yaml").read_text().replace("name: beam_chain", "name: night")
+    text = example_graph("beam_chain").read_text().replace("name: beam_chain", "name: night")
     assert "name: night" in text
-    text += '\nschedules:\n  - {name: nightly_night, cron: "0 2 * * *", timezone: Europe/Berlin}\n'
+    schedule = '{name: nightly_night, cron: "0 2 * * *", timezone: Europe/Berlin}'
+    text += f"\n  schedules:\n    - {schedule}\n"  # under the component's attributes
     (graphs / "night.yaml").write_text(text)
     monkeypatch.setenv("LUME_GRAPHS_DIR", str(graphs))
     get_settings.cache_clear()

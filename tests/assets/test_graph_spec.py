@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from lume_assets.assets.graph_loader import (
-    EXAMPLES_DIR,
     load_graph,
     load_graph_text,
     load_graphs,
 )
 from lume_assets.assets.graph_validation import indexed_shape
+from lume_assets.demo import GRAPHS_DIR, example_graph
 from lume_assets.demo.beam_model import BEAM_ENVELOPE
 from lume_assets.errors import GraphSpecError
 from tests.assets.graph_toys import PARTITIONED, toy_catalogue
@@ -53,7 +53,7 @@ nodes:
 
 # -- the shipped examples ----------------------------------------------------------------------
 def test_examples_load_in_dependency_order_with_overrides() -> None:
-    graphs = {g.name: g for g in load_graphs([EXAMPLES_DIR])}
+    graphs = {g.name: g for g in load_graphs([GRAPHS_DIR])}
     assert set(graphs) == {"beam_chain", "envelope_pipeline"}
     pipeline = graphs["envelope_pipeline"]
     assert [n.name for n in pipeline.nodes] == ["scan", "surrogate", "validation"]
@@ -75,7 +75,7 @@ def test_examples_load_in_dependency_order_with_overrides() -> None:
     analysis = chain.node("analysis")
     assert analysis.mappings["final_sigma_x"].index_tuple() == (-1,)
     assert analysis.mappings["sigma_y"].describe() == "sim.sigma_y"
-    assert analysis.line == 14 and sim.line == 7
+    assert analysis.line == 16 and sim.line == 9  # lines in the defs.yaml
 
 
 def test_valid_pair_and_index_forms() -> None:
@@ -189,11 +189,11 @@ def test_required_input_left_unmapped() -> None:
 
 
 def test_required_input_suggests_same_named_output() -> None:
-    text = (EXAMPLES_DIR / "beam_chain.yaml").read_text()
-    message = error_of(text.replace("      max_sigma: sim.max_sigma", "      #"))
+    text = (example_graph("beam_chain")).read_text()
+    message = error_of(text.replace("        max_sigma: sim.max_sigma", "        #"))
     assert_all_in(
         message,
-        "g.yaml:15: node 'analysis'",
+        "g.yaml:17: node 'analysis'",
         "required input 'max_sigma' of model 'envelope_analysis' (a scalar [mm])",
         "e.g. map: {max_sigma: sim.max_sigma}",
     )

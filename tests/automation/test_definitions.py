@@ -6,7 +6,7 @@ from tests.automation.conftest import deliver
 
 
 def test_code_location_registers_automation_and_the_sensor_feeds_the_model(lume_settings):
-    from lume_assets.definitions import build_definitions
+    from lume_assets.demo.definitions import build_definitions
 
     defs = build_definitions()  # for this test's LUME_HOME
     repo = defs.get_repository_def()

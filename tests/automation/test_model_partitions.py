@@ -171,7 +171,7 @@ def test_inbox_files_become_dynamic_partitions_run_singly_or_as_a_range(
         with dg.build_sensor_context(instance=instance) as context:
             tick = sensor(context)
         error = (inbox / "rejected" / "bad.json.error.txt").read_text()
-        assert "x" in error and "5000" in error
+        assert "x" in error and "5000" not in error
         [add] = tick.dynamic_partitions_requests
         instance.add_dynamic_partitions(add.partitions_def_name, list(add.partition_keys))
         request = tick.run_requests[0]

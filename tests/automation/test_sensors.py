@@ -107,8 +107,8 @@ def test_malformed_file_is_moved_with_its_error_and_the_sensor_goes_on(
     assert (inbox / "rejected" / name).read_text() == content
     error = (inbox / "rejected" / f"{name}.error.txt").read_text()
     assert name in error and expected in error
-    if "range" in name:
-        assert "got 500" in error
+    if "range" in name:  # the key and the value's type, never the file's value
+        assert "got int" in error and "500" not in error
 
 
 def test_cursor_restored_from_a_fresh_context_sees_only_later_files(inbox, instance):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 import click
 import dagster as dg
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 from lume_assets.automation.approval import ApprovalStore
@@ -73,7 +75,8 @@ def test_run_prints_the_result(ran: dict) -> None:
         (["scan", "envelope_scan", "--first", "9.99"], "--first '9.99' is not a partition"),
         (["scan", "no/such"], "No asset 'no/such'"),
         (["models", "show", "nope"], "No model 'nope'"),
-        (["models", "register", "nocolon"], "is not MODULE:ATTRIBUTE"),
+        (["models", "register", "nocolon"], "model 'nocolon' is not in the model catalogue"),
+        (["models", "register", "a:"], "is not MODULE:ATTRIBUTE"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(module_home: Path, args: list[str], message: str) -> None:
@@ -90,9 +93,9 @@ def test_failed_run_exits_1(module_home: Path, monkeypatch: pytest.MonkeyPatch) 
     from lume_assets.assets.model_assets import model_asset
     from lume_assets.client import LumeClient
     from lume_assets.commands import runs
-    from lume_assets.definitions import build_resources
     from lume_assets.models.model import ModelSpec
     from lume_assets.models.variables import ScalarVariable
+    from lume_assets.serving import build_resources
 
     def diverges(k: float) -> dict:
         raise FloatingPointError(f"envelope diverges for k={k}")
@@ -170,8 +173,18 @@ def test_scan_backfills_partitions(module_home: Path) -> None:
 def test_dev_dry_run_shows_the_dagster_dev_command(module_home: Path) -> None:
     result = invoke("dev", "--port", "3999", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "dev -m lume_assets.definitions -h 127.0.0.1 -p 3999" in result.output
-    assert "DAGSTER_HOME=" in result.output
+    home = Path(os.environ["DAGSTER_HOME"])
+    workspace = home / "workspace-lume_assets.yaml"
+    assert f"dev -w {workspace} -h 127.0.0.1 -p 3999" in result.output
+    assert "code location lume_assets: lume_assets.demo.definitions" in result.output
+    assert f"DAGSTER_HOME={home}" in result.output
+    # the location dev serves is the one workspace.yaml (and so `launch`) names
+    served = yaml.safe_load(workspace.read_text())["load_from"][0]["python_module"]
+    shipped = yaml.safe_load(Path("workspace.yaml").read_text())["load_from"][0]["python_module"]
+    assert (served["location_name"], served["module_name"]) == (
+        shipped["location_name"],
+        shipped["module_name"],
+    )
 
 
 def test_reject_and_approve_on_a_remote_server(dagit: DagitServer, dagit_backfill: dict) -> None:

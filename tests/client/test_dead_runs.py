@@ -29,7 +29,7 @@ CHILD = textwrap.dedent(
     import dagster as dg
     from lume_assets.assets.model_assets import model_asset
     from lume_assets.client import LumeClient
-    from lume_assets.definitions import build_resources
+    from lume_assets.serving import build_resources
     from lume_assets.models.model import ModelSpec
     from lume_assets.models.variables import ScalarVariable
 

@@ -109,9 +109,9 @@ def test_backfill_runs_a_contiguous_range_as_one_run(client: LumeClient) -> None
 
 def test_failed_run_raises_run_failed_with_the_models_message(module_home: Path) -> None:
     from lume_assets.assets.model_assets import model_asset
-    from lume_assets.definitions import build_resources
     from lume_assets.models.model import ModelSpec
     from lume_assets.models.variables import ScalarVariable
+    from lume_assets.serving import build_resources
 
     def unstable(k: float) -> dict:
         raise RuntimeError(f"lattice unstable at k={k}")

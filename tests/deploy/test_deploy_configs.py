@@ -172,7 +172,7 @@ def test_workspace_dockerfile_and_code_server_agree(compose: dict) -> None:
     cmd = re.search(r"CMD \[(.*?)\]", dockerfile, re.S).group(1)
     args = [a.strip().strip('"') for a in cmd.replace("\\\n", " ").split(",")]
     assert args[args.index("-p") + 1] == str(grpc["port"])
-    assert args[args.index("-m") + 1] == "lume_assets.definitions"
+    assert args[args.index("-m") + 1] == "lume_assets.demo.definitions"
     assert args[args.index("--location-name") + 1] == grpc["location_name"]
     healthcheck = compose["services"]["user_code"]["healthcheck"]["test"]
     assert healthcheck[healthcheck.index("-p") + 1] == str(grpc["port"])
@@ -296,7 +296,7 @@ def test_helm_user_code_deployment_renders_to_a_valid_pod(values: dict) -> None:
     assert user["enabled"] is True
     (deployment,) = user["deployments"]
     args = deployment["codeServerArgs"]
-    assert args[args.index("--module-name") + 1] == "lume_assets.definitions"
+    assert args[args.index("--module-name") + 1] == "lume_assets.demo.definitions"
     location = load(REPO_ROOT / "workspace.yaml")["load_from"][0]["python_module"]
     assert args[args.index("--location-name") + 1] == location["location_name"]
     assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True

@@ -20,7 +20,7 @@ import docker.errors
 import pytest
 import yaml
 
-from lume_assets.definitions import build_definitions
+from lume_assets.demo.definitions import build_definitions
 from lume_assets.deploy.launch import DEMO_JOB, launch_job, wait_for_run
 from lume_assets.deploy.placement import ModelResources, placement_tags
 from lume_assets.errors import RunFailedError

@@ -20,7 +20,7 @@ import kubernetes
 import pytest
 import yaml
 
-from lume_assets.definitions import build_definitions
+from lume_assets.demo.definitions import build_definitions
 from lume_assets.deploy.launch import DEMO_JOB, launch_job
 from lume_assets.deploy.placement import (
     K8S_CONFIG_TAG,

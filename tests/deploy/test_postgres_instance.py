@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.test_utils import instance_for_test
 
-from lume_assets.definitions import build_definitions
+from lume_assets.demo.definitions import build_definitions
 from lume_assets.deploy.launch import DEMO_JOB
 from tests.servers import PostgresServer
 

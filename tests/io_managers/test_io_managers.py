@@ -314,7 +314,7 @@ def test_unknown_serializer_in_config_names_the_known_ones(tmp_path: Path) -> No
 
 
 def test_build_resources_registers_both_io_managers(lume_home: Path) -> None:
-    from lume_assets.definitions import build_resources
+    from lume_assets.serving import build_resources
 
     resources = build_resources()
     assert isinstance(resources["hdf5_io_manager"], HDF5IOManager)

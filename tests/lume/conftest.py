@@ -20,7 +20,7 @@ def need(module: str, extra: str) -> None:
 @pytest.fixture
 def resources(lume_home: Path) -> dict[str, Any]:
     """The code location's resources (HDF5/text files, SQLite result store and registry)."""
-    from lume_assets.definitions import build_resources
+    from lume_assets.serving import build_resources
 
     return build_resources()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import h5py
 import numpy as np
@@ -12,8 +14,8 @@ from tests.lume.conftest import need
 need("lume_pyat", "lume")
 
 from lume_assets.assets.model_assets import model_asset  # noqa: E402
-from lume_assets.automation.scan_grid import LinSpace, ScanSpec  # noqa: E402
-from lume_assets.automation.scans import scan_asset  # noqa: E402
+from lume_assets.assets.scan_asset import scan_asset  # noqa: E402
+from lume_assets.assets.scan_grid import LinSpace, ScanSpec  # noqa: E402
 from lume_assets.demo.pyat_ring import pyat_ring_model  # noqa: E402
 from lume_assets.models.model import ModelSpec  # noqa: E402
 
@@ -61,7 +63,8 @@ def test_quadrupole_scan_stores_tunes_and_betas_equal_to_the_model(ebs, resource
     tunes = sorted(r.outputs["tune_x"] for r in stored)
     assert tunes[-1] - tunes[0] > 1e-3  # the scan really moves the tune
     root = resources["hdf5_io_manager"].root_dir
-    with h5py.File(f"{root}/ebs_cell/qf1_scan/{keys[0]}.h5", "r") as fh:
+    [chunk_file] = (Path(root) / "ebs_cell" / "qf1_scan" / keys[0]).iterdir()
+    with h5py.File(chunk_file, "r") as fh:
         np.testing.assert_array_equal(fh["inputs/QF1A_k"][()], SCAN.columns()["QF1A_k"][:3])
     # a rerun upserts the same documents (same model, version, inputs): no duplicates
     assert dg.materialize([asset], resources=resources, instance=instance, tags=tags).success

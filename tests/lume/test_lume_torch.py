@@ -17,8 +17,8 @@ import torch  # noqa: E402
 
 from lume_assets.assets.graph_assets import build_asset_graph  # noqa: E402
 from lume_assets.assets.graph_loader import load_graph  # noqa: E402
-from lume_assets.automation.scan_grid import LinSpace, ScanSpec  # noqa: E402
-from lume_assets.automation.scans import scan_asset  # noqa: E402
+from lume_assets.assets.scan_asset import scan_asset  # noqa: E402
+from lume_assets.assets.scan_grid import LinSpace, ScanSpec  # noqa: E402
 from lume_assets.errors import GraphSpecError  # noqa: E402
 from lume_assets.models.lume_variables import load_variables  # noqa: E402
 from tests.lume.torch_fixture import train_torch_model  # noqa: E402
@@ -52,7 +52,11 @@ def test_model_yaml_loads_with_every_field(trained):
     inputs, outputs = load_variables(graph.parent / "model" / "surrogate.yml")
     x1, x2 = inputs
     assert (x1.name, x1.default, x1.value_range, x1.units, x1.read_only) == (
-        "x1", 1.0, (0.0, 3.0), "rad", False,
+        "x1",
+        1.0,
+        (0.0, 3.0),
+        "rad",
+        False,
     )
     assert (x2.units, x2.value_range) == ("m", (0.0, 2.0))
     assert [(v.name, v.kind, v.units) for v in outputs] == [("y", "scalar", "m")]
@@ -80,12 +84,19 @@ def test_graph_model_form_scans_batched_and_equals_model_evaluate(trained, resou
     columns = SCAN.columns()
     for chunk in keys:
         start, stop = SCAN.chunk_bounds(chunk)
-        got = model.evaluate(
-            {k: torch.tensor(columns[k][start:stop], dtype=torch.double) for k in ("x1", "x2")}
-        )["y"].detach().numpy().reshape(-1)
+        got = (
+            model.evaluate(
+                {k: torch.tensor(columns[k][start:stop], dtype=torch.double) for k in ("x1", "x2")}
+            )["y"]
+            .detach()
+            .numpy()
+            .reshape(-1)
+        )
         by_inputs = {(r.inputs["x1"], r.inputs["x2"]): r.outputs["y"] for r in stored}
-        mine = [by_inputs[(a, b)] for a, b in zip(columns["x1"][start:stop],
-                                                   columns["x2"][start:stop], strict=True)]
+        mine = [
+            by_inputs[(a, b)]
+            for a, b in zip(columns["x1"][start:stop], columns["x2"][start:stop], strict=True)
+        ]
         np.testing.assert_array_equal(np.asarray(mine), got)
 
 
@@ -97,8 +108,9 @@ def test_changed_pt_file_is_a_new_version_and_a_cache_miss(trained, tmp_path, re
 
     def run() -> tuple[str, bool]:
         assets = build_asset_graph(load_graph(folder / "graph.yaml"))
-        result = dg.materialize(assets.assets, resources=resources, instance=instance,
-                                run_config=config)
+        result = dg.materialize(
+            assets.assets, resources=resources, instance=instance, run_config=config
+        )
         assert result.success
         mat = result.asset_materializations_for_node("surrogates__surrogate__surrogate")[0]
         return assets.graph.node("surrogate").model.version, mat.metadata["cache_hit"].value

@@ -20,8 +20,12 @@ def test_lume_base_variables_yaml_keeps_every_field(tmp_path):
     inputs = [
         ScalarVariable(name="SOL1:field", default_value=0.2, value_range=(0.0, 0.5), unit="T"),
         ScalarVariable(name="gun_phase", default_value=3.0, unit="deg", read_only=True),
-        NDVariable(name="laser_profile", shape=(4, 3), unit="um",
-                   default_value=np.arange(12.0).reshape(4, 3)),
+        NDVariable(
+            name="laser_profile",
+            shape=(4, 3),
+            unit="um",
+            default_value=np.arange(12.0).reshape(4, 3),
+        ),
     ]
     outputs = [
         ScalarVariable(name="norm_emit_x", unit="m"),
@@ -36,7 +40,11 @@ def test_lume_base_variables_yaml_keeps_every_field(tmp_path):
     ins, outs = load_variables(path)
     sol, phase, laser = ins
     assert (sol.name, sol.alias, sol.default, sol.value_range, sol.units) == (
-        "SOL1_field", "SOL1:field", 0.2, (0.0, 0.5), "T",
+        "SOL1_field",
+        "SOL1:field",
+        0.2,
+        (0.0, 0.5),
+        "T",
     )
     assert (phase.read_only, phase.default, phase.units) == (True, 3.0, "deg")
     assert (laser.kind, laser.shape, laser.dtype, laser.units) == ("array", (4, 3), "float64", "um")

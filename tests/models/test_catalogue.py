@@ -6,9 +6,9 @@ import pytest
 
 from lume_assets.errors import ModelError
 from lume_assets.models.catalogue import (
-    BUILTIN_MODELS,
     CATALOGUE,
     ModelCatalogue,
+    entry_point_models,
     import_model,
     register_model,
 )
@@ -34,13 +34,18 @@ def test_unknown_name_suggests_the_nearest() -> None:
     assert "known models: consumer, producer" in str(info.value)
 
 
-def test_builtins_are_lazy_references() -> None:
-    catalogue = ModelCatalogue(references=BUILTIN_MODELS)
+def test_installed_models_are_lazy_entry_point_references() -> None:
+    installed = entry_point_models()  # the demo announces its models like any package
+    ref = "lume_assets.demo.beam_model:BEAM_ENVELOPE"
+    assert installed["beam_envelope"] == (ref, "lume_assets")
+    catalogue = ModelCatalogue(entry_points=True)
     assert "beam_envelope" in catalogue
-    spec = catalogue.resolve("beam_envelope")
-    assert spec.name == "beam_envelope"
-    for name in BUILTIN_MODELS:
+    assert catalogue.reference("beam_envelope") == installed["beam_envelope"][0]
+    assert catalogue.source("beam_envelope") == "entry point (lume_assets)"
+    assert catalogue.resolve("beam_envelope").name == "beam_envelope"
+    for name in installed:
         assert catalogue.resolve(name).name == name
+    assert "beam_envelope" not in ModelCatalogue()  # only when asked for
 
 
 def test_import_references() -> None:
@@ -56,11 +61,14 @@ def test_import_references() -> None:
         import_model("tests.assets.graph_toys:NOT_A_SPEC")
 
 
-def test_factory_references_are_called(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_callables_are_refused_never_called(monkeypatch: pytest.MonkeyPatch) -> None:
     import tests.assets.graph_toys as toys
 
-    monkeypatch.setattr(toys, "make_producer", lambda: PRODUCER, raising=False)
-    assert import_model("tests.assets.graph_toys:make_producer") is PRODUCER
+    calls = []
+    monkeypatch.setattr(toys, "make_producer", lambda: calls.append(1) or PRODUCER, raising=False)
+    with pytest.raises(ModelError, match="is a callable .*not a ModelSpec"):
+        import_model("tests.assets.graph_toys:make_producer")
+    assert calls == []
 
 
 def test_register_model_uses_the_process_catalogue() -> None:

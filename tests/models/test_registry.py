@@ -148,11 +148,18 @@ def test_concurrent_registration_gives_one_model_and_one_deployment(
     assert len(registry.list_deployments()) == 1
 
 
-def test_definitions_register_every_model(lume_home: Path) -> None:
-    from lume_assets.definitions import MODELS, build_definitions
+def test_models_register_on_command_not_on_import(lume_home: Path) -> None:
+    """Building the demo location writes no database; `models register` registers every model."""
+    from click.testing import CliRunner
+
+    from lume_assets.cli import cli
+    from lume_assets.demo.definitions import MODELS, build_definitions
     from lume_assets.settings import get_settings
 
     build_definitions()
+    assert not list(lume_home.iterdir())  # no registry.db, no results.db
+    result = CliRunner().invoke(cli, ["models", "register"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
     registry = ModelRegistry(get_settings().resolved_registry_url())
     for model in MODELS:
         deployment = registry.get_deployment(model.name)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dagit_server import DEV_ARGS, ROOT, DagitServer, project_env
+from tests.dagit_server import DEV_ARGS, ROOT, DagitServer, graphql, project_env
 
 README = ROOT / "README.md"
 
@@ -71,3 +71,45 @@ def test_dagit_blocks(dagit: DagitServer) -> None:
     env = {**os.environ, "LUME_REMOTE_URL": dagit.url, "PYTHONPATH": str(ROOT)}
     remote = run([sys.executable, "-c", block("python", 1)], env)
     assert remote.stdout.startswith("SUCCESS ") and "beam_envelope/result" in remote.stdout
+
+
+def own_model_block() -> list[str]:
+    """The command lines of the README's "Add your own model" block."""
+    section = README.read_text().split("\n## Add your own model\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    return code.strip().splitlines()
+
+
+def test_add_your_own_model_block(tmp_path: Path) -> None:
+    """From `lume-assets init` to a run, a query and Dagit in five commands, run verbatim."""
+    lines = own_model_block()
+    assert sum(len(line.split("&&")) for line in lines) <= 5
+    assert lines[0].startswith("lume-assets init my_models")
+    env = project_env(tmp_path / "lume", tmp_path / "dagster")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+    *commands, dagit_line = lines
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(commands)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "succeeded: graph bounces, 2 node(s)" in done.stdout
+    assert "2 result(s)" in done.stdout  # the throw at 25 m/s and the bounce at 15 m/s
+    # the last line serves the project in Dagit: started exactly so, in the project folder
+    assert dagit_line.split() == ["lume-assets", *DEV_ARGS]
+    server = DagitServer.start(tmp_path / "my_models")
+    try:
+        data = graphql(
+            server.url,
+            "{ assetNodes { assetKey { path } } "
+            "workspaceOrError { ... on Workspace { locationEntries { name } } } }",
+        )
+    finally:
+        server.stop()
+    keys = {"/".join(n["assetKey"]["path"]) for n in data["assetNodes"]}
+    assert "bounces/throw/projectile/result" in keys
+    assert [e["name"] for e in data["workspaceOrError"]["locationEntries"]] == ["my_models"]

@@ -166,7 +166,7 @@ def test_wrong_return_types_and_missing_upstream_fail_with_clear_errors(resource
 
 
 def test_definitions_register_the_result_resources(lume_home: Path) -> None:
-    from lume_assets.definitions import build_resources
+    from lume_assets.serving import build_resources
 
     res = build_resources()
     assert isinstance(res["result_store"], ResultStoreResource)

@@ -109,3 +109,25 @@ def test_this_process_is_alive_and_a_finished_one_is_not() -> None:
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     done.wait()
     assert is_alive(ProcessId(host=me.host, pid=done.pid)) is False
+
+
+def test_gc_removes_a_dead_writers_temp_file_and_keeps_one_in_use(
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    writer: tuple[subprocess.Popen, Path],
+) -> None:
+    from lume_assets.storage.integrity import collect_garbage, verify_files
+    from lume_assets.storage.result_stores import open_result_store
+
+    proc, in_use = writer
+    age(in_use, 10 * STALE_AFTER_S)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = temp_name(
+        in_use.parent / "a.h5", "0123456789ab", ProcessId(host=this_process().host, pid=dead.pid)
+    )
+    left.write_bytes(b"half")  # fresh, but its writer is gone
+    with open_result_store(f"sqlite:///{tmp_path_factory.mktemp('db') / 'r.db'}") as store:
+        removed = collect_garbage(verify_files(store, tmp_path))
+    assert [Path(f.path) for f in removed] == [left]
+    assert in_use.exists() and not left.exists() and proc.poll() is None

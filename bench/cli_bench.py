@@ -1,0 +1,135 @@
+"""Wall time and peak memory of whole `lume-assets` processes vs plain Dagster, interleaved.
+
+Each round runs every case once as a fresh process under `/usr/bin/time -v` (wall clock and
+max RSS), in the same order, on one fresh LUME_HOME / DAGSTER_HOME; the table shows medians over
+the rounds. Cases:
+
+- `import dagster` and `import lume_assets.demo.definitions` (the code location) in `python -c`;
+- `lume-assets models list`, `lume-assets results beam_envelope --limit 5`;
+- `lume-assets run beam_envelope -i k_f=2.2` on a cache hit (the result exists already);
+- `dagster asset materialize` of a trivial one-asset file in a fresh process (the floor of any
+  Dagster run from a command line).
+
+    PYTHONPATH=$PWD .venv/bin/python bench/cli_bench.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+TRIVIAL = """
+import dagster as dg
+
+
+@dg.asset
+def trivial() -> int:
+    return 1
+
+
+defs = dg.Definitions(assets=[trivial])
+"""
+
+
+def measure(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, max RSS MB) of one process under /usr/bin/time -v; fail loudly on error."""
+    done = subprocess.run(
+        ["/usr/bin/time", "-v", *argv], env=env, cwd=cwd, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", done.stderr)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+    assert wall and rss, done.stderr[-2000:]
+    hours, minutes, seconds = wall.groups()
+    return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds), int(rss.group(1)) / 1024
+
+
+def main() -> None:
+    """Run the interleaved rounds and print a Markdown table of medians."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    bindir = Path(sys.executable).parent
+    lume, dagster = str(bindir / "lume-assets"), str(bindir / "dagster")
+    with tempfile.TemporaryDirectory(prefix="cli-bench-") as tmp:
+        base = Path(tmp)
+        (base / "lume").mkdir()
+        (base / "dagster").mkdir()
+        (base / "trivial.py").write_text(TRIVIAL)
+        env = {
+            **os.environ,
+            "LUME_HOME": str(base / "lume"),
+            "DAGSTER_HOME": str(base / "dagster"),
+            "PYTHONWARNINGS": "ignore",
+        }
+        env.pop("LUME_RESULTS_URL", None)
+        env.pop("LUME_REGISTRY_URL", None)
+        py = sys.executable
+        cases = {
+            "python -c 'import dagster'": [py, "-c", "import dagster"],
+            "python -c 'import lume_assets.demo.definitions'": [
+                py,
+                "-c",
+                "import lume_assets.demo.definitions",
+            ],
+            "lume-assets models list": [lume, "models", "list"],
+            "lume-assets results beam_envelope --limit 5": [
+                lume,
+                "results",
+                "beam_envelope",
+                "--limit",
+                "5",
+            ],
+            "lume-assets run beam_envelope -i k_f=2.2 (cache hit)": [
+                lume,
+                "run",
+                "beam_envelope",
+                "-i",
+                "k_f=2.2",
+            ],
+            "dagster asset materialize (trivial asset)": [
+                dagster,
+                "asset",
+                "materialize",
+                "-f",
+                str(base / "trivial.py"),
+                "--select",
+                "trivial",
+            ],
+        }
+        # Warm-up: the first run stores the result the cache-hit case then finds.
+        for argv in cases.values():
+            measure(argv, env, base)
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        rss: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(args.rounds):
+            for name, argv in cases.items():
+                wall, mem = measure(argv, env, base)
+                times[name].append(wall)
+                rss[name].append(mem)
+    med = {name: statistics.median(values) for name, values in times.items()}
+    print(f"{args.rounds} interleaved rounds, medians; {os.cpu_count()} cores\n")
+    print("| command | wall s (median) | min..max s | max RSS MB |")
+    print("|---|---:|---:|---:|")
+    for name in cases:
+        print(
+            f"| `{name}` | {med[name]:.2f} | {min(times[name]):.2f}..{max(times[name]):.2f} "
+            f"| {statistics.median(rss[name]):.0f} |"
+        )
+    location = med["python -c 'import lume_assets.demo.definitions'"]
+    imports = location / med["python -c 'import dagster'"]
+    hit = med["lume-assets run beam_envelope -i k_f=2.2 (cache hit)"]
+    floor = med["dagster asset materialize (trivial asset)"]
+    print(f"\nimport definitions / import dagster: {imports:.2f}x")
+    print(f"run cache hit / dagster asset materialize (trivial): {hit / floor:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The demo project's defs folder: one ModelGraph component per sub-folder."""

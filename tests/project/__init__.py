@@ -1,0 +1,1 @@
+"""Tests of lume_assets as a library: projects, installed models, the code location."""
