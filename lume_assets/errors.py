@@ -84,6 +84,10 @@ class DeploymentError(LumeError):
     """A deployment target (Docker, Kubernetes) is misconfigured."""
 
 
+class SlurmJobError(DeploymentError):
+    """A Slurm job could not be submitted, or ended without completing (failed, cancelled)."""
+
+
 class LocationError(ConfigError):
     """The code location could not be found, or failed to load (names the file at fault)."""
 

@@ -173,10 +173,14 @@ def _build_definitions(location: Location) -> Any:
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
     try:
+        fresh = location.module not in sys.modules
         module = importlib.import_module(location.module)
         build = getattr(module, "build_definitions", None)
-        # A factory is rebuilt so resources follow the current LUME_* settings.
-        return build() if build is not None else resolve_defs(getattr(module, "defs", None))
+        # A factory is rebuilt so resources follow the current LUME_* settings -- unless the
+        # module was imported just now: its `defs` were then built for these settings already.
+        if build is not None and not (fresh and getattr(module, "defs", None) is not None):
+            return build()
+        return resolve_defs(getattr(module, "defs", None))
     except LumeError:
         raise
     except ImportError as exc:

@@ -12,6 +12,7 @@ import pytest
 from lume_assets.settings import LumeSettings, get_settings
 from tests.dagit_server import DagitServer
 from tests.servers import MongoServer, PostgresServer
+from tests.slurm_cluster import SlurmCluster, slurm_available
 
 
 @pytest.fixture
@@ -59,6 +60,19 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    """A real one-node Slurm cluster (munged, slurmctld, slurmd) stopped by PID at the end."""
+    problem = slurm_available()
+    if problem:
+        raise RuntimeError(f"Slurm test cluster: {problem}")
+    cluster = SlurmCluster.start(tmp_path_factory.mktemp("slurm"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

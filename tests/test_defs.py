@@ -22,10 +22,13 @@ def test_demo_command_materializes_and_reports_paths(lume_home: Path) -> None:
     assert "succeeded" in result.output
     assert str(lume_home) in result.output
     files = lume_home / "files"
-    assert str(files / "beam_envelope" / "sigma_x.h5") in result.output
-    assert str(files / "beam_envelope" / "report.txt") in result.output
-    assert str(files / "envelope_surrogate.h5") in result.output
-    assert (files / "beam_envelope" / "report.txt").read_text().startswith("Beam envelope")
+    # content-addressed: <asset key>/<inputs hash[:16]>.<ext>, each path reported
+    [sigma_x] = (files / "beam_envelope" / "sigma_x").iterdir()
+    [report] = (files / "beam_envelope" / "report").iterdir()
+    [surrogate] = (files / "envelope_surrogate").iterdir()
+    for path in (sigma_x, report, surrogate):
+        assert str(path) in result.output
+    assert report.read_text().split("\n", 1)[1].startswith("Beam envelope")
     assert "check envelope_surrogate:surrogate_matches_simulation: passed" in result.output
     assert f"result store:  sqlite:///{lume_home / 'results.db'}" in result.output
     assert 'store.find("beam_envelope"' in result.output

@@ -438,11 +438,14 @@ def _config_inputs(
     declared: Sequence[Mapping[str, Any]] | None = None,
     specs: Mapping[str, Any] | None = None,
 ) -> list[VariableInfo]:
-    """Inputs the op's config takes: as the asset declares them, else from the config schema."""
+    """Inputs the op's config takes: as the asset declares them (in declared order), else
+    from the config schema."""
     config_type = (node.get("configField") or {}).get("configType") or {}
     by_name = {row["name"]: row for row in declared or []}
+    order = {name: i for i, name in enumerate(by_name)}
+    fields = sorted(config_type.get("fields", []), key=lambda f: order.get(f["name"], len(order)))
     out = []
-    for field in config_type.get("fields", []):
+    for field in fields:
         if field["name"] == FORCE_FIELD:
             continue
         if field["name"] in by_name:

@@ -63,6 +63,7 @@ from lume_assets.errors import (
     StoreUnavailableError,
 )
 from lume_assets.io_managers.files import FileIOManager
+from lume_assets.io_managers.results import RECORD_UNCHANGED
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.files import FileRecord, write_bytes
 from lume_assets.storage.hdf5 import H5Node
@@ -421,8 +422,11 @@ def model_asset(
                     **output_metadata(var, evals[0].outputs[var.name]),
                 },
             )
+        # a hit whose files had to be written again is stored again (its record changed)
+        reused = all(results[k] is ev.cached for k, ev in zip(part_keys, evals, strict=True))
         meta: dict[str, Any] = {
             "cache_hit": dg.MetadataValue.bool(hits == len(evals)),
+            RECORD_UNCHANGED: dg.MetadataValue.bool(reused),
             "deployment_id": dg.MetadataValue.int(int(deployment.id)),
             "seconds": dg.MetadataValue.float(round(elapsed, 6)),
         }

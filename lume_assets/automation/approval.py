@@ -365,11 +365,11 @@ class ApprovalStore:
         (`override=True` publishes those too); idempotent for a repeat approval."""
         approval, _ = self._decide(approval_id, ApprovalStatus.APPROVED, by, None)
         decided = self._record_hashes(approval, ApprovalStatus.APPROVED, override)
-        ok = [h for h in approval.results if decided[h][0] == ApprovalStatus.APPROVED.value]
-        vetoed = sorted({decided[h][1] for h in approval.results} - {approval.id})
+        ok = {h for h in approval.results if decided[h][0] == ApprovalStatus.APPROVED.value}
+        vetoed = sorted({decided[h][1] for h in approval.results if h not in ok})
         rejected = len(approval.results) - len(ok)
         if publish is not None and ok:
-            publish(ok)
+            publish([h for h in approval.results if h in ok])
         note = f"{len(ok)} result(s) published"
         if rejected:
             note += (

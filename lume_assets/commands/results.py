@@ -12,7 +12,6 @@ import click
 
 from lume_assets.commands.common import echo_json, json_option, parse_value, table
 from lume_assets.errors import ClientError, LumeError
-from lume_assets.models.catalogue import did_you_mean
 from lume_assets.storage.query import MAX_INT, MAX_LIMIT
 
 _OPS = {">=": "$gte", "<=": "$lte", "!=": "$ne", "==": "$eq", "=": "$eq", ">": "$gt", "<": "$lt"}
@@ -91,6 +90,7 @@ def check_names(
 ) -> dict[str, Any]:
     """Refuse an unknown model or an input/output name no model declares (did you mean ...);
     return the served models by name."""
+    from lume_assets.models.catalogue import did_you_mean
     from lume_assets.storage.query import check_path
 
     served = known_models()

@@ -23,6 +23,7 @@ from lume_assets.storage.results import Result
 MODEL_KEY = "lume/model"  # definition metadata naming the model of a dict-returning asset
 VERSION_KEY = "lume/version"
 MAX_METADATA_OUTPUTS = 20
+RECORD_UNCHANGED = "lume/record_unchanged"  # output metadata: the stored record is this result
 
 
 class ResultStoreResource(dg.ConfigurableResource):
@@ -243,7 +244,9 @@ class ResultIOManager(dg.ConfigurableIOManager):
 def _is_cache_hit(context: dg.OutputContext) -> bool:
     """Whether the output is a result reused unchanged from this store (`cache_hit` metadata).
 
-    `model_asset` marks such outputs; the record is already stored, so it is not rewritten.
+    `model_asset` marks such outputs; the record is already stored, so it is not rewritten
+    (a hit whose files had to be written again is not unchanged: it is stored again).
     """
-    flag = context.output_metadata.get("cache_hit")
+    meta = context.output_metadata
+    flag = meta.get(RECORD_UNCHANGED, meta.get("cache_hit"))
     return bool(getattr(flag, "value", flag))

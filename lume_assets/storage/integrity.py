@@ -3,15 +3,16 @@
 - `verify_files`: every result's files exist and match their recorded sha256; every file under
   the files root belongs to a result (else an *orphan*); temp files (`.*.tmp-*`, left by a
   killed write) are *stale* once their writer is gone (`temp_files.is_stale_temp`: writer
-  dead, or unknown and untouched for an hour) — never while their writer runs.
-  Content-addressed array blobs the result store keeps itself (`results/arrays/`) are the
-  store's, not orphans.
+  dead, or unknown and untouched for an hour) — never while their writer runs. Only files
+  named like the locator names them (`<16 hex>.<ext>`) can be orphans: other IO managers'
+  files and the result store's own array blobs (`results/arrays/`) are not ours to judge.
 - `collect_garbage`: removes orphans and stale temp files, never a file a result references.
 - `identical`: whether two output values are bit-identical (dtype, shape and bytes).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,12 +22,14 @@ from typing import Any
 import numpy as np
 
 from lume_assets.storage.files import sha256_file
+from lume_assets.storage.locator import ID_CHARS
 from lume_assets.storage.result_stores import ResultStore
 from lume_assets.storage.results import Result
 from lume_assets.storage.temp_files import STALE_AFTER_S, is_stale_temp
 
 STORE_OWNED = ("results/arrays/",)  # the result store's own content-addressed blobs
 TEMP_MARK = ".tmp-"
+RESULT_FILE = re.compile(rf"^[0-9a-f]{{{ID_CHARS}}}\.[A-Za-z0-9]+$")  # the locator's names
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,9 @@ def verify_files(
                     age = moment - path.stat().st_mtime
                     report.findings.append(Finding("stale-temp", str(path), f"{age / 3600:.1f} h"))
                 continue
-            if rel.startswith(STORE_OWNED) or path.resolve() in report.referenced:
+            if not RESULT_FILE.match(path.name) or rel.startswith(STORE_OWNED):
+                continue  # not a result file (another IO manager's, the store's blobs)
+            if path.resolve() in report.referenced:
                 continue
             report.findings.append(Finding("orphan", str(path)))
     return report

@@ -52,13 +52,14 @@ from lume_assets.errors import StoreUnavailableError as Unavailable
 from lume_assets.storage.blobs import HDF5BlobStore
 from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD, Codec, array_from_bytes
 from lume_assets.storage.filesystems import LocalFilesystem
-from lume_assets.storage.query import check_limit, parse_filter, parse_sort
+from lume_assets.storage.query import check_limit, check_path, parse_filter, parse_sort
 from lume_assets.storage.result_stores import ResultStore, SortSpec
 from lume_assets.storage.results import Result, check_inputs_hash, check_inputs_hashes
 
 T = TypeVar("T")
 RETRIES = 5
-BATCH = 1000
+BATCH = 10_000  # results per insert_many: a scan chunk
+MAX_AUTO_INDEXES = 16  # input paths indexed automatically per model
 DUPLICATE_KEY = 11000
 PENDING = "lume_pending_chunk"  # marks a chunk's documents until the whole chunk is written
 
@@ -221,6 +222,7 @@ class MongoResultStore(ResultStore):
         )
         self.db = self.client[database or parsed.get("database") or "lume_assets"]
         self.collection = self.db[name]
+        self._indexed_models: set[str] = set()  # models whose input paths are indexed
         if large_arrays == "gridfs":
             blobs: Any = GridFSBlobStore(self.db, f"{name}_arrays", self._call)
         else:
@@ -293,16 +295,19 @@ class MongoResultStore(ResultStore):
         return str(found["_id"]) if found else str(self.document_id(result.inputs_hash))
 
     def put_many(self, results: Iterable[Result]) -> int:
-        """Write results in unordered insert_many batches; existing hashes are replaced.
+        """Write results with one unordered insert_many per chunk; existing hashes are replaced.
 
-        Encoding the next batch overlaps with sending the previous one (one writer thread,
-        at most one batch in flight), so encoding costs little wall time over raw pymongo.
+        A chunk is up to `BATCH` results (a scan chunk is one); pymongo splits it into wire
+        messages. Encoding the next chunk overlaps with sending the previous one (one writer
+        thread, at most one chunk in flight). The first write of a model indexes its input
+        paths (`ensure_index`).
         """
         total = 0
         pending: Future[int] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-put") as pool:
             for batch in _batches(results, BATCH):
                 docs = [self.to_document(r) for r in batch]
+                self._index_inputs(docs)
                 if pending is not None:
                     total += pending.result()
                 pending = pool.submit(self._write_batch, docs)
@@ -331,6 +336,31 @@ class MongoResultStore(ResultStore):
         self._call(lambda: self.collection.bulk_write(replace, ordered=False))
         return len(docs)
 
+    def _index_inputs(self, docs: list[dict[str, Any]]) -> None:
+        """Index the scalar input paths of each model seen for the first time by this store."""
+        for doc in docs:
+            if doc["model"] in self._indexed_models:
+                continue
+            self._indexed_models.add(doc["model"])
+            paths = [
+                f"inputs.{key}"
+                for key, value in doc["inputs"].items()
+                if not isinstance(value, dict | list | bytes)
+            ]
+            for path in paths[:MAX_AUTO_INDEXES]:
+                self.ensure_index(path)
+
+    def ensure_index(self, path: str) -> str:
+        """Create an ascending index on a queryable path (idempotent); return its name."""
+        check_path(path)
+        return self._call(lambda: self.collection.create_index([(path, 1)]))
+
+    def indexed_paths(self) -> list[str]:
+        """Return the paths with an index of their own (first key of each index)."""
+        info = self._call(self.collection.index_information)
+        keys = [spec["key"][0][0] for name, spec in info.items() if name != "_id_"]
+        return sorted(set(keys))
+
     def put_chunk(self, results: Sequence[Result]) -> int:
         """Write a chunk so that it becomes visible at once: every document is written
         unpublished with a chunk marker, then the marker is cleared in one update (publishing
@@ -340,6 +370,7 @@ class MongoResultStore(ResultStore):
             return 0
         token = uuid.uuid4().hex
         docs = [{**self.to_document(r), "published": False, PENDING: token} for r in results]
+        self._index_inputs(docs)
         self._write_batch(docs)
         visible = [r.inputs_hash for r in results if r.published]
         for chunk in _batches(visible, BATCH):
@@ -389,8 +420,15 @@ class MongoResultStore(ResultStore):
         if model is not None:
             clauses.append({"model": model})
         clauses.append({"published": True} if not include_unpublished else _visible_or_held())
+        merged: dict[str, dict[str, Any]] = {}  # bounds on one path: one clause (same meaning)
         for c in parse_filter(filter):
-            clauses.append({c.path: {c.op: list(c.value) if c.op == "$in" else c.value}})
+            value = list(c.value) if c.op == "$in" else c.value
+            ops = merged.get(c.path)
+            if ops is None or c.op in ops:
+                ops = {}
+                clauses.append({c.path: ops})
+                merged[c.path] = ops
+            ops[c.op] = value
         return {"$and": clauses} if clauses else {}
 
     def find(

@@ -92,6 +92,14 @@ class ResultStore(ABC):
     def document_id(self, inputs_hash: str) -> str | None:
         """Return the store's id of the document with this hash (Mongo _id, SQL row id)."""
 
+    @abstractmethod
+    def ensure_index(self, path: str) -> str:
+        """Make `path` (e.g. "inputs.k") fast to filter and sort on; return the index name."""
+
+    @abstractmethod
+    def indexed_paths(self) -> list[str]:
+        """Return the paths that have an index (SQL stores index every stored path)."""
+
     @property
     @abstractmethod
     def location(self) -> str:

@@ -1,11 +1,29 @@
 """`SqlResultStore`: results in SQL (SQLite embedded by default, PostgreSQL for deployments).
 
-Design choice — a typed key/value index table, not JSON functions. Each result is one row of
-``lume_results`` (columns for model, version, hash, created, published and the encoded document
-as JSON text) plus one row of ``lume_result_fields`` per queryable value: (result id, dotted
-path, kind, number, text, sort key), where kind is the value's BSON sort rank. Filters compile to
-semi-joins on that table (``id IN (SELECT result_id ... WHERE path = ? AND kind = ? AND num >
-?)``), served by B-tree indexes on (path, kind, number) and (path, kind, text).
+Layout — a typed key/value index beside each document, not JSON functions:
+
+- ``lume_results``: one row per result (project, inputs hash, model, version, created,
+  published, a provenance id, and the encoded inputs/outputs as JSON text).
+- ``lume_result_fields``: one row per queryable value of inputs and outputs: (result id, path
+  id, seq, kind, number, text), kind being the value's BSON sort rank. On SQLite it is a
+  ``WITHOUT ROWID`` table clustered by (result id, path id, seq), so the table itself is the
+  per-result index; a second B-tree on (path id, kind, number, result id) serves equality and
+  ranges, a partial one on (path id, kind, text, result id) strings.
+- ``lume_paths``: dotted path -> small integer id (the index rows repeat an integer, not the
+  path text), with a ``multi`` flag set once any result held a list at that path.
+- ``lume_provenance`` + ``lume_provenance_fields``: provenance documents stored once per
+  distinct content (a scan chunk's points share their run, asset, partition and code), with
+  the same typed index; a result points at its provenance by id. Provenance strings are
+  therefore not indexed once per point.
+
+Filters compile to semi-joins on the index (``id IN (SELECT result_id ... WHERE path_id = ?
+AND kind = ? AND num >= ? AND num < ?)``). Bounds on one path are merged into one such
+condition when the path never held a list (MongoDB matches each bound against any element of
+a list, so for list paths they stay separate). Sorting joins the index row of the sort path
+(one row per result for a path that never held a list), falling back to min/max aggregates
+for list paths. After bulk writes the store runs ``ANALYZE`` (SQLite with an analysis limit)
+when the table has grown, so the planner drives range filters from the typed index.
+
 Why not JSON functions (``json_extract`` / ``->>``)?
 
 - they differ between SQLite and PostgreSQL in typing: ``json_extract`` returns native values,
@@ -17,27 +35,31 @@ Why not JSON functions (``json_extract`` / ``->>``)?
 - indexing arbitrary dotted paths needs one expression index per path with JSON functions; the
   index table serves every path with the same few indexes, on SQLite as on PostgreSQL.
 
-The cost is write amplification (one row per scalar), paid once per result, in the same
-transaction as the document, so a reader never sees a document without its index rows.
-
 Writes are upserts keyed by (project, inputs_hash) (``INSERT ... ON CONFLICT DO UPDATE``, both
-databases), with the index rows replaced in the same transaction. SQLite writers take the lock
-up front (``BEGIN IMMEDIATE``, WAL journal, busy timeout) so concurrent writers queue instead of
-failing. Strings are compared by bytes (``COLLATE "C"`` on PostgreSQL), as MongoDB does.
-Limits (documented in the README): integers beyond 2**53 compare as float64; strings longer
-than 1024 bytes (UTF-8) or paths longer than 500 bytes are stored but not indexed, so they
-cannot be queried here.
+databases); a ``put_many`` call is one transaction, written in statements of `BATCH` rows, and
+the index rows of results that existed before are replaced in it, so a reader never sees a
+document without its index rows. SQLite writers take the lock up front (``BEGIN IMMEDIATE``,
+WAL journal, busy timeout) so concurrent writers queue instead of failing. Strings are compared
+by bytes (``COLLATE "C"`` on PostgreSQL), as MongoDB does. Limits (documented in the README):
+integers beyond 2**53 compare as float64; strings longer than 1024 bytes (UTF-8) or paths longer
+than 500 bytes are stored but not indexed, so they cannot be queried here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -55,12 +77,15 @@ from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD, Codec
 from lume_assets.storage.filesystems import LocalFilesystem
 from lume_assets.storage.query import (
     ARRAY,
+    BOOL,
     DATE,
     NULL,
+    NUMBER,
     STRING,
     Condition,
     Leaf,
     check_limit,
+    check_path,
     datetime_ms,
     iter_leaves,
     parse_filter,
@@ -68,12 +93,19 @@ from lume_assets.storage.query import (
     scalar_kind,
 )
 from lume_assets.storage.result_stores import ResultStore, SortSpec, created_from_ms
-from lume_assets.storage.results import Result, check_inputs_hash, check_inputs_hashes
+from lume_assets.storage.results import (
+    Provenance,
+    Result,
+    check_inputs_hash,
+    check_inputs_hashes,
+)
 from lume_assets.storage.urls import mask_url
 
 MAX_INDEXED_TEXT = 1024  # bytes of UTF-8
 MAX_PATH_BYTES = 500
-BATCH = 500
+BATCH = 5000  # rows per statement; a put_many call is one transaction
+RANGES = ("$gt", "$gte", "$lt", "$lte")
+UNKNOWN_PATH = -1  # the id of a path no result ever held: matches no index row
 
 
 def _bytes_text(length: int | None = None) -> sa.types.TypeEngine:
@@ -82,6 +114,22 @@ def _bytes_text(length: int | None = None) -> sa.types.TypeEngine:
 
 
 metadata = sa.MetaData()
+paths_table = sa.Table(
+    "lume_paths",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("path", _bytes_text(MAX_PATH_BYTES), nullable=False, unique=True),
+    sa.Column("multi", sa.Boolean, nullable=False, default=False),
+)
+provenance_table = sa.Table(
+    "lume_provenance",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project", _bytes_text(200), nullable=False),
+    sa.Column("digest", _bytes_text(64), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.UniqueConstraint("project", "digest", name="uq_lume_provenance_digest"),
+)
 results_table = sa.Table(
     "lume_results",
     metadata,
@@ -92,29 +140,48 @@ results_table = sa.Table(
     sa.Column("version", _bytes_text(200), nullable=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("published", sa.Boolean, nullable=False),
+    sa.Column("provenance_id", sa.Integer, nullable=False),
     sa.Column("document", sa.Text, nullable=False),
     sa.UniqueConstraint("project", "inputs_hash", name="uq_lume_results_hash"),
     sa.Index("ix_lume_results_model", "project", "model", "created_ms"),
 )
-fields_table = sa.Table(
-    "lume_result_fields",
-    metadata,
-    sa.Column(
-        "result_id",
-        sa.Integer,
-        sa.ForeignKey("lume_results.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    sa.Column("path", _bytes_text(500), nullable=False),
-    sa.Column("kind", sa.SmallInteger, nullable=False),
-    sa.Column("num", sa.Double, nullable=True),
-    sa.Column("text", _bytes_text(), nullable=True),
-    sa.Column("skey", _bytes_text(), nullable=False),
-    sa.Index("ix_lume_fields_num", "path", "kind", "num", "result_id"),
-    sa.Index("ix_lume_fields_text", "path", "kind", "text", "result_id"),
-    sa.Index("ix_lume_fields_owner", "result_id", "path", "skey"),
+
+
+def _fields_table(name: str) -> sa.Table:
+    """Return a typed index table (owner id, path id, seq, kind, num, text)."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("owner_id", sa.Integer, nullable=False),
+        sa.Column("path_id", sa.Integer, nullable=False),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("kind", sa.SmallInteger, nullable=False),
+        sa.Column("num", sa.Double, nullable=True),
+        sa.Column("text", _bytes_text(), nullable=True),
+        sa.PrimaryKeyConstraint("owner_id", "path_id", "seq"),
+        sa.Index(f"ix_{name}_num", "path_id", "kind", "num", "owner_id"),
+        sa.Index(
+            f"ix_{name}_text",
+            "path_id",
+            "kind",
+            "text",
+            "owner_id",
+            sqlite_where=sa.text("text IS NOT NULL"),
+            postgresql_where=sa.text("text IS NOT NULL"),
+        ),
+        sqlite_with_rowid=False,
+    )
+
+
+fields_table = _fields_table("lume_result_fields")
+provenance_fields_table = _fields_table("lume_provenance_fields")
+R, F, P, PF, PATHS = (
+    results_table,
+    fields_table,
+    provenance_table,
+    provenance_fields_table,
+    paths_table,
 )
-R, F = results_table, fields_table
 # Top-level paths are columns of fixed kind: compared directly, no index rows needed.
 COLUMNS = {
     "model": (R.c.model, STRING),
@@ -122,6 +189,18 @@ COLUMNS = {
     "inputs_hash": (R.c.inputs_hash, STRING),
     "created": (R.c.created_ms, DATE),
 }
+_REPLACED = ("model", "version", "created_ms", "published", "provenance_id", "document")
+_RESULT_COLUMNS = ("project", "inputs_hash", *_REPLACED)
+# published is sticky: a re-run, retry or held copy never unpublishes a result
+_SET = {c: f"excluded.{c}" for c in _REPLACED} | {
+    "published": f"({R.name}.published OR excluded.published)"
+}
+_UPSERT = (
+    " ON CONFLICT (project, inputs_hash) DO UPDATE SET "
+    + ", ".join(f"{c} = {v}" for c, v in _SET.items())
+    + " RETURNING inputs_hash, id"
+)
+_ROW_COLS = "model, version, inputs_hash, created_ms, published, document, provenance_id"
 
 
 def _indexable(leaf: Leaf) -> bool:
@@ -129,6 +208,41 @@ def _indexable(leaf: Leaf) -> bool:
     if len(leaf.path.encode()) > MAX_PATH_BYTES:
         return False
     return leaf.text is None or len(leaf.text.encode()) <= MAX_INDEXED_TEXT
+
+
+# Plain scalars (numpy float64 is a float subclass the codec keeps as it is).
+_FAST_KINDS = {
+    float: NUMBER,
+    np.float64: NUMBER,
+    int: NUMBER,
+    str: STRING,
+    bool: BOOL,
+    type(None): NULL,
+}
+_PathIds = dict[str, tuple[int, bool]]  # path -> (id, holds a list)
+
+
+_PLAIN_DECODED = frozenset({float, int, str, bool, type(None)})
+
+
+def _created(ms: int) -> datetime:
+    """Return the UTC datetime of milliseconds since the epoch (exact to the millisecond)."""
+    value = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    if value.microsecond % 1000:  # float rounding (never seen within years 1-9999)
+        return created_from_ms(ms)
+    return value
+
+
+def _own_copy(provenance: Provenance) -> Provenance:
+    """Return a copy of a cached provenance record with its own files dict."""
+    copied = provenance.model_copy()
+    copied.files = dict(provenance.files)
+    return copied
+
+
+def _fits(text: str) -> bool:
+    """Whether a string is short enough to index."""
+    return len(text.encode()) <= MAX_INDEXED_TEXT
 
 
 def _leaf_value(value: Any) -> tuple[str, Any]:
@@ -139,6 +253,23 @@ def _leaf_value(value: Any) -> tuple[str, Any]:
     if kind == DATE:
         return "num", datetime_ms(value)
     return "num", float(value)
+
+
+def _dumps(value: Any) -> str:
+    """Return compact JSON text (NaN and infinities allowed, as in the stored documents)."""
+    return json.dumps(value, allow_nan=True, separators=(",", ":"))
+
+
+@dataclass
+class _Paths:
+    """Path ids and list flags of the paths one query uses (read in the query's transaction)."""
+
+    ids: dict[str, int] = field(default_factory=dict)
+    multi: set[str] = field(default_factory=set)
+
+    def id(self, path: str) -> int:
+        """Return the id of a path (UNKNOWN_PATH if no result ever held it)."""
+        return self.ids.get(path, UNKNOWN_PATH)
 
 
 class SqlResultStore(ResultStore):
@@ -174,10 +305,29 @@ class SqlResultStore(ResultStore):
         self.engine = self._make_engine()
         blobs = HDF5BlobStore(LocalFilesystem(files_root)) if files_root is not None else None
         self.codec = Codec(binary="base64", blobs=blobs, array_threshold=array_threshold)
+        self._path_cache: dict[str, tuple[int, bool]] = {}  # grows only; multi only turns on
+        self._analyzed_rows = 0  # result rows counted at the last ANALYZE by this process
+        self._written = 0  # rows written by this process since then
+        self._local = threading.local()  # per-thread raw SQLite connection for find_one
+        self._raw: list[Any] = []
         with self._errors():
+            self._check_layout()
             metadata.create_all(self.engine)
 
     # -- plumbing ------------------------------------------------------------------------------
+    def _check_layout(self) -> None:
+        """Refuse a database written by the first layout (path text and sort key per row)."""
+        columns = (
+            {c["name"] for c in sa.inspect(self.engine).get_columns(F.name)}
+            if sa.inspect(self.engine).has_table(F.name)
+            else set()
+        )
+        if "skey" in columns:
+            raise ConfigError(
+                f"{self._where} holds results in an older lume_assets layout "
+                f"({F.name} has a 'skey' column); use a new database file or name."
+            )
+
     def _make_engine(self) -> sa.Engine:
         """Create the engine; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE writers."""
         if self.kind == "postgresql":
@@ -185,6 +335,7 @@ class SqlResultStore(ResultStore):
                 self.url,
                 connect_args={"connect_timeout": max(1, math.ceil(self.timeout_s))},
                 pool_pre_ping=True,
+                insertmanyvalues_page_size=BATCH,
             )
         db = self.url.database
         if db and db != ":memory:":
@@ -205,6 +356,7 @@ class SqlResultStore(ResultStore):
             dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at each checkpoint
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
             cur.close()
@@ -263,7 +415,11 @@ class SqlResultStore(ResultStore):
         return f"{R.name} (project={self.project})"
 
     def close(self) -> None:
-        """Dispose of the engine's connections."""
+        """Release the raw read connections and dispose of the engine's connections."""
+        for raw in self._raw:
+            raw.close()
+        self._raw.clear()
+        self._local = threading.local()
         self.engine.dispose()
 
     # -- writes --------------------------------------------------------------------------------
@@ -275,84 +431,288 @@ class SqlResultStore(ResultStore):
         return doc_id
 
     def put_many(self, results: Iterable[Result]) -> int:
-        """Upsert results in batches, one transaction per batch; return how many."""
-        total, batch = 0, []
-        for result in results:
-            batch.append(result)
-            if len(batch) >= BATCH:
-                total += self._write_batch(batch)
-                batch = []
-        if batch:
-            total += self._write_batch(batch)
+        """Upsert results in one transaction (statements of BATCH rows); return how many."""
+        total = 0
+        local: _PathIds = {}  # paths created or flagged by this transaction
+        with self._write() as conn:
+            batch: list[Result] = []
+            for result in results:
+                batch.append(result)
+                if len(batch) >= BATCH:
+                    total += self._write_batch(conn, batch, local)
+                    batch = []
+            if batch:
+                total += self._write_batch(conn, batch, local)
+        self._path_cache.update(local)  # cached once committed
+        self._maybe_analyze()
         return total
 
     def put_chunk(self, results: Sequence[Result]) -> int:
         """Write a chunk of results in ONE transaction: readers see all of it or none."""
-        return self._write_batch(list(results)) if results else 0
+        return self.put_many(results) if results else 0
 
-    def _write_batch(self, results: list[Result]) -> int:
-        """Upsert a batch: documents, then their index rows, in one transaction."""
-        latest = {r.inputs_hash: r for r in results}  # a hash twice in a batch: last wins
-        rows, leaves = [], {}
-        for h in sorted(latest):  # a fixed order: concurrent batches cannot deadlock
-            r = latest[h]
-            doc = self.to_document(r)
-            body = {
-                "inputs": doc["inputs"],
-                "outputs": doc["outputs"],
-                "provenance": doc["provenance"],
-            }
-            rows.append(
-                {
-                    "project": self.project,
-                    "inputs_hash": h,
-                    "model": r.model,
-                    "version": r.version,
-                    "created_ms": datetime_ms(r.created),
-                    "published": r.published,
-                    "document": json.dumps(body, allow_nan=True, separators=(",", ":")),
-                }
-            )
-            leaves[h] = [
-                leaf
-                for root in ("inputs", "outputs", "provenance")
-                for leaf in iter_leaves(body[root], root)
-                if _indexable(leaf)
-            ]
-        stmt = self._insert(R)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[R.c.project, R.c.inputs_hash],
-            set_={
-                **{c: stmt.excluded[c] for c in ("model", "version", "created_ms", "document")},
-                # published is sticky: a re-run, retry or held copy never unpublishes a result
-                "published": sa.or_(R.c.published, stmt.excluded.published),
-            },
+    def _path_id(self, conn: sa.Connection, path: str, local: _PathIds) -> int | None:
+        """Return the id of `path` (created if new), or None if it is too long to index."""
+        hit = local.get(path) or self._path_cache.get(path)
+        if hit is not None:
+            return hit[0]
+        if len(path.encode()) > MAX_PATH_BYTES:
+            return None
+        conn.execute(
+            self._insert(PATHS).on_conflict_do_nothing(index_elements=[PATHS.c.path]),
+            {"path": path, "multi": False},
         )
-        with self._write() as conn:
-            conn.execute(stmt, rows)
-            ids = dict(
-                conn.execute(
-                    sa.select(R.c.inputs_hash, R.c.id).where(
-                        R.c.project == self.project, R.c.inputs_hash.in_(list(latest))
-                    )
-                ).all()
+        row = conn.execute(sa.select(PATHS.c.id, PATHS.c.multi).where(PATHS.c.path == path)).one()
+        local[path] = (row[0], bool(row[1]))
+        return row[0]
+
+    def _flag_lists(self, conn: sa.Connection, paths: set[str], local: _PathIds) -> None:
+        """Mark paths that now hold a list (range bounds on them are no longer merged)."""
+        todo = [p for p in paths if not (local.get(p) or self._path_cache[p])[1]]
+        if todo:
+            conn.execute(sa.update(PATHS).where(PATHS.c.path.in_(todo)).values(multi=True))
+            for p in todo:
+                local[p] = ((local.get(p) or self._path_cache[p])[0], True)
+
+    def _provenance_ids(
+        self, conn: sa.Connection, docs: dict[str, str], local: _PathIds
+    ) -> dict[str, int]:
+        """Return ids of provenance documents (digest -> JSON), storing new ones once."""
+        select = sa.select(P.c.digest, P.c.id).where(
+            P.c.project == self.project, P.c.digest.in_(list(docs))
+        )
+        ids = dict(conn.execute(select).all())
+        new = [d for d in docs if d not in ids]
+        if not new:
+            return ids
+        stmt = (
+            self._insert(P)
+            .on_conflict_do_nothing(index_elements=[P.c.project, P.c.digest])
+            .returning(P.c.digest, P.c.id)
+        )
+        rows = [{"project": self.project, "digest": d, "document": docs[d]} for d in new]
+        inserted = dict(conn.execute(stmt, rows).all())  # only rows this transaction added
+        owners = {i: {"provenance": json.loads(docs[d])} for d, i in inserted.items()}
+        ids.update(inserted)
+        if len(ids) < len(docs):  # another writer stored some meanwhile (PostgreSQL)
+            ids.update(conn.execute(select).all())
+        self._write_fields(conn, PF, owners, local)
+        return ids
+
+    def _write_fields(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        owners: Mapping[int, Mapping[str, Any]],
+        local: _PathIds,
+    ) -> None:
+        """Insert the index rows of the documents `owners` (owner id -> {root: dict}).
+
+        The rows are those of `iter_leaves` under each root (not the root itself); plain
+        scalars, the common case, take a direct path.
+        """
+        rows: list[tuple[Any, ...]] = []
+        lists: set[str] = set()
+        memo: dict[str, dict[str, int | None]] = {}
+        for owner, doc in owners.items():
+            for root, value in doc.items():
+                ids = memo.setdefault(root, {})
+                for key, item in value.items():
+                    kind = _FAST_KINDS.get(type(item))
+                    if kind is None:
+                        self._nested_rows(conn, owner, item, f"{root}.{key}", rows, lists, local)
+                        continue
+                    pid = ids.get(key, 0)
+                    if pid == 0:
+                        pid = ids[key] = self._path_id(conn, f"{root}.{key}", local)
+                    if pid is None:
+                        continue
+                    if kind == NUMBER:
+                        rows.append(
+                            (owner, pid, 0, kind, None if item != item else float(item), None)
+                        )
+                    elif kind == STRING:
+                        if len(item) * 4 <= MAX_INDEXED_TEXT or _fits(item):
+                            rows.append((owner, pid, 0, kind, None, item))
+                    elif kind == BOOL:
+                        rows.append((owner, pid, 0, kind, 1.0 if item else 0.0, None))
+                    else:
+                        rows.append((owner, pid, 0, kind, None, None))
+        self._flag_lists(conn, lists, local)
+        self._bulk_insert(conn, table, ("owner_id", "path_id", "seq", "kind", "num", "text"), rows)
+
+    def _nested_rows(
+        self,
+        conn: sa.Connection,
+        owner: int,
+        value: Any,
+        path: str,
+        rows: list[tuple[Any, ...]],
+        lists: set[str],
+        local: _PathIds,
+    ) -> None:
+        """Append the index rows of a dict or list value (list elements numbered by seq)."""
+        seq: dict[str, int] = {}
+        for leaf in iter_leaves(value, path):
+            if not _indexable(leaf):
+                continue
+            pid = self._path_id(conn, leaf.path, local)
+            if pid is None:
+                continue
+            n = seq.get(leaf.path, 0)
+            seq[leaf.path] = n + 1
+            rows.append((owner, pid, n, leaf.kind, leaf.num, leaf.text))
+            if leaf.kind == ARRAY:
+                lists.add(leaf.path)
+
+    def _bulk_insert(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        suffix: str = "",
+    ) -> list[Any]:
+        """Insert row tuples straight through the driver (executemany / execute_values).
+
+        The rows are already plain Python values, so SQLAlchemy's per-row parameter
+        processing is skipped; `suffix` (ON CONFLICT ..., RETURNING ...) is appended.
+        Returns the fetched rows when `suffix` has a RETURNING clause (PostgreSQL).
+        """
+        if not rows:
+            return []
+        names = ", ".join(columns)
+        if self.kind == "sqlite":
+            marks = ", ".join("?" * len(columns))
+            conn.exec_driver_sql(
+                f"INSERT INTO {table.name} ({names}) VALUES ({marks}){suffix}", rows
             )
-            conn.execute(sa.delete(F).where(F.c.result_id.in_(list(ids.values()))))
-            field_rows = [
-                {
-                    "result_id": ids[h],
-                    "path": leaf.path,
-                    "kind": leaf.kind,
-                    "num": leaf.num,
-                    "text": leaf.text,
-                    "skey": leaf.sort_key,
-                }
-                for h, hl in leaves.items()
-                for leaf in hl
-            ]
-            if field_rows:
-                conn.execute(sa.insert(F), field_rows)
+            return []
+        from psycopg2.extras import execute_values
+
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            return (
+                execute_values(
+                    cur,
+                    f"INSERT INTO {table.name} ({names}) VALUES %s{suffix}",
+                    rows,
+                    page_size=BATCH,
+                    fetch="RETURNING" in suffix,
+                )
+                or []
+            )
+        finally:
+            cur.close()
+
+    def _write_batch(self, conn: sa.Connection, results: list[Result], local: _PathIds) -> int:
+        """Upsert a batch: provenance, documents, then their index rows."""
+        latest = {r.inputs_hash: r for r in results}  # a hash twice in a batch: last wins
+        hashes = sorted(latest)  # a fixed order: concurrent batches cannot deadlock
+        provenance: dict[str, str] = {}
+        prov_of: dict[str, str] = {}
+        bodies: dict[str, dict[str, Any]] = {}
+        seen: dict[tuple[Any, ...], str] = {}  # a chunk's points share one provenance
+        for h in hashes:
+            r = latest[h]
+            p = r.provenance
+            # records with files (each result's own) are not shared: no lookup for those
+            key = (
+                (p.run_id, p.asset_key, p.partition_key, p.code_sha)
+                + (type(p.deployment_id), p.deployment_id)
+                if not p.files
+                else None
+            )
+            digest = seen.get(key) if key else None
+            if digest is None:
+                prov = _dumps(p.model_dump())
+                digest = hashlib.sha256(prov.encode()).hexdigest()
+                if key:
+                    seen[key] = digest
+                provenance[digest] = prov
+            prov_of[h] = digest
+            bodies[h] = {
+                "inputs": self.codec.encode(r.inputs, "inputs"),
+                "outputs": self.codec.encode(r.outputs, "outputs"),
+            }
+        prov_ids = self._provenance_ids(conn, provenance, local)
+        rows = [
+            (
+                self.project,
+                h,
+                latest[h].model,
+                latest[h].version,
+                datetime_ms(latest[h].created),
+                latest[h].published,
+                prov_ids[prov_of[h]],
+                _dumps(bodies[h]),
+            )
+            for h in hashes
+        ]
+        if self.kind == "sqlite":
+            ids = self._sqlite_rows(conn, hashes, rows)
+        else:  # writers run concurrently: upsert every row, replace all its index rows
+            returned = self._bulk_insert(conn, R, _RESULT_COLUMNS, rows, _UPSERT)
+            ids = dict(returned)
+            stale = list(ids.values())
+            for start in range(0, len(stale), BATCH):
+                conn.execute(sa.delete(F).where(F.c.owner_id.in_(stale[start : start + BATCH])))
+        self._write_fields(conn, F, {ids[h]: bodies[h] for h in hashes}, local)
+        self._written += len(hashes)
         return len(results)
+
+    def _sqlite_rows(
+        self, conn: sa.Connection, hashes: list[str], rows: list[tuple[Any, ...]]
+    ) -> dict[str, int]:
+        """Write result rows on SQLite; return hash -> id.
+
+        The writer holds the database lock (BEGIN IMMEDIATE), so the rows found here are all
+        that exist: they are updated in place (their index rows dropped), the others inserted
+        with the next ids.
+        """
+        found = conn.execute(
+            sa.select(R.c.inputs_hash, R.c.id).where(
+                R.c.project == self.project, R.c.inputs_hash.in_(hashes)
+            )
+        ).all()
+        ids = dict(found)
+        if ids:
+            sets = ", ".join(
+                "published = (published OR ?)" if c == "published" else f"{c} = ?"
+                for c in _REPLACED
+            )
+            conn.exec_driver_sql(
+                f"UPDATE {R.name} SET {sets} WHERE id = ?",
+                [(*row[2:], ids[row[1]]) for row in rows if row[1] in ids],
+            )
+            stale = list(ids.values())
+            for start in range(0, len(stale), BATCH):
+                conn.execute(sa.delete(F).where(F.c.owner_id.in_(stale[start : start + BATCH])))
+        new = [row for row in rows if row[1] not in ids]
+        if new:
+            top = conn.execute(sa.select(sa.func.max(R.c.id))).scalar() or 0
+            ids.update((row[1], top + i) for i, row in enumerate(new, start=1))
+            self._bulk_insert(
+                conn, R, ("id", *_RESULT_COLUMNS), [(ids[row[1]], *row) for row in new]
+            )
+        return ids
+
+    def _maybe_analyze(self) -> None:
+        """Refresh planner statistics when this process has written as many rows as it saw."""
+        if self._written < max(self._analyzed_rows, 1000):
+            return
+        with self._read() as conn:
+            rows = int(conn.execute(sa.select(sa.func.count()).select_from(R)).scalar_one())
+        self._written = 0
+        if rows < 2 * self._analyzed_rows:
+            return
+        with self._write() as conn:
+            if self.kind == "sqlite":
+                conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+                conn.exec_driver_sql("ANALYZE")
+            else:
+                conn.exec_driver_sql(f"ANALYZE {R.name}, {F.name}, {PF.name}")
+        self._analyzed_rows = rows
 
     def publish(self, inputs_hash: str, published: bool = True) -> Result:
         """Set the published flag of a stored result."""
@@ -387,15 +747,60 @@ class SqlResultStore(ResultStore):
         return changed
 
     # -- queries -------------------------------------------------------------------------------
-    def _condition(self, c: Condition) -> sa.ColumnElement[bool]:
-        """Compile one checked condition to SQL with MongoDB's semantics."""
-        if c.path in COLUMNS:
-            return self._column_condition(c)
+    def _paths(self, conn: sa.Connection, paths: Iterable[str]) -> _Paths:
+        """Read the ids and list flags of `paths` in the query's own transaction."""
+        wanted = sorted({p for p in paths if p not in COLUMNS})
+        found = _Paths()
+        if wanted:
+            rows = conn.execute(
+                sa.select(PATHS.c.path, PATHS.c.id, PATHS.c.multi).where(PATHS.c.path.in_(wanted))
+            ).all()
+            found.ids = {p: i for p, i, _ in rows}
+            found.multi = {p for p, _, m in rows if m}
+        return found
+
+    @staticmethod
+    def _index(path: str) -> tuple[sa.Table, sa.ColumnElement[Any]]:
+        """Return the index table of a path and the results column its owner id matches."""
+        if path.startswith("provenance."):
+            return PF, R.c.provenance_id
+        return F, R.c.id
+
+    def _conditions(self, conds: list[Condition], paths: _Paths) -> list[sa.ColumnElement[bool]]:
+        """Compile checked conditions, merging the range bounds on a path that holds no list."""
+        out: list[sa.ColumnElement[bool]] = []
+        bounds: dict[tuple[str, int], list[Condition]] = {}
+        for c in conds:
+            if c.path in COLUMNS:
+                out.append(self._column_condition(c))
+            elif c.op in RANGES and c.path not in paths.multi:
+                bounds.setdefault((c.path, scalar_kind(c.value)), []).append(c)
+            else:
+                out.append(self._condition(c, paths))
+        for (path, kind), group in bounds.items():
+            table, owner = self._index(path)
+            col = table.c[_leaf_value(group[0].value)[0]]
+            ops = [_compare(col, c.op, _leaf_value(c.value)[1]) for c in group]
+            out.append(
+                owner.in_(
+                    sa.select(table.c.owner_id).where(
+                        table.c.path_id == paths.id(path), table.c.kind == kind, *ops
+                    )
+                )
+            )
+        return out
+
+    def _condition(self, c: Condition, paths: _Paths) -> sa.ColumnElement[bool]:
+        """Compile one checked condition on an indexed path with MongoDB's semantics."""
+        table, owner = self._index(c.path)
+        path_id = paths.id(c.path)
 
         def exists(*clauses: Any) -> sa.ColumnElement[bool]:
             # An uncorrelated IN (sub-select): the index finds the matching rows once (a
             # semi-join), instead of one probe per candidate result.
-            return R.c.id.in_(sa.select(F.c.result_id).where(F.c.path == c.path, *clauses))
+            return owner.in_(
+                sa.select(table.c.owner_id).where(table.c.path_id == path_id, *clauses)
+            )
 
         def equals(values: Iterable[Any]) -> sa.ColumnElement[bool]:
             by_kind: dict[int, list[Any]] = {}
@@ -403,14 +808,14 @@ class SqlResultStore(ResultStore):
                 by_kind.setdefault(scalar_kind(v), []).append(v)
             parts: list[sa.ColumnElement[bool]] = []
             if NULL in by_kind:
-                parts.append(sa.or_(exists(F.c.kind == NULL), ~exists()))
+                parts.append(sa.or_(exists(table.c.kind == NULL), ~exists()))
             matches = []
             for kind, vals in by_kind.items():
                 if kind == NULL:
                     continue
-                col_name = _leaf_value(vals[0])[0]
+                col = table.c[_leaf_value(vals[0])[0]]
                 matches.append(
-                    sa.and_(F.c.kind == kind, F.c[col_name].in_([_leaf_value(v)[1] for v in vals]))
+                    sa.and_(table.c.kind == kind, col.in_([_leaf_value(v)[1] for v in vals]))
                 )
             if matches:
                 parts.append(exists(sa.or_(*matches)))
@@ -423,9 +828,9 @@ class SqlResultStore(ResultStore):
         if c.op == "$in":
             return equals(c.value)
         col_name, value = _leaf_value(c.value)
-        col = F.c[col_name]
-        cmp = {"$gt": col > value, "$gte": col >= value, "$lt": col < value, "$lte": col <= value}
-        return exists(F.c.kind == scalar_kind(c.value), cmp[c.op])
+        return exists(
+            table.c.kind == scalar_kind(c.value), _compare(table.c[col_name], c.op, value)
+        )
 
     def _column_condition(self, c: Condition) -> sa.ColumnElement[bool]:
         """Compile a condition on a fixed-kind column (never missing, never null)."""
@@ -438,60 +843,111 @@ class SqlResultStore(ResultStore):
             return col != same[0] if same else sa.true()
         if not same:
             return sa.false()
-        return {
-            "$gt": col > same[0],
-            "$gte": col >= same[0],
-            "$lt": col < same[0],
-            "$lte": col <= same[0],
-        }[c.op]
+        return _compare(col, c.op, same[0])
 
     def _select(
         self,
+        conn: sa.Connection,
         columns: list[Any],
         model: str | None,
         filter: Mapping[str, Any] | None,
         include_unpublished: bool,
-    ) -> sa.Select:
-        """Return a SELECT of `columns` over the matching results."""
+        sort: list[tuple[str, int]] = (),  # type: ignore[assignment]
+    ) -> tuple[sa.Select, _Paths]:
+        """Return a SELECT of `columns` over the matching results, and the paths it used."""
         conditions = parse_filter(filter)
+        paths = self._paths(conn, [c.path for c in conditions] + [p for p, _ in sort])
         q = sa.select(*columns).where(R.c.project == self.project)
         if model is not None:
             q = q.where(R.c.model == model)
         if not include_unpublished:
             q = q.where(R.c.published.is_(True))
-        for c in conditions:
-            q = q.where(self._condition(c))
-        return q
+        return q.where(*self._conditions(conditions, paths)), paths
 
-    def _order(self, path: str, direction: int) -> sa.ColumnElement[Any]:
-        """Return the ORDER BY term for a path in MongoDB order (lists: min asc, max desc)."""
+    def _order(
+        self, q: sa.Select, path: str, direction: int, paths: _Paths, n: int
+    ) -> tuple[sa.Select, list[sa.ColumnElement[Any]]]:
+        """Return the query and ORDER BY terms for a path in MongoDB order.
+
+        Missing sorts as null; NaN lowest of the numbers; a list by its smallest element
+        ascending and its largest descending.
+        """
+        asc = direction == 1
         if path in COLUMNS:
             col = COLUMNS[path][0]
-            return col.asc() if direction == 1 else col.desc()
-        agg = sa.func.min if direction == 1 else sa.func.max
-        key = (
-            sa.select(agg(F.c.skey))
-            .where(F.c.result_id == R.c.id, F.c.path == path, F.c.kind != ARRAY)
-            .scalar_subquery()
-        )
-        key = sa.func.coalesce(key, f"{NULL:02d}")  # missing sorts as null
-        return key.asc() if direction == 1 else key.desc()
+            return q, [col.asc() if asc else col.desc()]
+        table, owner = self._index(path)
+        path_id = paths.id(path)
+        if path not in paths.multi:  # at most one index row per owner: join it
+            s = table.alias(f"sort_{n}")
+            q = q.join_from(
+                R, s, sa.and_(s.c.owner_id == owner, s.c.path_id == path_id), isouter=True
+            )
+            kind, num, text = sa.func.coalesce(s.c.kind, NULL), s.c.num, s.c.text
+        else:  # lists: aggregate the smallest (ascending) or largest (descending) element
+            agg = sa.func.min if asc else sa.func.max
 
-    def _row_to_result(self, row: Any) -> Result:
-        """Rebuild a Result from a joined row."""
-        body = json.loads(row.document)
-        return self.from_document(
-            {
-                **body,
-                "model": row.model,
-                "version": row.version,
-                "inputs_hash": row.inputs_hash,
-                "created": created_from_ms(row.created_ms),
-                "published": row.published,
-            }
+            def sub(expr: Any, *where: Any) -> Any:
+                return (
+                    sa.select(expr)
+                    .where(
+                        table.c.owner_id == owner,
+                        table.c.path_id == path_id,
+                        table.c.kind != ARRAY,
+                        *where,
+                    )
+                    .scalar_subquery()
+                )
+
+            kind = sa.func.coalesce(sub(agg(table.c.kind)), NULL)
+            same = table.c.kind == kind
+            nan_first = sa.case(
+                (sa.func.count() > sa.func.count(table.c.num), sa.null()), else_=agg(table.c.num)
+            )
+            num = sub(nan_first if asc else agg(table.c.num), same)
+            text = sub(agg(table.c.text), same)
+        if asc:
+            return q, [kind.asc(), num.asc().nulls_first(), text.asc().nulls_first()]
+        return q, [kind.desc(), num.desc().nulls_last(), text.desc().nulls_last()]
+
+    def _row_to_result(self, row: Any, provenance: Mapping[int, Provenance]) -> Result:
+        """Rebuild a Result from a row (validated when written, so not re-hashed here)."""
+        body = json.loads(row[5])
+        prov = provenance[row[6]]
+        return Result.model_construct(
+            model=row[0],
+            version=row[1],
+            inputs=self._decode(body.get("inputs", {}), "inputs"),
+            outputs=self._decode(body.get("outputs", {}), "outputs"),
+            inputs_hash=row[2],
+            created=_created(row[3]),
+            published=bool(row[4]),
+            # a copy: the cached record is shared, the caller may change its result's files
+            provenance=_own_copy(prov),
         )
 
-    _COLS = (R.c.model, R.c.version, R.c.inputs_hash, R.c.created_ms, R.c.published, R.c.document)
+    def _decode(self, value: dict[str, Any], path: str) -> dict[str, Any]:
+        """Decode a stored dict; one of plain scalars (the common case) is used as it is."""
+        if all(type(v) in _PLAIN_DECODED for v in value.values()):
+            return value
+        return self.codec.decode(value, path)
+
+    def _provenance(self, conn: Any, ids: set[int]) -> dict[int, Provenance]:
+        """Return the provenance records with these ids."""
+        if not ids:
+            return {}
+        rows = conn.execute(sa.select(P.c.id, P.c.document).where(P.c.id.in_(sorted(ids))))
+        return {i: Provenance(**json.loads(doc)) for i, doc in rows}
+
+    _COLS = (
+        R.c.model,
+        R.c.version,
+        R.c.inputs_hash,
+        R.c.created_ms,
+        R.c.published,
+        R.c.document,
+        R.c.provenance_id,
+    )
 
     def find(
         self,
@@ -502,27 +958,69 @@ class SqlResultStore(ResultStore):
         include_unpublished: bool = False,
     ) -> list[Result]:
         """Return matching results, sorted (ties by inputs_hash) and limited."""
-        q = self._select(list(self._COLS), model, filter, include_unpublished)
-        order = [self._order(p, d) for p, d in parse_sort(sort)]
-        q = q.order_by(*order, R.c.inputs_hash.asc())
+        order_spec = parse_sort(sort)
         n = check_limit(limit)
-        if n is not None:
-            q = q.limit(n)
         with self._read() as conn:
+            q, paths = self._select(
+                conn, list(self._COLS), model, filter, include_unpublished, order_spec
+            )
+            order: list[Any] = []
+            for i, (path, direction) in enumerate(order_spec):
+                q, terms = self._order(q, path, direction, paths, i)
+                order.extend(terms)
+            q = q.order_by(*order, R.c.inputs_hash.asc())
+            if n is not None:
+                q = q.limit(n)
             rows = conn.execute(q).all()
-        return [self._row_to_result(r) for r in rows]
+            provenance = self._provenance(conn, {r[6] for r in rows})
+        return [self._row_to_result(r, provenance) for r in rows]
 
     def find_one(self, inputs_hash: str, include_unpublished: bool = False) -> Result | None:
         """Return the result with this hash (if published, unless asked), or None."""
         inputs_hash = check_inputs_hash(inputs_hash)
-        q = sa.select(*self._COLS).where(
-            R.c.project == self.project, R.c.inputs_hash == inputs_hash
-        )
+        if self.kind != "sqlite":
+            found = self.find(
+                filter={"inputs_hash": inputs_hash}, include_unpublished=include_unpublished
+            )
+            return found[0] if found else None
+        raw = self._raw_connection()
+        sql = f"SELECT {_ROW_COLS} FROM {R.name} WHERE project = ? AND inputs_hash = ?"
         if not include_unpublished:
-            q = q.where(R.c.published.is_(True))
-        with self._read() as conn:
-            row = conn.execute(q).first()
-        return None if row is None else self._row_to_result(row)
+            sql += " AND published"
+        try:
+            row = raw.execute(sql, (self.project, inputs_hash)).fetchone()
+            if row is None:
+                return None
+            provenance = self._provenance_cached(raw, row[6])
+        except sqlite3.Error as exc:  # raised by the driver, outside SQLAlchemy
+            raise StoreUnavailableError(
+                f"{self._where} is not usable ({str(exc).splitlines()[0]}); check LUME_RESULTS_URL."
+            ) from None
+        return self._row_to_result(row, {row[6]: provenance})
+
+    def _raw_connection(self) -> Any:
+        """Return this thread's raw SQLite connection (autocommit: each SELECT is a snapshot)."""
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
+            with self._errors():
+                raw = self.engine.raw_connection()
+            self._local.raw = raw
+            self._raw.append(raw)
+        return raw
+
+    def _provenance_cached(self, raw: Any, prov_id: int) -> Provenance:
+        """Return a provenance record by id (content-addressed, so cached once read)."""
+        cache = getattr(self._local, "provenance", None)
+        if cache is None:
+            cache = self._local.provenance = {}
+        if prov_id not in cache:
+            if len(cache) > 10_000:
+                cache.clear()
+            (doc,) = raw.execute(
+                f"SELECT document FROM {P.name} WHERE id = ?", (prov_id,)
+            ).fetchone()
+            cache[prov_id] = Provenance(**json.loads(doc))
+        return cache[prov_id]
 
     def count(
         self,
@@ -531,9 +1029,20 @@ class SqlResultStore(ResultStore):
         include_unpublished: bool = False,
     ) -> int:
         """Return how many results match."""
-        q = self._select([sa.func.count()], model, filter, include_unpublished)
         with self._read() as conn:
+            q, _ = self._select(conn, [sa.func.count()], model, filter, include_unpublished)
             return int(conn.execute(q).scalar_one())
+
+    def ensure_index(self, path: str) -> str:
+        """Check `path`; every stored path is already in the typed index, so nothing to build."""
+        check_path(path)
+        return path
+
+    def indexed_paths(self) -> list[str]:
+        """Return every path stored so far (all are indexed), besides the fixed columns."""
+        with self._read() as conn:
+            paths = conn.execute(sa.select(PATHS.c.path).order_by(PATHS.c.path)).scalars().all()
+        return sorted({*COLUMNS, *paths})
 
     def document_id(self, inputs_hash: str) -> str | None:
         """Return the row id of the result with this hash."""
@@ -542,3 +1051,13 @@ class SqlResultStore(ResultStore):
         with self._read() as conn:
             value = conn.execute(q).scalar()
         return None if value is None else str(value)
+
+
+def _compare(col: Any, op: str, value: Any) -> sa.ColumnElement[bool]:
+    """Return `col op value` for a range operator."""
+    return {
+        "$gt": col > value,
+        "$gte": col >= value,
+        "$lt": col < value,
+        "$lte": col <= value,
+    }[op]

@@ -43,7 +43,7 @@ def upstream_value(graph: AssetGraph, meta: dict, store: Any, node: str, output:
         if path.suffix == ".h5":
             with h5py.File(path, "r") as f:
                 return f["value"][()]
-        return path.read_text()
+        return path.read_text().split("\n", 1)[1]  # after the provenance header line
     model = graph.graph.node(node).model
     [stored] = [r for r in store.find(model.name) if r.provenance.asset_key.startswith(graph.name)]
     return stored.outputs[output]

@@ -122,8 +122,9 @@ def test_failed_run_exits_1(module_home: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_results_table_and_json(ran: dict) -> None:
     table = invoke("results", "beam_envelope", "--where", "inputs.k_f>=2.15", "-w", "inputs.k_d<-2")
     assert table.exit_code == 0, table.output
-    head = table.output.splitlines()[0].split()
-    assert head[:3] == ["hash", "created", "inputs.k_f"] and "outputs.max_sigma" in head
+    head = table.output.splitlines()[0]
+    assert head.split()[:3] == ["hash", "created", "k_f"] and "k_f [1/m^2]" in head
+    assert "max_sigma [mm]" in head and "quad_length [m]" in head  # every input, with units
     assert ran["inputs_hash"][:12] in table.output and "1 result(s)" in table.output
     as_json = json.loads(invoke("results", "beam_envelope", "--json", "-n", "1").stdout)
     assert len(as_json) == 1 and as_json[0]["model"] == "beam_envelope"
@@ -135,8 +136,10 @@ def test_results_table_and_json(ran: dict) -> None:
     assert cols.output.splitlines()[0].split() == [
         "hash",
         "created",
-        "inputs.k_d",
-        "outputs.max_sigma",
+        "k_d",
+        "[1/m^2]",
+        "max_sigma",
+        "[mm]",
     ]
 
 

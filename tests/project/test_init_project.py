@@ -7,6 +7,7 @@ as a real subprocess in the project folder, like a user would.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -113,8 +114,10 @@ def test_run_graph_then_query_with_the_client(
     try:
         found = client.results("projectile", {"inputs.speed": {"$gte": 15.0}})
         assert sorted(r.inputs["speed"] for r in found) == pytest.approx([15.0, 25.0])
-        x_file = Path(found[0].provenance.files["x"])
-        assert x_file.is_file() and x_file.suffix == ".h5"
+        record = found[0].provenance.files["x"]  # the trajectory's HDF5 file, with its sha256
+        x_file = Path(record.host_path)
+        assert x_file.suffix == ".h5"
+        assert hashlib.sha256(x_file.read_bytes()).hexdigest() == record.sha256
     finally:
         client.close()
         get_settings.cache_clear()

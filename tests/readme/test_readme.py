@@ -56,7 +56,11 @@ def test_the_section_has_the_three_ways_in() -> None:
 def test_python_api_and_cli_blocks(env: dict[str, str]) -> None:
     api = run([sys.executable, "-c", block("python", 0)], env)
     first = api.stdout.splitlines()[0].split()
-    assert 0 < float(first[0]) < 20 and first[1].endswith("sigma_x.h5")
+    assert (
+        0 < float(first[0]) < 20
+        and "/beam_envelope/sigma_x/" in first[1]
+        and first[1].endswith(".h5")
+    )
     assert "outputs.max_sigma" in api.stdout
     cli = run(["bash", "-euo", "pipefail", "-c", block("bash", 0)], env)
     assert "beam_envelope v1.0.0" in cli.stdout and "succeeded" in cli.stdout
