@@ -146,7 +146,7 @@ def test_materialization_launched_from_graphql_shows_up(ui: DagitServer) -> None
     text = rendered(page, [f"Materialized in run |{run_id[:8]}|"])
     assert f"Materialized in run |{run_id[:8]}|" in text
     assert "|k_f|scalar|2.45|1/m^2|[0, 10] 1/m^2|" in text  # the inputs table
-    assert "|max_sigma|scalar|" in text and "|plot|" in text  # outputs table and plot
+    assert "|max_sigma|scalar|" in text and "|plot_path|" in text  # outputs table, plot file
     shot = SHOTS / "beam_envelope_result.png"
     browse(page, SCREEN, f"--screenshot={shot}")
     assert shot.stat().st_size > 20_000
