@@ -18,6 +18,7 @@ import numpy as np
 
 from lume_assets.assets.evaluation import evaluate, result_of, validate_points
 from lume_assets.assets.model_assets import model_asset
+from lume_assets.assets.model_config import ScanConfig
 from lume_assets.demo.beam_model import BEAM_ENVELOPE, matched_points
 from lume_assets.demo.pipeline_models import fit_surrogate, predict, surrogate_errors
 from lume_assets.storage.results import Provenance
@@ -38,15 +39,20 @@ scan_partitions = dg.StaticPartitionsDefinition([f"{k:.2f}" for k in SCAN_K_F])
 beam_envelope = model_asset(BEAM_ENVELOPE, group_name=GROUP)
 
 
-def _envelope_scan(context: dg.AssetExecutionContext) -> dict[str, dict[str, Any]]:
-    """Matched rms beam size over (k_f, k_d): one partition per k_f, k_d swept inside it."""
+def _envelope_scan(
+    context: dg.AssetExecutionContext, config: ScanConfig
+) -> dict[str, dict[str, Any]]:
+    """Matched rms beam size over (k_f, k_d): one partition per k_f, k_d swept inside it
+    (`force` re-evaluates stored points, as for any scan)."""
     keys = list(context.partition_keys)
     k_f = np.repeat([float(k) for k in keys], len(SCAN_K_D))
     k_d = np.tile(SCAN_K_D, len(keys))
     points = validate_points(BEAM_ENVELOPE, matched_points(k_f, k_d))
     store = context.resources.result_store.get_store()
     # the evaluation core: stored points reused, the rest in one vectorized batch call
-    evals = evaluate(BEAM_ENVELOPE, points, store=store, log=context.log.warning)
+    evals = evaluate(
+        BEAM_ENVELOPE, points, store=store, force=config.force, log=context.log.warning
+    )
     outputs = [ev.outputs for ev in evals]
     deployment = context.resources.registry.registry.register_spec(BEAM_ENVELOPE)
     # complete records, visible together: a later model run with these inputs is a cache hit
