@@ -77,6 +77,16 @@ def partition_config_class(spec: ModelSpec, exclude: Sequence[str] = ()) -> type
     return pydantic.create_model(f"{base.__name__}ByPartition", __base__=base, **fields)
 
 
+class ScanConfig(dg.Config):
+    """A scan's run config: `force`, as for a model (stored points re-evaluated, flags kept)."""
+
+    force: bool = pydantic.Field(
+        default=False,
+        description="Re-evaluate every point even if a stored result exists; a published "
+        "result stays published.",
+    )
+
+
 def retry_policy_of(spec: ModelSpec) -> dg.RetryPolicy | None:
     """The Dagster RetryPolicy of the spec's retry settings (None without retries)."""
     retry = spec.retry

@@ -10,7 +10,8 @@ inputs hashes) as ONE content-addressed HDF5 file through the HDF5 IO manager
 each pointing at that file with its sha256, with `put_chunk` (visible all at once). A progress
 line per chunk goes to the run log (and to the CLI). With `requires_approval=True` new results
 are stored unpublished and the run stops at the approval gate; results already published stay
-published.
+published. `force: true` in the run config re-evaluates stored points and rewrites their chunk
+files, keeping each point's published flag (never unpublishing).
 """
 
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ import numpy as np
 
 from lume_assets.assets.approval_gate import approval_metadata, hold_for_approval
 from lume_assets.assets.evaluation import Evaluation, evaluate, result_of, validate_points
-from lume_assets.assets.model_config import model_op_tags
+from lume_assets.assets.model_config import ScanConfig, model_op_tags
 from lume_assets.assets.model_keys import prefix_parts
 from lume_assets.assets.scan_grid import ScanSpec
 from lume_assets.automation.progress import Progress
@@ -86,7 +87,8 @@ def scan_asset(
 
     One static partition per chunk of `scan.chunk_size` points, single-run backfills; the
     asset's value per chunk is the chunk file's `FileRecord` (downstream assets load the
-    columns). `requires_approval=True` holds new results for approval.
+    columns). `requires_approval=True` holds new results for approval. The run config's
+    `force` re-evaluates stored points as a model's does (their published flag is kept).
     """
     key = dg.AssetKey([*prefix_parts(key_prefix), spec.name, scan.name])
     partitions = dg.StaticPartitionsDefinition(scan.chunk_keys())
@@ -114,7 +116,7 @@ def scan_asset(
         description=f"{scan.size}-point scan of {spec.name} over {', '.join(scan.axes)} "
         f"in chunks of {scan.chunk_size}.",
     )
-    def _scan(context: dg.AssetExecutionContext) -> dict[str, Any]:
+    def _scan(context: dg.AssetExecutionContext, config: ScanConfig) -> dict[str, Any]:
         chunks = list(context.partition_keys)
         store = context.resources.result_store.get_store()
         iom = getattr(context.resources, SCAN_IO_MANAGER)
@@ -133,7 +135,9 @@ def scan_asset(
         for chunk in chunks:  # one chunk = one batch call = one file = one visible write
             try:
                 inputs = validate_points(spec, scan.chunk_points(chunk, columns))
-                evals = evaluate(spec, inputs, store=store, hold=requires_approval)
+                evals = evaluate(
+                    spec, inputs, store=store, force=config.force, hold=requires_approval
+                )
             except LumeError as exc:
                 raise dg.Failure(
                     description=f"{type(exc).__name__} in {chunk}: {exc}",

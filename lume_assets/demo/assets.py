@@ -16,10 +16,12 @@ from typing import Any
 import dagster as dg
 import numpy as np
 
+from lume_assets.assets.evaluation import evaluate, result_of, validate_points
 from lume_assets.assets.model_assets import model_asset
+from lume_assets.assets.model_config import ScanConfig
 from lume_assets.demo.beam_model import BEAM_ENVELOPE, matched_points
 from lume_assets.demo.pipeline_models import fit_surrogate, predict, surrogate_errors
-from lume_assets.storage.results import Provenance, Result, compute_inputs_hash
+from lume_assets.storage.results import Provenance
 
 GROUP = "demo"  # the model: self-contained, what the `demo_job` launches
 SCAN_GROUP = "demo_scan"  # the partitioned scan and the surrogate fitted on it
@@ -37,44 +39,41 @@ scan_partitions = dg.StaticPartitionsDefinition([f"{k:.2f}" for k in SCAN_K_F])
 beam_envelope = model_asset(BEAM_ENVELOPE, group_name=GROUP)
 
 
-def _envelope_scan(context: dg.AssetExecutionContext) -> dict[str, dict[str, Any]]:
-    """Matched rms beam size over (k_f, k_d): one partition per k_f, k_d swept inside it."""
+def _envelope_scan(
+    context: dg.AssetExecutionContext, config: ScanConfig
+) -> dict[str, dict[str, Any]]:
+    """Matched rms beam size over (k_f, k_d): one partition per k_f, k_d swept inside it
+    (`force` re-evaluates stored points, as for any scan)."""
     keys = list(context.partition_keys)
     k_f = np.repeat([float(k) for k in keys], len(SCAN_K_D))
     k_d = np.tile(SCAN_K_D, len(keys))
-    points = [BEAM_ENVELOPE.validate_inputs(p) for p in matched_points(k_f, k_d)]
-    hashes = [compute_inputs_hash(BEAM_ENVELOPE.name, BEAM_ENVELOPE.version, p) for p in points]
+    points = validate_points(BEAM_ENVELOPE, matched_points(k_f, k_d))
     store = context.resources.result_store.get_store()
-    # the result cache, one query for the whole scan: reuse every point already stored
-    cached = {
-        r.inputs_hash: r.outputs
-        for r in store.find(
-            BEAM_ENVELOPE.name, {"inputs_hash": {"$in": hashes}}, include_unpublished=True
-        )
-    }
-    todo = [i for i, h in enumerate(hashes) if h not in cached]
-    fresh = BEAM_ENVELOPE.evaluate_batch([points[i] for i in todo])  # one vectorized call
-    outputs = [cached.get(h) for h in hashes]
-    for i, out in zip(todo, fresh, strict=True):
-        outputs[i] = out
-    deployment = context.resources.registry.registry.register_spec(BEAM_ENVELOPE)
-    store.put_many(
-        Result(
-            model=BEAM_ENVELOPE.name,
-            version=BEAM_ENVELOPE.version,
-            inputs=points[i],
-            outputs=outputs[i],  # complete: a later model run with these inputs is a cache hit
-            inputs_hash=hashes[i],
-            provenance=Provenance(
-                run_id=context.run.run_id,
-                asset_key=context.asset_key.to_user_string(),
-                partition_key=keys[i // len(SCAN_K_D)],
-                code_sha=deployment.source_sha256,
-                deployment_id=deployment.id,
-            ),
-        )
-        for i in todo
+    # the evaluation core: stored points reused, the rest in one vectorized batch call
+    evals = evaluate(
+        BEAM_ENVELOPE, points, store=store, force=config.force, log=context.log.warning
     )
+    outputs = [ev.outputs for ev in evals]
+    deployment = context.resources.registry.registry.register_spec(BEAM_ENVELOPE)
+    # complete records, visible together: a later model run with these inputs is a cache hit
+    store.put_chunk(
+        [
+            result_of(
+                BEAM_ENVELOPE,
+                ev,
+                Provenance(
+                    run_id=context.run.run_id,
+                    asset_key=context.asset_key.to_user_string(),
+                    partition_key=keys[i // len(SCAN_K_D)],
+                    code_sha=deployment.source_sha256,
+                    deployment_id=deployment.id,
+                ),
+            )
+            for i, ev in enumerate(evals)
+            if not ev.cache_hit
+        ]
+    )
+    todo = sum(not ev.cache_hit for ev in evals)
     tables: dict[str, dict[str, Any]] = {}
     for j, key in enumerate(keys):
         part = slice(j * len(SCAN_K_D), (j + 1) * len(SCAN_K_D))
@@ -93,8 +92,8 @@ def _envelope_scan(context: dg.AssetExecutionContext) -> dict[str, dict[str, Any
                 f"{min(o['max_sigma'] for o in outputs):.4f} .. "
                 f"{max(o['max_sigma'] for o in outputs):.4f}"
             ),
-            "evaluated": dg.MetadataValue.int(len(todo)),
-            "cache_hits": dg.MetadataValue.int(len(points) - len(todo)),
+            "evaluated": dg.MetadataValue.int(todo),
+            "cache_hits": dg.MetadataValue.int(len(points) - todo),
         }
     )
     return tables

@@ -104,6 +104,15 @@ def test_scan_reuses_stored_points_and_they_are_cache_hits_for_the_model(
     [m2] = [e.materialization.metadata for e in again.get_asset_materialization_events()]
     assert (m1["evaluated"].value, m1["cache_hits"].value) == (len(demo.SCAN_K_D), 0)
     assert (m2["evaluated"].value, m2["cache_hits"].value) == (0, len(demo.SCAN_K_D))
+    forced = dg.materialize(
+        [demo.envelope_scan],
+        resources=resources,
+        instance=instance,
+        partition_key="2.20",
+        run_config={"ops": {"envelope_scan": {"config": {"force": True}}}},
+    )
+    [m3] = [e.materialization.metadata for e in forced.get_asset_materialization_events()]
+    assert (m3["evaluated"].value, m3["cache_hits"].value) == (len(demo.SCAN_K_D), 0)
     # each run's file is its own (named by the run), holding the same values from the cache
     assert m1["path"].value != m2["path"].value
     with h5py.File(str(m1["path"].value)) as f1, h5py.File(str(m2["path"].value)) as f2:

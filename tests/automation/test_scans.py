@@ -93,3 +93,40 @@ def test_gated_scan_is_held_until_approved(scan_resources):
     [done] = decide(approvals, result.run_id, "approve", "alice", publish=store_publisher(store))
     assert done.status is ApprovalStatus.APPROVED and done.decided_by == "alice"
     assert store.count("cheap") == SCAN.size
+
+
+def test_forced_scan_re_evaluates_and_never_unpublishes(scan_resources):
+    from lume_assets.automation.approval import decide, store_publisher
+
+    asset = scan_asset(make_cheap_spec(), SCAN, requires_approval=True)
+    first, second = SCAN.chunk_keys()[:2]
+    store = scan_resources["result_store"].get_store()
+    approvals = scan_resources["approvals"].get_store()
+    with dg.instance_for_test() as instance:
+        approved = dg.materialize(
+            [asset], instance=instance, resources=scan_resources, partition_key=first
+        )
+        decide(approvals, approved.run_id, "approve", "alice", publish=store_publisher(store))
+        held = dg.materialize(
+            [asset], instance=instance, resources=scan_resources, partition_key=second
+        )
+        assert held.success and store.count("cheap") == 150  # the second chunk is held
+        forced = dg.materialize(
+            [asset],
+            instance=instance,
+            resources=scan_resources,
+            tags=whole_range([first, second]),
+            run_config={"ops": {"cheap__grid": {"config": {"force": True}}}},
+        )
+    assert forced.success
+    meta = forced.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["cache_hits"].value == 0 and meta["records_written"].value == 300
+    records = store.find("cheap", include_unpublished=True)
+    assert len(records) == 300 and {r.provenance.run_id for r in records} == {forced.run_id}
+    # the approved chunk stays published, the held one stays held (no flag changed by force)
+    assert store.count("cheap") == 150
+    assert {r.provenance.partition_key for r in store.find("cheap")} == {first}
+    root = Path(scan_resources["hdf5_io_manager"].root_dir)
+    for record in records:  # every record points at its chunk's rewritten file
+        chunk = record.provenance.files["scan"]
+        assert chunk.sha256 == hashlib.sha256((root / chunk.path).read_bytes()).hexdigest()
