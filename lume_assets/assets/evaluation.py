@@ -180,22 +180,13 @@ def plan(
     return EvaluationPlan(inputs, hashes, stored, reused, first, hold)
 
 
-def evaluate(
-    spec: ModelSpec,
-    inputs: Sequence[dict[str, Any]],
-    *,
-    store: ResultStore | None,
-    force: bool = False,
-    hold: bool = False,
-    log: Log | None = None,
-    input_files: Sequence[Mapping[str, Mapping[str, str]]] | None = None,
-) -> list[Evaluation]:
+def evaluate(spec: ModelSpec, inputs: Sequence[dict[str, Any]], **options: Any) -> list[Evaluation]:
     """Evaluate validated `inputs` under the cache rule in the module docstring.
 
-    `input_files` (per point: file input -> {path, sha256}) makes managed file inputs count by
-    content in the inputs hash.
+    Options as for `plan` (`store` required; `force`, `hold`, `log`, `input_files`: per point,
+    file input -> {path, sha256}, so managed file inputs count by content in the inputs hash).
     """
-    todo = plan(spec, inputs, store=store, force=force, hold=hold, log=log, input_files=input_files)
+    todo = plan(spec, inputs, **options)
     return todo.complete(run_points(spec, todo.todo))
 
 
