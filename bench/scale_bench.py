@@ -26,21 +26,14 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
-import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
-
-from lume_assets.assets.scan_asset import scan_asset
 from lume_assets.assets.scan_grid import LinSpace, ScanSpec
-from lume_assets.demo.focus_model import FOCUS
-from lume_assets.deploy.chunk_runners import ChunkRunner
-from lume_assets.io_managers.hdf5 import HDF5IOManager
-from lume_assets.io_managers.results import ResultStoreResource
 from lume_assets.models.model import ModelSpec
 from lume_assets.models.variables import ScalarVariable
+
+# Dagster is imported inside the functions: worker processes re-import this script (as
+# multiprocessing's __mp_main__) to find `slow`, and a model's module should stay light.
 
 SLOW_CPU_S = 0.05
 
@@ -68,8 +61,18 @@ def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def materialize(spec: ModelSpec, scan: ScanSpec, root: Path, runner: ChunkRunner) -> dict:
+def materialize(spec: ModelSpec, scan: ScanSpec, root: Path, runner: Any) -> dict:
     """Run `scan` as one single-run backfill under `root`; return wall time and sizes."""
+    import dagster as dg
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from lume_assets.assets.scan_asset import scan_asset
+    from lume_assets.io_managers.hdf5 import HDF5IOManager
+    from lume_assets.io_managers.results import ResultStoreResource
+
     files = root / "files"
     resources = {
         "result_store": ResultStoreResource(
@@ -104,6 +107,9 @@ def materialize(spec: ModelSpec, scan: ScanSpec, root: Path, runner: ChunkRunner
 
 def one(points: int, chunk: int, runner: str) -> None:
     """Child process: one focus scan of `points`; print its figures as JSON."""
+    from lume_assets.demo.focus_model import FOCUS
+    from lume_assets.deploy.chunk_runners import ChunkRunner
+
     side = int(math.isqrt(points))
     assert side * side == points or points % 1000 == 0
     ks = points // 1000 if side * side != points else side
@@ -151,6 +157,8 @@ def curve(counts: list[int], chunk: int, runner: str) -> None:
 
 def slow_bench(points: int = 400, chunk: int = 20, workers: int = 2) -> None:
     """The slow model three ways; print times and ratios."""
+    from lume_assets.deploy.chunk_runners import ChunkRunner
+
     scan = ScanSpec(
         name="slow_grid", axes={"x": LinSpace(start=0, stop=1, num=points)}, chunk_size=chunk
     )
