@@ -15,7 +15,10 @@ the results back in chunk order as they come (files, result rows), in the Dagste
   function's module, or ``model_refs[name]`` ('package.module:ATTR').
 
 Every runner evaluates a chunk through `evaluation.run_points`, so the stored outputs, hashes
-and file checksums are the same, bit for bit, whichever ran them. Pick one per deployment, e.g.
+and file checksums are the same, bit for bit, whichever ran them. (A chunk's cache lookup sees
+the chunks already written, so with several chunks in flight a point repeated in two of them is
+evaluated twice, to the same outputs.) Worker processes import the model's module — and, as
+multiprocessing does, the main script — so keep model modules light. Pick one per deployment, e.g.
 in run config: ``resources: {chunk_runner: {config: {kind: processes, workers: 2}}}``, or with
 ``LUME_CHUNK_RUNNER`` / ``LUME_CHUNK_WORKERS`` for `lume_assets.serving.resources()`.
 """
