@@ -26,11 +26,13 @@ def managed_file(loaded: Any, output: str | None, input_name: str, spec: ModelSp
     if var is None or var.kind != "file" or output is None or not isinstance(loaded, Result):
         return None
     record = loaded.provenance.files.get(output)
+    if record is None:  # a `file` output: its value already is a path
+        return None
     path = getattr(record, "host_path", record)
     if not path:
         raise ModelInputError(
-            f"input {input_name!r} of {spec.name!r}: the upstream result records no file for "
-            f"output {output!r}; map an output stored as a file (array, image, text, particles)."
+            f"input {input_name!r} of {spec.name!r}: the upstream result records no path for "
+            f"output {output!r}; re-materialize the upstream node."
         )
     return path
 

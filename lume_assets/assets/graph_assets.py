@@ -15,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 
+from lume_assets.assets.file_inputs import FILE_OUTPUT_KINDS
 from lume_assets.assets.graph_loader import load_graph, load_graphs
 from lume_assets.assets.graph_spec import NodePartitions
 from lume_assets.assets.graph_validation import ResolvedGraph, ResolvedNode
@@ -65,7 +66,10 @@ def _binding(graph: ResolvedGraph, node: ResolvedNode, input_name: str) -> Any:
     ref = node.mappings[input_name]
     upstream = graph.node(ref.node)
     prefix = [graph.name, upstream.name]
-    if node.model.input_map[input_name].kind == "file" and ref.output in upstream.model.output_map:
+    out_var = upstream.model.output_map.get(ref.output)
+    if node.model.input_map[input_name].kind == "file" and out_var is not None and (
+        out_var.kind in FILE_OUTPUT_KINDS
+    ):
         # a file-path input reads the upstream result: its provenance holds the file's path
         return FromOutput(model_result_key(upstream.model, prefix), ref.output)
     binding = output_binding(upstream.model, ref.output, prefix)

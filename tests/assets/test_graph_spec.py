@@ -150,7 +150,8 @@ def with_mapping(mapping: str) -> str:
         ("a: prod.label", ["type mismatch: prod.label is text", "takes a scalar"]),
         ("a: prod.flags[0]", ["a single bool element", "integer or float element"]),
         ("note: prod.value", ["prod.value is a scalar but input 'note' takes text"]),
-        ("deck: prod.label", ["prod.label is text but input 'deck' takes a file path"]),
+        # a text output lives in a managed file and may feed a file path; a scalar may not
+        ("deck: prod.value", ["prod.value is a scalar but input 'deck' takes a file path"]),
     ],
 )
 def test_type_mismatch(mapping: str, fragments: list[str]) -> None:
