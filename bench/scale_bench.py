@@ -6,8 +6,9 @@ on-disk Dagster instance (SQLite), and reports the scan's wall time, the store's
 result, the Dagster home's growth during the run and the process's peak RSS (ru_maxrss).
 
 Slow model: a 400-point scan of a model burning 50 ms of CPU per point (chunks of 20), three
-ways in one process: the scan with `ChunkRunner(kind="processes", workers=2)`, the same scan
-in-process, and the same function through a plain `ProcessPoolExecutor(2)` (no store, no files).
+ways in one process (after a warm-up run): the scan with `ChunkRunner(kind="processes",
+workers=2)` (forkserver, the default, and fork), the same scan in-process, and the same
+function through a plain `ProcessPoolExecutor(2)` (no store, no files).
 
     PYTHONPATH=. .venv/bin/python bench/scale_bench.py --curve 1000,10000,100000
     PYTHONPATH=. .venv/bin/python bench/scale_bench.py --points 1000000
@@ -165,10 +166,14 @@ def slow_bench(points: int = 400, chunk: int = 20, workers: int = 2) -> None:
     columns = scan.columns()
     xs = [float(p["x"]) for key in scan.chunk_keys() for p in scan.chunk_points(key, columns)]
     rows: dict[str, float] = {}
+    warm = ScanSpec(name="warm", axes={"x": [0.0, 1.0]}, chunk_size=1)
     with tempfile.TemporaryDirectory(dir=".") as tmp:
-        rows["scan, processes runner (2 workers)"] = materialize(
-            SLOW, scan, Path(tmp) / "p", ChunkRunner(kind="processes", workers=workers)
-        )["wall_s"]
+        materialize(SLOW, warm, Path(tmp) / "w", ChunkRunner())  # Dagster's first-run costs
+        for method in ("forkserver", "fork"):
+            runner = ChunkRunner(kind="processes", workers=workers, start_method=method)
+            rows[f"scan, processes runner ({workers} workers, {method})"] = materialize(
+                SLOW, scan, Path(tmp) / method, runner
+            )["wall_s"]
         rows["scan, in_process runner"] = materialize(SLOW, scan, Path(tmp) / "i", ChunkRunner())[
             "wall_s"
         ]
