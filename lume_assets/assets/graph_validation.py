@@ -102,9 +102,7 @@ def describe_kind(var: Any, shape: Shape = None, indexed: bool = False) -> str:
         return f"a {var.dtype} {var.kind} of shape {_shape_text(shape)}"
     units = f" [{var.units}]" if getattr(var, "units", None) else ""
     kinds = {"scalar": f"a scalar{units}", "text": "text", "file": "a file path"}
-    return {**kinds, "particles": "a ParticleGroup"}.get(
-        var.kind, var.kind
-    )
+    return {**kinds, "particles": "a ParticleGroup"}.get(var.kind, var.kind)
 
 
 def mapping_mismatch(out_var: Any, ref: OutputRef, in_var: Any) -> str | None:

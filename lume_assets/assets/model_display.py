@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
-import numpy as np
+
+from lume_assets.models.variables import variable_row
 
 #: Definition metadata keys of the variable tables on a model's result asset.
 INPUTS_METADATA = "lume/inputs"
@@ -17,26 +18,6 @@ OUTPUTS_METADATA = "lume/outputs"
 INPUT_SPECS_METADATA = "lume/input_specs"
 COLUMNS = ("name", "kind", "default", "units", "allowed", "description")
 VARIABLE_SCHEMA = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in COLUMNS])
-
-
-def variable_row(var: Any) -> dict[str, Any]:
-    """One variable as a user sees it: name, kind, default, units, allowed range or shape."""
-    allowed = ""
-    if hasattr(var, "describe_allowed"):
-        allowed = var.describe_allowed()
-    elif hasattr(var, "describe_shape"):
-        allowed = f"{getattr(var, 'dtype', '')} shape {var.describe_shape()}".strip()
-    default = getattr(var, "default", None)
-    if isinstance(default, np.ndarray):
-        default = default.tolist()
-    return {
-        "name": var.name,
-        "kind": var.kind,
-        "default": default,
-        "units": getattr(var, "units", None) or "",
-        "allowed": allowed,
-        "description": var.description or "",
-    }
 
 
 def variable_spec(var: Any) -> dict[str, Any] | None:

@@ -50,9 +50,12 @@ def _location_name() -> str:
 def installed_rows(skip: set[str]) -> list[Any]:
     """Installed (entry point) models not in `skip`, described from their specs when they
     import (else from the entry point alone)."""
-    from lume_assets.api.catalog import variable_info
-    from lume_assets.api.records import ModelInfo
+    from lume_assets.api.records import ModelInfo, VariableInfo
     from lume_assets.models.catalogue import entry_point_models, import_model
+    from lume_assets.models.variables import variable_row
+
+    def variable_info(var: Any) -> VariableInfo:
+        return VariableInfo(**variable_row(var))
 
     rows = []
     for name, (ref, dist) in sorted(entry_point_models().items()):

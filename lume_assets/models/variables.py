@@ -371,3 +371,23 @@ def validate_values(
         else:
             raise refuse(role, f"{var.label(role)} is missing; give a value for it.")
     return out
+
+
+def variable_row(var: Any) -> dict[str, Any]:
+    """One variable as a user sees it: name, kind, default, units, allowed range or shape."""
+    allowed = ""
+    if hasattr(var, "describe_allowed"):
+        allowed = var.describe_allowed()
+    elif hasattr(var, "describe_shape"):
+        allowed = f"{getattr(var, 'dtype', '')} shape {var.describe_shape()}".strip()
+    default = getattr(var, "default", None)
+    if isinstance(default, np.ndarray):
+        default = default.tolist()
+    return {
+        "name": var.name,
+        "kind": var.kind,
+        "default": default,
+        "units": getattr(var, "units", None) or "",
+        "allowed": allowed,
+        "description": var.description or "",
+    }
