@@ -29,6 +29,7 @@ from dagster._core.storage.tags import (
 from lume_assets.assets.scan_asset import scan_asset
 from lume_assets.assets.scan_grid import LinSpace, ScanSpec
 from lume_assets.demo.focus_model import focus, make_focus_spec
+from lume_assets.deploy.chunk_runners import ChunkRunner
 from lume_assets.io_managers.hdf5 import HDF5IOManager
 from lume_assets.io_managers.results import ResultStoreResource
 from lume_assets.models.model import ModelSpec
@@ -43,6 +44,7 @@ def run_lume(spec: ModelSpec, scan: ScanSpec, root: Path, url: str) -> float:
     resources = {
         "result_store": ResultStoreResource(url=url, files_root=str(root / "files")),
         "hdf5_io_manager": HDF5IOManager(root_dir=str(root / "files")),
+        "chunk_runner": ChunkRunner(),
     }
     tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
     (root / "dagster").mkdir(exist_ok=True)

@@ -17,6 +17,7 @@ import dagster as dg
 
 from lume_assets.assets.graph_assets import AssetGraph, load_asset_graph, load_asset_graphs
 from lume_assets.automation.gate import ApprovalsResource
+from lume_assets.deploy.chunk_runners import RUNNER_KEY, ChunkRunner
 from lume_assets.io_managers.files import FileIOManager
 from lume_assets.io_managers.hdf5 import HDF5IOManager
 from lume_assets.io_managers.registry import RegistryResource
@@ -61,6 +62,9 @@ def build_resources() -> dict[str, Any]:
         "result_io_manager": ResultIOManager(result_store=result_store),
         "registry": RegistryResource(url=registry_url),
         "approvals": ApprovalsResource(url=registry_url),
+        # Scan chunks: in this process or a local pool (LUME_CHUNK_RUNNER); a deployment may
+        # replace it (e.g. kind slurm) in its definitions or in run config.
+        RUNNER_KEY: ChunkRunner(kind=settings.chunk_runner, workers=settings.chunk_workers),
     }
 
 

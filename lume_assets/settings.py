@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,15 @@ class LumeSettings(BaseSettings):
     mount_alias: Path | None = Field(
         default=None,
         description="Inside a container: the path where the host's files_root is mounted.",
+    )
+    chunk_runner: Literal["in_process", "processes"] = Field(
+        default="in_process",
+        description="Where scan chunks run by default: in_process or processes (a local pool).",
+    )
+    chunk_workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Worker processes for chunk_runner=processes (default: CPUs).",
     )
     results_url: str | None = Field(
         default=None,

@@ -31,7 +31,16 @@ from lume_assets.storage.results import (
     with_file_digests,
 )
 
-__all__ = ["Evaluation", "evaluate", "lookup", "result_of", "validate_points"]
+__all__ = [
+    "Evaluation",
+    "EvaluationPlan",
+    "evaluate",
+    "lookup",
+    "plan",
+    "result_of",
+    "run_points",
+    "validate_points",
+]
 
 LOOKUP_BATCH = 500  # inputs hashes per cache query
 Log = Callable[[str], None]
@@ -96,12 +105,52 @@ def _reusable(spec: ModelSpec, record: Result, log: Log | None) -> dict[str, Any
         return None
 
 
-def _run(spec: ModelSpec, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Evaluate validated points: the plain function for one, the batch function for many."""
+def run_points(spec: ModelSpec, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evaluate validated points: the plain function for one, the batch function for many.
+
+    The one call every chunk runner makes (in this process, a worker process or a Slurm job),
+    so the outputs are the same whichever runner evaluated them.
+    """
     return spec.evaluate_checked(points, batch=len(points) > 1)
 
 
-def evaluate(
+@dataclass
+class EvaluationPlan:
+    """Points after validation, hashing and the cache lookup; `todo` is left to evaluate."""
+
+    inputs: Sequence[dict[str, Any]]
+    hashes: list[str]
+    stored: dict[str, Result]
+    reused: dict[str, dict[str, Any]]
+    first: dict[str, int]  # uncached hash -> index of its first point
+    hold: bool
+
+    @property
+    def todo(self) -> list[dict[str, Any]]:
+        """The distinct uncached points, in order: what a runner evaluates."""
+        return [self.inputs[i] for i in self.first.values()]
+
+    def complete(self, outputs: Sequence[dict[str, Any]]) -> list[Evaluation]:
+        """Join the outputs of `todo` (same order) with the cache hits: one Evaluation a point."""
+        fresh = dict(zip(self.first, outputs, strict=True))
+        out = []
+        for i, h in enumerate(self.hashes):
+            record = self.stored.get(h)
+            hit = h in self.reused
+            out.append(
+                Evaluation(
+                    inputs=self.inputs[i],
+                    inputs_hash=h,
+                    outputs=self.reused[h] if hit else fresh[h],
+                    published=record.published if record is not None else not self.hold,
+                    cached=record if hit else None,
+                    stored=record,
+                )
+            )
+        return out
+
+
+def plan(
     spec: ModelSpec,
     inputs: Sequence[dict[str, Any]],
     *,
@@ -110,12 +159,8 @@ def evaluate(
     hold: bool = False,
     log: Log | None = None,
     input_files: Sequence[Mapping[str, Mapping[str, str]]] | None = None,
-) -> list[Evaluation]:
-    """Evaluate validated `inputs` under the cache rule in the module docstring.
-
-    `input_files` (per point: file input -> {path, sha256}) makes managed file inputs count by
-    content in the inputs hash.
-    """
+) -> EvaluationPlan:
+    """Hash validated `inputs` and look them up (module docstring); nothing is evaluated."""
     files = input_files or [{}] * len(inputs)
     hashes = [
         compute_inputs_hash(spec.name, spec.version, with_file_digests(i, f))
@@ -132,22 +177,17 @@ def evaluate(
     for i, h in enumerate(hashes):
         if h not in reused:
             first.setdefault(h, i)
-    fresh = dict(zip(first, _run(spec, [inputs[i] for i in first.values()]), strict=True))
-    out = []
-    for i, h in enumerate(hashes):
-        record = stored.get(h)
-        hit = h in reused
-        out.append(
-            Evaluation(
-                inputs=inputs[i],
-                inputs_hash=h,
-                outputs=reused[h] if hit else fresh[h],
-                published=record.published if record is not None else not hold,
-                cached=record if hit else None,
-                stored=record,
-            )
-        )
-    return out
+    return EvaluationPlan(inputs, hashes, stored, reused, first, hold)
+
+
+def evaluate(spec: ModelSpec, inputs: Sequence[dict[str, Any]], **options: Any) -> list[Evaluation]:
+    """Evaluate validated `inputs` under the cache rule in the module docstring.
+
+    Options as for `plan` (`store` required; `force`, `hold`, `log`, `input_files`: per point,
+    file input -> {path, sha256}, so managed file inputs count by content in the inputs hash).
+    """
+    todo = plan(spec, inputs, **options)
+    return todo.complete(run_points(spec, todo.todo))
 
 
 def result_of(spec: ModelSpec, ev: Evaluation, provenance: Provenance) -> Result:

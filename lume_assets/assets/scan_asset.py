@@ -4,28 +4,42 @@
 `BackfillPolicy.single_run()`: materializing all chunks is ONE run (a backfill, the CLI's
 `lume-assets scan`, or a run with a partition range). Chunk by chunk it goes through the
 evaluation core (`lume_assets.assets.evaluation`: inputs validated once, stored results reused,
-the uncached points evaluated in one batch call), writes the chunk's columns (inputs, outputs,
-inputs hashes) as ONE content-addressed HDF5 file through the HDF5 IO manager
+the uncached points evaluated in one batch call by the `chunk_runner` resource — in this
+process, a local process pool or Slurm jobs, chosen in config: `lume_assets.deploy.chunk_runners`;
+a few chunks are evaluated ahead while the oldest is written, in order), writes the chunk's
+columns (inputs, outputs, inputs hashes) as ONE content-addressed HDF5 file
+through the HDF5 IO manager
 (`<scan key>/<chunk>/<digest of the chunk's hashes>.h5`), then the chunk's result records,
-each pointing at that file with its sha256, with `put_chunk` (visible all at once). A progress
+each pointing at that file with its sha256, with `put_chunk` (visible all at once). Each chunk is
+written as soon as it is evaluated and then freed, so memory does not grow with the scan, and
+each partition's materialization event records only its own file. A progress
 line per chunk goes to the run log (and to the CLI). With `requires_approval=True` new results
 are stored unpublished and the run stops at the approval gate; results already published stay
 published. `force: true` in the run config re-evaluates stored points and rewrites their chunk
 files, keeping each point's published flag (never unpublishing).
 """
 
+from collections import deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import dagster as dg
 import numpy as np
 
 from lume_assets.assets.approval_gate import approval_metadata, hold_for_approval
-from lume_assets.assets.evaluation import Evaluation, evaluate, result_of, validate_points
+from lume_assets.assets.evaluation import (
+    Evaluation,
+    EvaluationPlan,
+    plan,
+    result_of,
+    validate_points,
+)
 from lume_assets.assets.model_config import ScanConfig, model_op_tags
 from lume_assets.assets.model_keys import prefix_parts
 from lume_assets.assets.scan_grid import ScanSpec
 from lume_assets.automation.progress import Progress
+from lume_assets.deploy.chunk_runners import RUNNER_KEY
 from lume_assets.errors import LumeError
 from lume_assets.io_managers.files import FileIOManager
 from lume_assets.models.model import ModelSpec
@@ -62,6 +76,13 @@ def _columns(evals: Sequence[Evaluation]) -> dict[str, Any]:
     }
 
 
+def _failure(chunk: str, exc: LumeError) -> dg.Failure:
+    """The step failure for a chunk's bad input or output: one line naming the chunk."""
+    return dg.Failure(
+        description=f"{type(exc).__name__} in {chunk}: {exc}", metadata={"chunk": chunk}
+    )
+
+
 def _reusable_file(iom: FileIOManager, evals: Sequence[Evaluation], rel: str) -> FileRecord | None:
     """The chunk's existing file when every point is a hit already pointing at it."""
     records = {
@@ -92,7 +113,7 @@ def scan_asset(
     """
     key = dg.AssetKey([*prefix_parts(key_prefix), spec.name, scan.name])
     partitions = dg.StaticPartitionsDefinition(scan.chunk_keys())
-    resource_keys = {"result_store", SCAN_IO_MANAGER} | (
+    resource_keys = {"result_store", SCAN_IO_MANAGER, RUNNER_KEY} | (
         {"approvals"} if requires_approval else set()
     )
 
@@ -116,7 +137,7 @@ def scan_asset(
         description=f"{scan.size}-point scan of {spec.name} over {', '.join(scan.axes)} "
         f"in chunks of {scan.chunk_size}.",
     )
-    def _scan(context: dg.AssetExecutionContext, config: ScanConfig) -> dict[str, Any]:
+    def _scan(context: dg.AssetExecutionContext, config: ScanConfig) -> dg.Output:
         chunks = list(context.partition_keys)
         store = context.resources.result_store.get_store()
         iom = getattr(context.resources, SCAN_IO_MANAGER)
@@ -129,20 +150,17 @@ def scan_asset(
             emit=context.log.info,
         )
         code_sha = spec.source_sha256()
+        runner = getattr(context.resources, RUNNER_KEY)
         out: dict[str, Any] = {}
         held: list[str] = []
-        written = hits = 0
-        for chunk in chunks:  # one chunk = one batch call = one file = one visible write
+        counts = {"written": 0, "hits": 0}
+
+        def write(chunk: str, todo: EvaluationPlan, outputs: Future) -> None:
+            """Write one evaluated chunk (file, then its result rows) and let it go."""
             try:
-                inputs = validate_points(spec, scan.chunk_points(chunk, columns))
-                evals = evaluate(
-                    spec, inputs, store=store, force=config.force, hold=requires_approval
-                )
+                evals = todo.complete(outputs.result())
             except LumeError as exc:
-                raise dg.Failure(
-                    description=f"{type(exc).__name__} in {chunk}: {exc}",
-                    metadata={"chunk": chunk},
-                ) from None
+                raise _failure(chunk, exc) from None
             file_id = chunk_file_id(ev.inputs_hash for ev in evals)
             rel = result_file_path(key.path, file_id, ".h5", chunk)
             record = _reusable_file(iom, evals, rel) or iom.write_result_file(
@@ -172,10 +190,29 @@ def scan_asset(
                 if not result.published:
                     held.append(result.inputs_hash)
             store.put_chunk(changed)
-            written += len(changed)
-            hits += sum(ev.cache_hit for ev in evals)
+            counts["written"] += len(changed)
+            counts["hits"] += sum(ev.cache_hit for ev in evals)
             out[chunk] = record
             progress.advance(len(evals))
+
+        # one chunk = one batch call = one file = one visible write; up to `depth` chunks are
+        # being evaluated (by the runner) while the oldest is written, in chunk order
+        pending: deque[tuple[str, EvaluationPlan, Future]] = deque()
+        with runner.session(context, spec) as submit:
+            for chunk in chunks:
+                try:
+                    inputs = validate_points(spec, scan.chunk_points(chunk, columns))
+                    todo = plan(
+                        spec, inputs, store=store, force=config.force, hold=requires_approval
+                    )
+                except LumeError as exc:
+                    raise _failure(chunk, exc) from None
+                pending.append((chunk, todo, submit(todo.todo)))
+                if len(pending) >= runner.depth():
+                    write(*pending.popleft())
+            while pending:
+                write(*pending.popleft())
+        written, hits = counts["written"], counts["hits"]
         context.add_output_metadata(
             {
                 "points": dg.MetadataValue.int(progress.done),
@@ -184,6 +221,8 @@ def scan_asset(
                 "records_written": dg.MetadataValue.int(written),
                 "seconds": dg.MetadataValue.float(round(progress.elapsed(), 3)),
                 "published": dg.MetadataValue.bool(not held),
+                "runner": dg.MetadataValue.text(runner.kind),
+                "runner_workers": dg.MetadataValue.int(runner.pool_size()),
             }
         )
         if requires_approval and held:
@@ -195,6 +234,6 @@ def scan_asset(
                 model=spec.name,
             )
             context.add_output_metadata(approval_metadata(approval))
-        return out
+        return dg.Output(out)  # typed: a Slurm runner opens Pipes sessions in this step
 
     return _scan

@@ -231,8 +231,12 @@ class SlurmPipesClient(dg.ConfigurableResource):
         model: str,
         points: Sequence[Mapping[str, Any]],
         env: Mapping[str, str] | None = None,
+        batch: bool = True,
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Evaluate `points` of `model` ('package.module:ATTR') in one Slurm job.
+
+        `batch=False` calls the model's plain function per point (the scan's runners do so for
+        a one-point chunk, as the in-process evaluation does).
 
         Returns (outputs, one per point in order; the job's summary: points, seconds, host,
         slurm_job_id). Raises `SlurmJobError` when the job does not complete. As with every
@@ -252,6 +256,7 @@ class SlurmPipesClient(dg.ConfigurableResource):
                     "model": model,
                     "points_file": str(points_file),
                     "outputs_file": str(outputs_file),
+                    "batch": batch,
                 },
                 env=env,
                 job_name=f"{self.job_name_prefix}-{model.rsplit(':', 1)[-1].lower()}",

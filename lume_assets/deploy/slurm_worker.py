@@ -3,7 +3,8 @@
 ``python -m lume_assets.deploy.slurm_worker`` inside the job. It opens Dagster Pipes (context
 and messages are files on the shared filesystem, named by the environment `sbatch` passes on),
 imports the model named by the ``model`` extra (``package.module:ATTR``), evaluates the points
-in the ``points_file`` extra (one vectorized call when the model has a batch function), writes
+in the ``points_file`` extra (one vectorized call when the model has a batch function and the
+``batch`` extra is not false, as the in-process runner does for one point), writes
 the outputs to the ``outputs_file`` extra (temp file, then rename: a reader never sees half a
 file) and reports a summary back to Dagster as a custom message. Points and outputs are JSON
 encoded by the result codec (arrays as typed base64), never pickle. Only `dagster_pipes` and the
@@ -41,7 +42,8 @@ def main() -> None:
         spec = import_model(str(extras["model"]))
         points = CODEC.decode(json.loads(Path(extras["points_file"]).read_text()), "points")
         start = time.perf_counter()
-        outputs = spec.evaluate_batch(points)
+        checked = [spec.validate_inputs(p) for p in points]
+        outputs = spec.evaluate_checked(checked, batch=bool(extras.get("batch", True)))
         seconds = time.perf_counter() - start
         write_json_atomic(Path(extras["outputs_file"]), CODEC.encode(outputs, "outputs"))
         summary = {

@@ -11,6 +11,9 @@ version, the inputs hash and the run id (HDF5 attributes, a text header).
 `load_input` reads exactly the file the upstream materialization recorded (its `lume/files`
 metadata), never a path guessed from the asset key. Unlike dagster's UPathIOManager it accepts an
 output spanning several partitions (a single-run backfill): a dict keyed by partition key.
+Each partition's materialization event then records only its own file (path, bytes, sha256,
+`lume/files`); what the events share (folder, partition count, total bytes) is O(1), so a
+1,000-chunk scan does not copy a 1,000-row file table into each of its 1,000 events.
 """
 
 from collections.abc import Mapping, Sequence
@@ -176,14 +179,18 @@ class FileIOManager(dg.ConfigurableIOManager):
                     ),
                 )
             )
-        context.add_output_metadata(self._metadata(records, self.get_serializer(name)))
+        meta = self._metadata(records, self.get_serializer(name))
+        if len(records) > 1:
+            meta.update(self._partition_metadata(context, records))
+        context.add_output_metadata(meta)
 
     def _metadata(
         self, records: list[tuple[str | None, FileRecord]], serializer: Serializer
     ) -> dict[str, Any]:
+        """Metadata shared by every event of the output: O(1) in the number of partitions."""
         fs = self.filesystem()
-        located = dg.MetadataValue.json({k or "": r.path for k, r in records})
         if len(records) == 1:
+            located = dg.MetadataValue.json({k or "": r.path for k, r in records})
             _, rec = records[0]
             meta: dict[str, Any] = {
                 "path": dg.MetadataValue.path(rec.host_path),
@@ -195,36 +202,38 @@ class FileIOManager(dg.ConfigurableIOManager):
                 meta["sha256"] = dg.MetadataValue.text(rec.sha256)
             meta.update(self.file_metadata(fs, rec, serializer))
             return meta
-        schema = dg.TableSchema(
-            columns=[
-                dg.TableColumn("partition", "string"),
-                dg.TableColumn("path", "string"),
-                dg.TableColumn("bytes", "int"),
-                dg.TableColumn("sha256", "string"),
-            ]
-        )
-        rows = [
-            dg.TableRecord(
-                {
-                    "partition": k or "",
-                    "path": r.host_path,
-                    "bytes": r.bytes,
-                    "sha256": r.sha256 or "",
-                }
-            )
-            for k, r in records
-        ]
         first = records[0][1]
         meta = {
             "path": dg.MetadataValue.path(first.host_path.rsplit("/", 2)[0]),
-            "bytes": dg.MetadataValue.int(sum(r.bytes for _, r in records)),
+            "total_bytes": dg.MetadataValue.int(sum(r.bytes for _, r in records)),
             "partitions": dg.MetadataValue.int(len(records)),
-            "files": dg.MetadataValue.table(rows, schema=schema),
             "serializer": dg.MetadataValue.text(first.serializer),
-            FILES_KEY: located,
         }
         meta.update(self.file_metadata(fs, first, serializer))
         return meta
+
+    def _partition_metadata(
+        self, context: dg.OutputContext, records: list[tuple[str | None, FileRecord]]
+    ) -> dict[str, Any]:
+        """Give each partition's event its own file (path, bytes, sha256): O(1) per event.
+
+        Returns what could not be scoped to a partition (an output context built outside a
+        run): then the partition → path map goes into the shared metadata.
+        """
+        try:
+            step = context.step_context
+        except dg.DagsterInvariantViolationError:
+            return {FILES_KEY: dg.MetadataValue.json({k or "": r.path for k, r in records})}
+        for key, rec in records:
+            own: dict[str, Any] = {
+                "path": dg.MetadataValue.path(rec.host_path),
+                "bytes": dg.MetadataValue.int(rec.bytes),
+                FILES_KEY: dg.MetadataValue.json({key or "": rec.path}),
+            }
+            if rec.sha256:
+                own["sha256"] = dg.MetadataValue.text(rec.sha256)
+            step.add_asset_metadata(own, asset_key=context.asset_key, partition_key=key)
+        return {}
 
     def _materialized_path(self, context: dg.InputContext, key: str | None) -> str:
         """The file the upstream's latest materialization (of partition `key`) recorded."""

@@ -77,6 +77,7 @@ def make_cheap_spec(batch: bool = True):  # noqa: ANN201
 def scan_resources(tmp_path: Path) -> dict:
     """Real result store (SQLite), HDF5 IO manager and approvals under tmp_path."""
     from lume_assets.automation.gate import ApprovalsResource
+    from lume_assets.deploy.chunk_runners import ChunkRunner
     from lume_assets.io_managers.hdf5 import HDF5IOManager
     from lume_assets.io_managers.results import ResultStoreResource
 
@@ -87,4 +88,5 @@ def scan_resources(tmp_path: Path) -> dict:
         ),
         "hdf5_io_manager": HDF5IOManager(root_dir=str(files)),
         "approvals": ApprovalsResource(url=f"sqlite:///{tmp_path / 'registry.db'}"),
+        "chunk_runner": ChunkRunner(),
     }

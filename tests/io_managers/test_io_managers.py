@@ -177,15 +177,20 @@ def test_single_run_backfill_output_writes_every_partition(tmp_path: Path) -> No
         with h5py.File(only_file(tmp_path / f"vectorized/{key}")) as fh:
             assert fh["value"][()] == float(i**2)
         assert body(only_file(tmp_path / f"labels/{key}")) == f"{key}={float(i**2)}"
-    meta = materialization_metadata(result, "vectorized")
-    assert meta["partitions"] == 3
-    files = {r.data["partition"]: r.data for r in meta["files"].records}
+    events = [
+        e.materialization
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("vectorized")
+    ]
+    files = {e.partition: {k: v.value for k, v in e.metadata.items()} for e in events}
     assert set(files) == {"p1", "p2", "p3"}
     p2 = only_file(tmp_path / "vectorized/p2")
     assert files["p2"]["sha256"] == hashlib.sha256(p2.read_bytes()).hexdigest()
     assert files["p2"]["bytes"] == p2.stat().st_size
-    assert meta["bytes"] == sum(r["bytes"] for r in files.values())
-    assert [r.data["name"] for r in meta["datasets"].records] == ["/value"]
+    assert files["p2"]["lume/files"] == {"p2": f"vectorized/p2/{p2.name}"}  # its own file only
+    assert all(m["partitions"] == 3 for m in files.values())
+    assert files["p1"]["total_bytes"] == sum(m["bytes"] for m in files.values())
+    assert [r.data["name"] for r in files["p1"]["datasets"].records] == ["/value"]
 
 
 def test_multi_partition_output_with_wrong_keys_is_refused(tmp_path: Path) -> None:
