@@ -32,7 +32,7 @@ from lume_assets.io_managers.registry import RegistryResource
 from lume_assets.io_managers.results import ResultIOManager
 from lume_assets.storage.integrity import verify_files
 from lume_assets.storage.results import Provenance, Result
-from tests.automation.conftest import make_cheap_spec
+from tests.automation.conftest import cheap_model, make_cheap_spec
 
 HELD = {"x": 1.0, "y": 2.0}
 
@@ -107,14 +107,24 @@ def test_a_held_result_is_treated_alike_by_every_builder(resources, build) -> No
 
 
 X_A = [0.25 * i for i in range(20)]
-X_B = [0.125 * i for i in range(40)]  # every x of X_A, and as many new ones
 Y = [0.5 * j for j in range(10)]
+POINT_SECONDS = 0.01  # the re-scan's model is slow enough that a kill lands inside its run
 
 
-def _rescan(resources: dict) -> None:  # runs in the forked child
-    spec = make_cheap_spec()
-    scan = ScanSpec(name="grid", axes={"x": X_B, "y": Y}, fixed={"gain": 2.0}, chunk_size=50)
+def _slow_cheap(x: float, y: float, gain: float = 1.0) -> dict:
+    """The cheap model, 10 ms per point (no batch function)."""
+    time.sleep(POINT_SECONDS)
+    return cheap_model(x, y, gain)
+
+
+def _rescan(resources: dict, round_no: int, started) -> None:  # runs in the forked child
+    spec = make_cheap_spec(batch=False).model_copy(update={"function": _slow_cheap})
+    fresh = [0.1 + 0.01 * round_no + 0.125 * i for i in range(20)]  # new points every round
+    scan = ScanSpec(
+        name="grid", axes={"x": X_A + fresh, "y": Y}, fixed={"gain": 2.0}, chunk_size=20
+    )
     asset = scan_asset(spec, scan, requires_approval=True)
+    started.set()
     dg.materialize([asset], resources=resources, tags=whole_range(scan.chunk_keys()))
     os._exit(0)
 
@@ -133,10 +143,13 @@ def test_approved_results_survive_re_scans_killed_at_random_points(resources) ->
     fork = multiprocessing.get_context("fork")
     rng = random.Random(11)
     killed = 0
-    for _ in range(10):
-        child = fork.Process(target=_rescan, args=(resources,))
+    for round_no in range(8):
+        started = fork.Event()
+        child = fork.Process(target=_rescan, args=(resources, round_no, started))
         child.start()
-        time.sleep(rng.uniform(0.05, 2.5))
+        assert started.wait(60)
+        # 200 new points at 10 ms each: the run lasts > 2 s after the Dagster start-up
+        time.sleep(rng.uniform(0.05, 1.8))
         if child.pid is not None and child.is_alive():
             os.kill(child.pid, signal.SIGKILL)
             killed += 1
@@ -145,7 +158,7 @@ def test_approved_results_survive_re_scans_killed_at_random_points(resources) ->
         assert published == 200  # every approved result stays published and queryable
         report = verify_files(store, root)
         assert report.ok, report.of_kind("missing", "mismatch")[:3]
-    assert killed  # the random moments did land inside running re-scans
+    assert killed >= 6  # the random moments did land inside running re-scans
 
 
 def test_verify_gc_and_rerun_on_the_demo_model(lume_home: Path, monkeypatch) -> None:
