@@ -15,6 +15,24 @@ from tests.servers import MongoServer, PostgresServer
 from tests.slurm_cluster import SlurmCluster, slurm_available
 
 
+#: Session/module fixtures that are one expensive process (or one lock) per test process: under
+#: pytest-xdist (`scripts/test` runs `-n 2 --dist loadgroup`) every test using one of them goes to
+#: the same worker, so the suite starts one Dagit, one dockerd and one Slurm cluster, not one per
+#: worker (a second dockerd would wait for the first one's data-root lock).
+SHARED_PROCESS_GROUPS = {"dagit": "dagit", "docker_setup": "docker", "slurm_cluster": "slurm"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks (loadgroup)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put each test in an xdist group: its shared server's, else its module's (loadfile-like)."""
+    for item in items:
+        group = next(
+            (g for name, g in SHARED_PROCESS_GROUPS.items() if name in item.fixturenames),
+            item.nodeid.split("::", 1)[0],
+        )
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def lume_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point LUME_HOME and DAGSTER_HOME at fresh temp dirs for one test."""
