@@ -17,6 +17,7 @@ from beamphysics import ParticleGroup  # noqa: E402
 from lume_assets.assets.file_inputs import restore_particles  # noqa: E402
 from lume_assets.assets.graph_assets import build_asset_graph, graph_job  # noqa: E402
 from lume_assets.assets.graph_loader import load_graph  # noqa: E402
+from lume_assets.client import LumeClient  # noqa: E402
 from lume_assets.errors import GraphSpecError, StorageError  # noqa: E402
 from lume_assets.models.catalogue import ModelCatalogue  # noqa: E402
 from lume_assets.storage.files import sha256_file  # noqa: E402
@@ -185,30 +186,29 @@ def test_particle_outputs_are_cache_hits_read_back_from_their_files(tmp_path, re
     path = tmp_path / "flow_of_flows.yaml"
     path.write_text(FLOW_OF_FLOWS)
     graph = build_asset_graph(load_graph(path, catalogue))
-    runs = [dg.materialize(graph.assets, resources=resources, instance=instance) for _ in "ab"]
-    assert all(r.success for r in runs)
+    assert dg.materialize(graph.assets, resources=resources, instance=instance).success
+    defs = dg.Definitions(assets=graph.assets, jobs=[graph_job(graph)], resources=resources)
+    with LumeClient(definitions=defs, instance=instance) as client:
+        rerun = client.run_graph("injector")  # read back from the graph's project: cu_inj
     # the second run reuses every result: the models with a ParticleGroup output too
     assert calls == {"beam_source": 1, "tracker": 1, "analysis": 1}
-    beam_meta = [
-        next(
-            m
-            for m in r.asset_materializations_for_node("injector__beam_source__beam_source")
-            if m.asset_key.path[-1] == "beam"
-        ).metadata
-        for r in runs
-    ]
-    assert beam_meta[1]["cache_hit"].value and not beam_meta[0]["cache_hit"].value
-    assert beam_meta[1]["path"] == beam_meta[0]["path"]  # the same stored file
+    assert rerun["beam_source"].outputs["beam"]["particles"]["n"] == 500
+    assert set(rerun) == {"beam_source", "tracker", "analysis"}
+    key = graph.key("beam_source", "beam")
+    found = instance.fetch_materializations(key, limit=2).records
+    second, first = (r.asset_materialization.metadata for r in found)
+    assert second["cache_hit"].value and not first["cache_hit"].value
+    assert second["path"] == first["path"]  # the same stored file
     direct = make_beam(500, 1e-3)["beam"]
-    assert beam_meta[1]["particles/norm_emit_x"].value == direct["norm_emit_x"]
+    assert second["particles/norm_emit_x"].value == direct["norm_emit_x"]
     # the cached group is read from its openPMD file, bit-exact, its sha256 checked
     config = resources["result_store"]
     store = open_result_store(config.url, project="cu_inj", files_root=config.files_root)
     record = store.find("beam_source", {})[0]
     iom = resources["particles_io_manager"]
     group = restore_particles(SOURCE, record, iom).outputs["beam"]
-    for key in ("x", "px", "y", "py", "z", "pz", "t", "status", "weight"):
-        np.testing.assert_array_equal(group[key], direct[key])
+    for coord in ("x", "px", "y", "py", "z", "pz", "t", "status", "weight"):
+        np.testing.assert_array_equal(group[coord], direct[coord])
     beam_file = record.provenance.files["beam"].host_path
     with open(beam_file, "r+b") as fh:  # a changed file is not reused: re-evaluated, rewritten
         fh.seek(-16, 2)
