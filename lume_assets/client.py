@@ -202,15 +202,7 @@ class LumeClient:
     def store(self) -> Any:
         """The result store (opened on first use)."""
         if self._store is None:
-            from lume_assets.settings import get_settings
-            from lume_assets.storage.result_stores import open_result_store
-
-            settings = get_settings()
-            self._store = open_result_store(
-                self._results_url or settings.resolved_results_url(),
-                project=self._project or settings.project,
-                files_root=settings.resolved_files_root(),
-            )
+            self._store = self._open_store(None)
         return self._store
 
     def project_store(self, project: str | None) -> Any:
@@ -219,16 +211,20 @@ class LumeClient:
         if not project or project == store.project:
             return store
         if project not in self._stores:
-            from lume_assets.settings import get_settings
-            from lume_assets.storage.result_stores import open_result_store
-
-            settings = get_settings()
-            self._stores[project] = open_result_store(
-                self._results_url or settings.resolved_results_url(),
-                project=project,
-                files_root=settings.resolved_files_root(),
-            )
+            self._stores[project] = self._open_store(project)
         return self._stores[project]
+
+    def _open_store(self, project: str | None) -> Any:
+        """Open the result store of `project` (default: the client's, else the settings')."""
+        from lume_assets.settings import get_settings
+        from lume_assets.storage.result_stores import open_result_store
+
+        settings = get_settings()
+        return open_result_store(
+            self._results_url or settings.resolved_results_url(),
+            project=project or self._project or settings.project,
+            files_root=settings.resolved_files_root(),
+        )
 
     def results(
         self,
