@@ -218,3 +218,16 @@ def test_particle_outputs_are_cache_hits_read_back_from_their_files(tmp_path, re
     assert dg.materialize(graph.assets, resources=resources, instance=instance).success
     rewritten = store.find("beam_source", {})[0].provenance.files["beam"]
     assert calls["beam_source"] == 2 and sha256_file(beam_file) == rewritten.sha256
+
+
+def test_our_graph_format_takes_a_project_the_same_way(tmp_path, catalogue):
+    path = tmp_path / "graph.yaml"
+    path.write_text("name: two\nproject: cu_inj\nnodes:\n  - {name: src, model: beam_source}\n")
+    graph = build_asset_graph(load_graph(path, catalogue))
+    assert {g for a in graph.assets for g in a.group_names_by_key.values()} == {"cu_inj"}
+    assert graph.graph.node("src").model.project == "cu_inj"
+    result_spec = graph.by_node["src"].specs_by_key[graph.result_key("src")]
+    assert result_spec.metadata["lume/project"] == "cu_inj"
+    path.write_text(path.read_text().replace("cu_inj", "cu inj"))
+    with pytest.raises(GraphSpecError, match=rf"{path}:2: "):
+        load_graph(path, catalogue)
