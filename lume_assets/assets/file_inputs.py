@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lume_assets.errors import ModelInputError, StorageError
+from lume_assets.io_managers.files import FileIOManager
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.files import sha256_file
 from lume_assets.storage.particles import is_particle_group, particles_sha256
@@ -47,7 +48,7 @@ def file_input_digests(inputs: Mapping[str, Any], names: set[str]) -> dict[str, 
     return {n: {"path": str(inputs[n]), "sha256": sha256_file(inputs[n])} for n in sorted(names)}
 
 
-def restore_particles(spec: ModelSpec, record: Result, iom: Any) -> Result:
+def restore_particles(spec: ModelSpec, record: Result, iom: FileIOManager | None) -> Result:
     """`record` with each ParticleGroup output read back from its stored file (StorageError if
     the file is missing, or its sha256 or its particles differ from the record)."""
     outputs = dict(record.outputs)
@@ -57,13 +58,13 @@ def restore_particles(spec: ModelSpec, record: Result, iom: Any) -> Result:
         if var.kind != "particles" or value is None or is_particle_group(value):
             continue
         where = f"particles output {var.name!r} of result {record.inputs_hash[:12]}"
-        file = record.provenance.files.get(var.name)
+        file = iom.stored(record.provenance.files.get(var.name)) if iom is not None else None
         want = value.get("particles", {}).get("sha256") if isinstance(value, Mapping) else None
-        if iom is None or file is None or not want:
+        if file is None or not want:
             raise StorageError(f"{where}: no stored particle file to read it back from.")
         path = iom.filesystem().resolve(file.path)
-        if not path.is_file() or (file.sha256 and sha256_file(path) != file.sha256):
-            raise StorageError(f"{where}: {path} is missing or differs from its sha256.")
+        if sha256_file(path) != file.sha256:
+            raise StorageError(f"{where}: {path} differs from its sha256.")
         group = iom.read_record(file)
         if particles_sha256(group) != want:
             raise StorageError(f"{where}: {path} holds other particles than the record.")
