@@ -8,10 +8,11 @@ the outputs → build each `Result` with its `Provenance`.
 
 The one visibility rule (`lookup`): every stored record of an inputs hash counts as a cache
 hit, whether published or held unpublished at an approval gate, as long as its outputs still
-validate against the spec. A hit keeps its record (and so its published flag). A new evaluation
-is published unless the builder holds it for approval; re-evaluating a stored hash (`force`)
-keeps the stored flag. So a held result stays held and a published one stays published, the
-same under every builder.
+validate against the spec (a ParticleGroup output read back from its file: the caller's
+`restore`). A hit keeps its record (and so its published flag). A new evaluation is published
+unless the builder holds it for approval; re-evaluating a stored hash (`force`) keeps the stored
+flag. So a held result stays held and a published one stays published, the same under every
+builder.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lume_assets.errors import LumeError, ModelInputError, ModelOutputError
+from lume_assets.errors import LumeError, ModelInputError
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.files import FileRecord
 from lume_assets.storage.result_stores import ResultStore
@@ -103,7 +104,7 @@ def _reusable(
     spec, else None (re-evaluate)."""
     try:
         return spec.validate_outputs((restore(record) if restore else record).outputs)
-    except (ModelOutputError, LumeError) as exc:
+    except LumeError as exc:  # an invalid output, or a file-backed one not readable
         if log is not None:
             log(f"cached result {record.inputs_hash[:12]} is not reusable: {exc}")
         return None
