@@ -195,6 +195,9 @@ class K8sChunkClient(dg.ConfigurableResource):
     )
     kubeconfig_file: str | None = None
     poll_interval_s: float = Field(default=2.0, gt=0)
+    start_timeout_s: float = Field(
+        default=900.0, gt=0, description="Seconds a chunk's pod may stay Pending (image pull...)."
+    )
     name_prefix: str = "lume"
 
     def job_manifest(
@@ -266,12 +269,18 @@ class K8sChunkClient(dg.ConfigurableResource):
 
     def _pod_started(self, core: Any, name: str) -> str:
         """Wait until the Job's pod has left Pending; return the pod's name."""
-        while True:
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
             pods = core.list_namespaced_pod(self.namespace, label_selector=f"job-name={name}")
             started = [p for p in pods.items if p.status and p.status.phase != "Pending"]
             if started:
                 return started[0].metadata.name
             time.sleep(self.poll_interval_s)
+        raise ChunkJobError(
+            f"the pod of Kubernetes Job {self.namespace}/{name} did not start within "
+            f"{self.start_timeout_s:.0f} s; see `kubectl describe job -n {self.namespace} {name}` "
+            "(image pull, quota, node selector)."
+        )
 
     def _job_finished(self, batch: Any, name: str) -> bool:
         """Wait until the Job has succeeded (True) or failed (False)."""

@@ -27,6 +27,7 @@ from lume_assets.demo.focus_model import FOCUS
 from lume_assets.deploy.chunk_jobs import DockerChunkClient, K8sChunkClient
 from lume_assets.deploy.chunk_runners import ChunkRunner
 from lume_assets.deploy.slurm import SlurmPipesClient
+from lume_assets.errors import ChunkJobError
 from lume_assets.io_managers.hdf5 import HDF5IOManager
 from lume_assets.io_managers.results import ResultStoreResource
 from lume_assets.models.model import ModelResources
@@ -211,3 +212,19 @@ def check_k8s(request: pytest.FixtureRequest, logs: list[str], started: float) -
 
 
 CHECKS = {"slurm": check_slurm, "docker": check_docker, "k8s": check_k8s}
+
+
+@pytest.mark.parametrize("kind", ["docker", "k8s"])
+def test_a_failing_chunk_job_is_one_clear_error(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    client = getattr(RUNNERS[kind](request, tmp_path / "jobs"), kind)
+
+    @dg.asset
+    def chunk(context: dg.AssetExecutionContext) -> None:
+        client.evaluate_chunk(context, "tests.deploy.slurm_models:NO_SUCH_MODEL", [{"x": 1.0}])
+
+    where = "chunk container lume-no-such-model-" if kind == "docker" else "Kubernetes Job lume/"
+    with pytest.raises(ChunkJobError, match=f"{where}.* failed"):
+        dg.materialize([chunk])
+    assert not list((tmp_path / "jobs" / "chunks").iterdir())  # chunk files cleaned up
