@@ -9,9 +9,10 @@ loopback port with a private PREFECT_HOME, and stops it by its PID at the end.
 Each round, alternating, in a fresh process each (interpreter start and imports included):
 
 - lume_assets: ``lume-assets scan focus/grid`` on a code location holding one `scan_asset` of the
-  focus model (``--points`` on a square grid, chunks of ``--chunk``), fresh LUME_HOME and
-  DAGSTER_HOME (SQLite instance, SQL result store, one HDF5 file per chunk, validated inputs,
-  provenance, cache lookups, Dagster events).
+  focus model (``--points`` on a square grid, chunks of ``--chunk``), a fresh LUME_HOME each
+  round (an empty SQL result store: every point is evaluated; one HDF5 file per chunk, validated
+  inputs, provenance, cache lookups, Dagster events) and one DAGSTER_HOME (SQLite instance) made
+  by the warm-up round, as the Prefect server's database is made when the server starts.
 - Prefect: a flow submitting one task per chunk (the default thread-pool task runner) that
   evaluates the same vectorized focus formulas with numpy and writes the chunk's rows (sha256
   inputs hash, inputs, outputs) into an indexed SQLite table with one ``executemany`` — less work
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         (base / "defs" / "bench_focus_defs.py").write_text(DEFS.format(side=side, chunk=args.chunk))
         (base / "flow.py").write_text(FLOW)
         (base / "prefect").mkdir()
+        (base / "dagster").mkdir()
         load = os.getloadavg()
         server, api, prefect_env = start_server(args.venv, base / "prefect")
         lume_cli = str(Path(sys.executable).parent / "lume-assets")
@@ -230,13 +232,12 @@ def main(argv: list[str] | None = None) -> None:
                 lume_env = {
                     **os.environ,
                     "LUME_HOME": str(run / "lume"),
-                    "DAGSTER_HOME": str(run / "dagster"),
+                    "DAGSTER_HOME": str(base / "dagster"),
                     "LUME_LOCATION": "bench_focus_defs",
                     "PYTHONPATH": os.pathsep.join([str(base / "defs"), str(REPO)]),
                 }
                 for key in ("LUME_RESULTS_URL", "LUME_REGISTRY_URL", "LUME_CHUNK_RUNNER"):
                     lume_env.pop(key, None)
-                (run / "dagster").mkdir()
                 lume = timed([lume_cli, "scan", "focus/grid"], lume_env, run)
                 flow = timed(
                     [
