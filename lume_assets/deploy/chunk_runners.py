@@ -10,7 +10,8 @@ the results back in chunk order as they come (files, result rows), in the Dagste
   sent once per worker). ``in_flight`` chunks (default 2 × workers) are submitted ahead, so
   memory stays bounded whatever the scan's size.
 - ``kind: slurm``: each chunk is one Slurm job through the ``slurm`` `SlurmPipesClient`
-  (sbatch + Dagster Pipes on a shared folder; ``workers`` jobs at once, default 4).
+  (sbatch + Dagster Pipes on a shared folder; ``workers`` jobs at once, default 4; the model's
+  CPU/memory as ``--cpus-per-task``/``--mem``).
 - ``kind: docker``: each chunk is one container through the ``docker`` `DockerChunkClient`
   (dagster-docker's `PipesDockerClient`; the model's CPU/memory as the container's limits).
 - ``kind: k8s``: each chunk is one Kubernetes Job through the ``k8s`` `K8sChunkClient` (the

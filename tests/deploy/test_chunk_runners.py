@@ -168,6 +168,8 @@ def check_slurm(request: pytest.FixtureRequest, logs: list[str], started: float)
             ["scontrol", "show", "job", job_id], env=cluster.env, capture_output=True, text=True
         ).stdout
         assert "JobState=COMPLETED" in shown and "JobName=lume-focus" in shown
+        # the memory the model declares, not the client's mem=200M default
+        assert "MinMemoryNode=512M" in shown
 
 
 def check_docker(request: pytest.FixtureRequest, logs: list[str], started: float) -> None:
