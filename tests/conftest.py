@@ -14,6 +14,7 @@ from tests.dagit_server import DagitServer
 from tests.servers import MongoServer, PostgresServer
 from tests.slurm_cluster import SlurmCluster, slurm_available
 
+
 #: Session/module fixtures that are one expensive process (or one lock) per test process: under
 #: pytest-xdist (`scripts/test` runs `-n 2 --dist loadgroup`) every test using one of them goes to
 #: the same worker, so the suite starts one Dagit, one dockerd and one Slurm cluster, not one per
@@ -22,24 +23,14 @@ SHARED_PROCESS_GROUPS = {"dagit": "dagit", "docker_setup": "docker", "slurm_clus
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks (loadgroup)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put each test in an xdist group: its shared server's, else its module's (loadfile-like).
-
-    In an xdist worker the shared-server groups also go first (with `--no-loadscope-reorder`
-    they are handed out first): the Dagit group is the longest, so it starts at once on one
-    worker while the other takes the modules. A plain run keeps pytest's order.
-    """
-    rank = {group: i for i, group in enumerate(SHARED_PROCESS_GROUPS.values())}
-    order: dict[str, int] = {}
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put each test in an xdist group: its shared server's, else its module's (loadfile-like)."""
     for item in items:
         group = next(
             (g for name, g in SHARED_PROCESS_GROUPS.items() if name in item.fixturenames),
             item.nodeid.split("::", 1)[0],
         )
         item.add_marker(pytest.mark.xdist_group(group))
-        order[item.nodeid] = rank.get(group, len(rank))
-    if hasattr(config, "workerinput"):  # set on xdist workers only
-        items.sort(key=lambda item: order[item.nodeid])  # stable: pytest's order within groups
 
 
 @pytest.fixture
