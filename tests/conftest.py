@@ -14,7 +14,6 @@ from tests.dagit_server import DagitServer
 from tests.servers import MongoServer, PostgresServer
 from tests.slurm_cluster import SlurmCluster, slurm_available
 
-
 #: Session/module fixtures that are one expensive process (or one lock) per test process: under
 #: pytest-xdist (`scripts/test` runs `-n 2 --dist loadgroup`) every test using one of them goes to
 #: the same worker, so the suite starts one Dagit, one dockerd and one Slurm cluster, not one per
