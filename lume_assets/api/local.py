@@ -405,7 +405,7 @@ class LocalBackend:
 
 
 def graph_node(entry: ModelEntry) -> bool:
-    """Whether a model entry is a node of a graph (`graph/node/model/result`)."""
+    """Whether a model entry is a node of a graph (`graph/node/model/<node>_result`)."""
     return entry.info.result_asset.count("/") >= 3
 
 

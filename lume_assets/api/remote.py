@@ -18,7 +18,6 @@ from lume_assets.api import queries
 from lume_assets.api.catalog import (
     FORCE_FIELD,
     MODEL_METADATA,
-    RESULT_NAME,
     VERSION_METADATA,
     check_inputs,
     find_model,
@@ -38,6 +37,7 @@ from lume_assets.assets.model_display import (
     INPUTS_METADATA,
     OUTPUTS_METADATA,
 )
+from lume_assets.assets.model_keys import is_result_path
 from lume_assets.errors import ClientError, ModelInputError
 
 POLL_S = 0.5
@@ -137,7 +137,7 @@ class RemoteBackend:
             ranks: dict[str, tuple[bool, int, str]] = {}
             for node in nodes:
                 meta = metadata_values(node["metadataEntries"])
-                if MODEL_METADATA not in meta or node["assetKey"]["path"][-1] != RESULT_NAME:
+                if MODEL_METADATA not in meta or not is_result_path(node["assetKey"]["path"]):
                     continue
                 op = node["opNames"][0]
                 siblings = by_op.get(op, [node])

@@ -191,6 +191,7 @@ def model_asset(
     requires_approval: bool = False,
     range_check: bool = True,
     result_kind: str | None = None,
+    node: str | None = None,
 ) -> dg.AssetsDefinition:
     """Turn `spec` into a multi-asset (result record + one file asset per array/text output).
 
@@ -204,6 +205,8 @@ def model_asset(
       (the run stops at the gate; `lume-assets approve` publishes).
     - `range_check=False` leaves out the output-range asset check (chain-internal models);
       `result_kind` is the store kind Dagit shows (default: the settings').
+    - `node` (a graph node's name) names the assets `<node>_<output>`, so that Dagit's lineage
+      cards, which show a key's last component, tell the nodes of a graph apart.
 
     Every run goes through the evaluation core (`lume_assets.assets.evaluation`): a stored
     result with the same inputs hash is reused, published or held alike. The assets are grouped
@@ -222,8 +225,8 @@ def model_asset(
             f"{', '.join(spec.input_map)}."
         )
     prefix = prefix_parts(key_prefix)
-    keys = {RESULT_OUTPUT: model_result_key(spec, prefix)}
-    keys.update({v.name: dg.AssetKey([*prefix, spec.name, v.name]) for v in file_outputs(spec)})
+    keys = {RESULT_OUTPUT: model_result_key(spec, prefix, node)}
+    keys.update({v.name: model_output_key(spec, v.name, prefix, node) for v in file_outputs(spec)})
     if partition_inputs is not None and partitions_def is None:
         raise ModelError(f"model {spec.name!r}: partition_inputs needs a partitions_def.")
     if partition_inputs is not None:
