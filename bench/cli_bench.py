@@ -4,7 +4,8 @@ Each round runs every case once as a fresh process under `/usr/bin/time -v` (wal
 max RSS), in the same order, on one fresh LUME_HOME / DAGSTER_HOME; the table shows medians over
 the rounds. Cases:
 
-- `import dagster` and `import lume_assets.demo.definitions` (the code location) in `python -c`;
+- `import dagster`, `import lume_assets.demo.definitions` (the demo code location, built) and
+  `import lume_assets.serving` (the product's building blocks) in `python -c`;
 - `lume-assets models list`, `lume-assets results beam_envelope --limit 5`;
 - `lume-assets run beam_envelope -i k_f=2.2` on a cache hit (the result exists already);
 - `dagster asset materialize` of a trivial one-asset file in a fresh process (the floor of any
@@ -71,6 +72,10 @@ def main() -> None:
         }
         env.pop("LUME_RESULTS_URL", None)
         env.pop("LUME_REGISTRY_URL", None)
+        # A user's Python caches bytecode; with PYTHONDONTWRITEBYTECODE (set in some sandboxes)
+        # lume_assets' ~80 modules would be compiled from source in every process while
+        # dagster's site-packages have their .pyc, which is no like-for-like comparison.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         py = sys.executable
         cases = {
             "python -c 'import dagster'": [py, "-c", "import dagster"],
@@ -79,6 +84,7 @@ def main() -> None:
                 "-c",
                 "import lume_assets.demo.definitions",
             ],
+            "python -c 'import lume_assets.serving'": [py, "-c", "import lume_assets.serving"],
             "lume-assets models list": [lume, "models", "list"],
             "lume-assets results beam_envelope --limit 5": [
                 lume,
@@ -127,7 +133,9 @@ def main() -> None:
     imports = location / med["python -c 'import dagster'"]
     hit = med["lume-assets run beam_envelope -i k_f=2.2 (cache hit)"]
     floor = med["dagster asset materialize (trivial asset)"]
+    serving = med["python -c 'import lume_assets.serving'"] / med["python -c 'import dagster'"]
     print(f"\nimport definitions / import dagster: {imports:.2f}x")
+    print(f"import lume_assets.serving / import dagster: {serving:.2f}x")
     print(f"run cache hit / dagster asset materialize (trivial): {hit / floor:.2f}x")
 
 

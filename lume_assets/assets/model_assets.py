@@ -66,7 +66,7 @@ from lume_assets.io_managers.files import FileIOManager
 from lume_assets.io_managers.results import RECORD_UNCHANGED
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.files import FileRecord, write_bytes
-from lume_assets.storage.hdf5 import H5Node
+from lume_assets.storage.h5node import H5Node
 from lume_assets.storage.locator import result_file_path
 from lume_assets.storage.results import Provenance, Result
 

@@ -92,6 +92,4 @@ def is_result_path(path: Sequence[str]) -> bool:
     """Whether an asset key path names a model's result record (`.../result`, or
     `graph/node/model/node_result` for a graph node)."""
     last = path[-1] if path else ""
-    return last == RESULT_OUTPUT or (
-        len(path) >= 4 and last == asset_name(RESULT_OUTPUT, path[1])
-    )
+    return last == RESULT_OUTPUT or (len(path) >= 4 and last == asset_name(RESULT_OUTPUT, path[1]))

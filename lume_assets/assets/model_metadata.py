@@ -10,7 +10,7 @@ import numpy as np
 
 from lume_assets.models.model import ModelSpec
 from lume_assets.models.variables import ArrayVariable, ImageVariable, ScalarVariable
-from lume_assets.storage.hdf5 import H5Node
+from lume_assets.storage.h5node import H5Node
 from lume_assets.storage.particles import is_particle_group, particle_summary
 
 _IO_COLUMNS = ("name", "kind", "value", "units", "allowed")
