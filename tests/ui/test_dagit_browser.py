@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from lume_assets.demo.beam_model import BEAM_ENVELOPE
 from tests.dagit_server import DagitServer, graphql
+from tests.ui.cdp import Chromium
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -150,3 +152,80 @@ def test_materialization_launched_from_graphql_shows_up(ui: DagitServer) -> None
     shot = SHOTS / "beam_envelope_result.png"
     browse(page, SCREEN, f"--screenshot={shot}")
     assert shot.stat().st_size > 20_000
+
+
+def _location(ui: DagitServer) -> str:
+    """The name of the session Dagit's code location."""
+    (repo,) = graphql(ui.url, REPO)["repositoriesOrError"]["nodes"]
+    return repo["location"]["name"]
+
+
+def test_graph_lineage_cards_name_the_nodes(ui: DagitServer, tmp_path: Path) -> None:
+    """A YAML graph's lineage: each card reads `<node>_<output>`, not `result` for every node."""
+    page = f"{ui.url}/locations/{_location(ui)}/asset-groups/beam_chain"
+    cards = ["|sim_result|Latest event|", "|analysis_result|Latest event|"]
+    text = rendered(page, cards)
+    for card in [*cards, "|sim_sigma_x|Latest event|", "|analysis_report|Latest event|"]:
+        assert card in text, card
+    assert "|result|Latest event|" not in text  # no card is a bare `result` any more
+    shot = tmp_path / "graph_lineage_beam_chain.png"
+    browse(page, "--window-size=1400,1800", f"--screenshot={shot}")  # the whole graph
+    assert shot.stat().st_size > 20_000
+    shutil.copy(shot, SHOTS / shot.name)
+
+
+def test_launchpad_shows_the_inputs_first_in_declared_order_with_units(
+    ui: DagitServer, tmp_path: Path
+) -> None:
+    """The asset's launchpad: the model's block comes before the storage resources, and its
+    help lists the inputs in declared order with units and ranges (Dagster sorts the YAML)."""
+    browser = Chromium(chromium())
+    try:
+        browser.goto(f"{ui.url}/assets/beam_envelope/result")
+        browser.wait_for("document.body.innerText.includes('Materialize')", 120)
+        # the caret beside "Materialize" opens its menu (once the page is live): "Open
+        # launchpad", then confirm the multi-asset's siblings
+        browser.wait_for(
+            "(() => { const m = [...document.querySelectorAll('*')].filter("
+            "x => x.innerText && x.innerText.trim() === 'Open launchpad');"
+            " if (m.length) { m.pop().click(); return true; }"
+            " const b = [...document.querySelectorAll('button')];"
+            " const i = b.findIndex(x => x.innerText.trim() === 'Materialize');"
+            " if (i >= 0 && b[i + 1]) b[i + 1].click(); return false; })()",
+            120,
+        )
+        yaml_text = browser.wait_for(
+            "(() => { const e = document.querySelector('.CodeMirror');"
+            " const v = e && e.CodeMirror.getValue();"
+            " if (v && v.includes('resources:')) return v;"
+            " const c = [...document.querySelectorAll('button')].find("
+            "x => x.innerText.trim() === 'Confirm'); if (c) c.click(); return false; })()",
+            120,
+        )
+        # inputs first: the model's block, then the storage settings under resources
+        assert yaml_text.index("beam_envelope:") < yaml_text.index("k_f:")
+        assert yaml_text.index("k_f:") < yaml_text.index("resources:")
+        assert yaml_text.index("resources:") < yaml_text.index("result_store:")
+        assert "url" not in yaml_text[: yaml_text.index("resources:")]
+        # the help of the model's block: every input in declared order, units and ranges
+        browser.js(
+            "(() => { const cm = document.querySelector('.CodeMirror').CodeMirror;"
+            " cm.focus(); cm.setCursor({line: 1, ch: 6}); })()"
+        )
+        help_text = browser.wait_for(
+            "(() => { const t = [...document.querySelectorAll('[role=dialog]')]"
+            ".map(d => d.innerText).join(' '); return t.includes('in declared order') && t; })()"
+        )
+        help_text = " ".join(help_text.split())
+        summary = help_text[help_text.index("Inputs of model beam_envelope") :]
+        names = [var.name for var in BEAM_ENVELOPE.inputs]
+        found = re.findall(r"(?:declared order: | \| )(\w+)", summary)
+        assert found[: len(names)] == names
+        assert "k_f [1/m^2]: focusing quad strength; allowed: [0, 10] 1/m^2" in summary
+        assert "emittance_x [m rad]: geometric emittance, x" in summary
+        assert "is set under resources:, apart from the inputs" in summary
+        shot = browser.screenshot(tmp_path / "launchpad_beam_envelope.png")
+    finally:
+        browser.close()
+    assert shot.stat().st_size > 20_000
+    shutil.copy(shot, SHOTS / shot.name)
