@@ -11,7 +11,7 @@ the rounds. Cases:
 - `dagster asset materialize` of a trivial one-asset file in a fresh process (the floor of any
   Dagster run from a command line).
 
-    PYTHONPATH=$PWD .venv/bin/python bench/cli_bench.py [--rounds 5]
+    PYTHONPATH=$PWD .venv/bin/python bench/cli_bench.py [--rounds 5] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+DAGSTER = "python -c 'import dagster'"
 TRIVIAL = """
 import dagster as dg
 
@@ -56,6 +57,12 @@ def main() -> None:
     """Run the interleaved rounds and print a Markdown table of medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of lume_assets (e.g. `git archive main`): also time importing its "
+        "demo definitions, first on sys.path, in the same rounds",
+    )
     args = parser.parse_args()
     bindir = Path(sys.executable).parent
     lume, dagster = str(bindir / "lume-assets"), str(bindir / "dagster")
@@ -85,6 +92,18 @@ def main() -> None:
                 "import lume_assets.demo.definitions",
             ],
             "python -c 'import lume_assets.serving'": [py, "-c", "import lume_assets.serving"],
+            **(
+                {
+                    "python -c 'import lume_assets.demo.definitions' (baseline)": [
+                        py,
+                        "-c",
+                        f"import sys; sys.path.insert(0, {str(args.baseline.resolve())!r}); "
+                        "import lume_assets.demo.definitions",
+                    ]
+                }
+                if args.baseline
+                else {}
+            ),
             "lume-assets models list": [lume, "models", "list"],
             "lume-assets results beam_envelope --limit 5": [
                 lume,
@@ -133,9 +152,12 @@ def main() -> None:
     imports = location / med["python -c 'import dagster'"]
     hit = med["lume-assets run beam_envelope -i k_f=2.2 (cache hit)"]
     floor = med["dagster asset materialize (trivial asset)"]
-    serving = med["python -c 'import lume_assets.serving'"] / med["python -c 'import dagster'"]
+    serving = med["python -c 'import lume_assets.serving'"] / med[DAGSTER]
     print(f"\nimport definitions / import dagster: {imports:.2f}x")
     print(f"import lume_assets.serving / import dagster: {serving:.2f}x")
+    if args.baseline:
+        old = med["python -c 'import lume_assets.demo.definitions' (baseline)"]
+        print(f"import definitions (baseline) / import dagster: {old / med[DAGSTER]:.2f}x")
     print(f"run cache hit / dagster asset materialize (trivial): {hit / floor:.2f}x")
 
 

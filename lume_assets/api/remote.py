@@ -6,6 +6,7 @@ Runs are launched with `DagsterGraphQLClient.submit_job_execution`; what that cl
 """
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -460,7 +461,10 @@ def _config_inputs(
                 name=field["name"],
                 default=json.loads(raw) if raw is not None else None,
                 allowed=allowed,
-                description=description.split("; allowed: ", 1)[0],
+                # "input 1 of 3 [m]: text; allowed: ..." (model_config._describe) -> "text"
+                description=re.sub(
+                    r"^input \d+ of \d+( \[[^\]]*\])?(: )?", "", description.split("; allowed: ")[0]
+                ),
             )
         )
     return out
