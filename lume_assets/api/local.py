@@ -6,6 +6,7 @@ and `status` / `wait` read the run from the instance like they would from a serv
 """
 
 import contextlib
+import importlib
 import os
 import re
 import threading
@@ -218,6 +219,10 @@ class LocalBackend:
         run_id = make_new_run_id()
         job = job or self._job()
         instance = self.instance  # opened here, not in the run thread
+        # The run opens the model registry (SQLAlchemy's ORM, imported lazily) while this thread
+        # may query the result store: import it here first, or one thread can find the ORM
+        # half-initialized by the other ("partially initialized module sqlalchemy.orm.exc").
+        importlib.import_module("lume_assets.models.registry")
 
         def execute() -> Any:
             return job.execute_in_process(
