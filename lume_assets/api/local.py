@@ -397,7 +397,7 @@ class LocalBackend:
         """The AssetsDefinition holding `asset` ('a/b'), or a ClientError listing assets."""
         key = dg.AssetKey.from_user_string(asset)
         try:
-            return self.definitions.get_assets_def(key)
+            return self.definitions.resolve_assets_def(key)
         except Exception:  # noqa: BLE001 - Dagster raises several kinds for unknown keys
             known = sorted(k.to_user_string() for k in self.definitions.resolve_all_asset_keys())
             raise ClientError(f"No asset {asset!r}; assets: {', '.join(known)}.") from None
