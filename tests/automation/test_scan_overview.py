@@ -22,13 +22,14 @@ from tests.automation.conftest import make_cheap_spec
 from tests.automation.test_scans import SCAN, whole_range
 
 
-def events(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, dict]:
-    """Metadata of the latest materialization of each partition of `key`."""
-    records = instance.fetch_materializations(key, limit=1000).records
-    found: dict[str, dict] = {}
-    for r in records:  # newest first
-        found.setdefault(r.partition_key, r.asset_materialization.metadata)
-    return found
+def latest(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str) -> dict:
+    """Metadata of the run's event Dagit shows as the asset's latest; no other event of the run
+    carries the overview."""
+    records = instance.fetch_materializations(key, limit=1000).records  # newest first
+    mine = [r.asset_materialization.metadata for r in records if r.run_id == run_id]
+    assert records[0].run_id == run_id
+    assert [m for m in mine if "summary" in m] == [mine[0]]
+    return mine[0]
 
 
 def test_overview_table_and_heatmap_match_the_stored_results(scan_resources) -> None:
@@ -39,13 +40,10 @@ def test_overview_table_and_heatmap_match_the_stored_results(scan_resources) -> 
             [asset], instance=instance, resources=scan_resources, tags=whole_range(keys)
         )
         assert run.success
-        by_chunk = events(instance, asset.key)
         served_dir = Path(
             instance.compute_log_manager.get_captured_local_path([PLOTS_NAMESPACE, "x"], "png")
         ).parent
-        last = by_chunk[keys[-1]]
-        # only the last chunk's event (the one Dagit's asset page shows) carries the overview
-        assert all("summary" not in by_chunk[k] for k in keys[:-1])
+        last = latest(instance, asset.key, run.run_id)
         rows = {r.data["output"]: r.data for r in last["summary"].value.records}
         stored = scan_resources["result_store"].get_store().find("cheap", limit=10_000)
         assert len(stored) == SCAN.size
@@ -73,7 +71,7 @@ def test_overview_table_and_heatmap_match_the_stored_results(scan_resources) -> 
             [asset], instance=instance, resources=scan_resources, tags=whole_range(keys)
         )
         assert again.success
-        hit = events(instance, asset.key)[keys[-1]]
+        hit = latest(instance, asset.key, again.run_id)
         assert hit["cache_hits"].value == SCAN.size
         assert hit["overview"] == last["overview"] and hit["overview_path"] == last["overview_path"]
         assert hit["summary"] == last["summary"]
