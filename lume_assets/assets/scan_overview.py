@@ -6,7 +6,7 @@ min, max and the scanned inputs at each, per scalar output) and into a fixed gri
 O(points), whatever the scan's size. At the end:
 
 - `summary` — a `MetadataValue.table`, one row per scalar output: points, min, argmin, max,
-  argmax (argmin/argmax: the scanned inputs at that point).
+  argmax (argmin/argmax: the scanned inputs at that point; values to 6 significant digits).
 - `overview` — one output (the scan's `plot_output`, else the first scalar output) over the
   first scanned input: a line; over the first two inputs of a product grid: a heatmap (the mean
   over any further inputs). At most `MAX_LINE_BINS` points on a line and `MAX_GRID_BINS` per
@@ -31,6 +31,7 @@ __all__ = ["MAX_GRID_BINS", "MAX_LINE_BINS", "OVERVIEW_FOLDER", "ScanOverview"]
 
 MAX_LINE_BINS = 2000  # points of an overview line
 MAX_GRID_BINS = 200  # cells per axis of an overview heatmap
+OVERVIEW_INCHES = (5.6, 4.0)  # 560 x 400 px at the helper's 100 dpi
 OVERVIEW_FOLDER = "overview"  # beside the scan's chunk folders (chunk keys are '<name>-NNNNN')
 
 
@@ -78,6 +79,11 @@ class _Extremes:
             best = getattr(self, attr)
             if best is None or (value < best[0] if attr == "low" else value > best[0]):
                 setattr(self, attr, (value, {n: float(c[at]) for n, c in inputs.items()}))
+
+
+def _rounded(value: float | None) -> float | None:
+    """`value` to 6 significant digits (a readable table; the stored results keep all)."""
+    return None if value is None else float(f"{value:.6g}")
 
 
 def _where(inputs: Mapping[str, float] | None) -> str:
@@ -142,9 +148,9 @@ class ScanOverview:
                         "output": var.name,
                         "units": var.units or "",
                         "points": ex.count,
-                        "min": low[0],
+                        "min": _rounded(low[0]),
                         "argmin": _where(low[1]),
-                        "max": high[0],
+                        "max": _rounded(high[0]),
                         "argmax": _where(high[1]),
                     }
                 )
@@ -198,6 +204,7 @@ class ScanOverview:
         notes = [f"mean over {', '.join(rest)}" if rest else "", "binned" if binned else ""]
         note = "; ".join(n for n in notes if n)
         figure.axes[0].set_title(title + (f" ({note})" if note else ""))
+        figure.set_size_inches(*OVERVIEW_INCHES)  # fits Dagit's metadata column unclipped
         figure.tight_layout()
         return png(figure)
 

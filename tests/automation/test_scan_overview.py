@@ -52,13 +52,13 @@ def test_overview_table_and_heatmap_match_the_stored_results(scan_resources) -> 
             high = max(stored, key=lambda s: s.outputs[name])
             row = rows[name]
             assert row["points"] == SCAN.size
-            assert row["min"] == pytest.approx(low.outputs[name])
-            assert row["max"] == pytest.approx(high.outputs[name])
+            assert row["min"] == pytest.approx(low.outputs[name], rel=1e-5)
+            assert row["max"] == pytest.approx(high.outputs[name], rel=1e-5)
             assert row["argmin"] == f"x={low.inputs['x']:.6g}, y={low.inputs['y']:.6g}"
             assert row["argmax"] == f"x={high.inputs['x']:.6g}, y={high.inputs['y']:.6g}"
         plot = Path(last["overview_path"].value)
         data = plot.read_bytes()
-        assert png_size(data) == (640, 440)
+        assert png_size(data) == (560, 400)
         (served,) = served_dir.iterdir()
         assert served.read_bytes() == data
         assert last["overview"].value == f"![cheap grid: 600 point(s)](/logs/{PLOTS_NAMESPACE}/" + (
@@ -105,9 +105,10 @@ def test_overview_of_one_input_is_a_line_and_a_bad_plot_output_is_refused(tmp_pa
         if "summary" in e.materialization.metadata
     ]
     rows = {r.data["output"]: r.data for r in meta["summary"].value.records}
-    assert rows["focal_length"]["min"] == pytest.approx(1 / 5) and rows["sigma"]["points"] == 40
+    assert rows["focal_length"]["min"] == pytest.approx(1 / 5, rel=1e-5)
+    assert rows["sigma"]["points"] == 40
     assert rows["focal_length"]["argmax"] == "k=0.5"
-    assert png_size(Path(meta["overview_path"].value).read_bytes()) == (640, 440)
+    assert png_size(Path(meta["overview_path"].value).read_bytes()) == (560, 400)
     with pytest.raises(ModelError, match="plot_output 'nope' is not a scalar output of 'focus'"):
         scan_asset(FOCUS, line.model_copy(update={"plot_output": "nope"}))
 
@@ -131,4 +132,4 @@ def test_overview_memory_is_bounded_by_bins_not_points() -> None:
         {"focal_length": ks.ravel(), "sigma": ks.ravel()},
     )
     assert grid.sums.shape == (MAX_GRID_BINS, MAX_GRID_BINS) and grid.counts.sum() == n
-    assert png_size(grid.png("grid") or b"") == (640, 440)
+    assert png_size(grid.png("grid") or b"") == (560, 400)

@@ -7,6 +7,7 @@ DevTools protocol (tests/ui/cdp.py), which can ask the page whether an image rea
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,7 +42,10 @@ PLOT_IMAGE = """(() => {
   if (!img || !img.complete || img.naturalWidth === 0) return null;
   img.scrollIntoView({block: 'center'});
   const box = img.getBoundingClientRect();
+  const y = box.top + box.height / 2;
+  const seen = (x) => document.elementFromPoint(x, y) === img;  // not covered or cut off
   return {src: img.src, natural: img.naturalWidth, width: box.width, height: box.height,
+          clipped: !(seen(box.left + 2) && seen(box.right - 2)),
           dialogs: document.querySelectorAll('.bp5-dialog, [role=dialog]').length};
 })()"""
 
@@ -92,7 +96,7 @@ def test_model_plot_is_an_image_on_the_asset_page(dagit_ui: DagitServer, browser
     served_plot(dagit_ui, entries, "plot")
     browser.goto(f"{dagit_ui.url}/assets/beam_envelope/result")
     shown = browser.wait_for(PLOT_IMAGE)
-    assert shown["natural"] == 600 and shown["width"] > 300 and shown["height"] > 150, shown
+    assert shown["natural"] == 600 and shown["height"] > 150 and not shown["clipped"], shown
     assert shown["dialogs"] == 0  # on the page itself: no dialog opened
     shot = browser.screenshot(SHOTS / "beam_envelope_plot.png")
     assert shot.stat().st_size > 20_000
@@ -111,11 +115,11 @@ def test_scan_overview_is_an_image_and_a_table_on_the_scan_page(
     latest, entries = latest_metadata(dagit_ui, ["focus", "grid"])
     assert latest == run_id
     served_plot(dagit_ui, entries, "overview")
-    rows = entries["summary"]["table"]["records"]
-    assert [r for r in rows if '"output": "sigma"' in r and '"points": 10000' in r], rows
+    rows = {r["output"]: r for r in map(json.loads, entries["summary"]["table"]["records"])}
+    assert rows["sigma"]["points"] == 10_000 and rows["sigma"]["argmin"] == "k=5, drift=0.5"
     browser.goto(f"{dagit_ui.url}/assets/focus/grid")
     shown = browser.wait_for(PLOT_IMAGE)
-    assert shown["natural"] == 640 and shown["width"] > 300, shown
+    assert shown["natural"] == 560 and shown["width"] > 300 and not shown["clipped"], shown
     assert shown["dialogs"] == 0
     text = browser.evaluate("document.body.innerText")
     assert "argmin" in text and "focal_length" in text  # the summary table, inline
