@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from lume_assets.assets.plot_links import PLOTS_NAMESPACE
+from lume_assets.assets.plot_links import PLOTS_NAMESPACE, PREVIEW_WIDTH
 from lume_assets.demo import assets as demo
 
 CONFIG = {"ops": {"beam_envelope": {"config": {"k_f": 2.5, "k_d": -2.4}}}}
@@ -31,6 +31,26 @@ def result_event(instance: dg.DagsterInstance, run_id: str) -> Any:
     return record.asset_materialization
 
 
+def served_files(
+    instance: dg.DagsterInstance, meta: Any, label: str, title: str
+) -> tuple[Path, Path]:
+    """(preview, full) that Dagit serves for the inline image `label`: the markdown is a
+    `PREVIEW_WIDTH` preview linking to the full plot, which is the very file `<label>_path`."""
+    plot = Path(meta[f"{label}_path"].value)
+    width, height = png_size(plot.read_bytes())
+    name = hashlib.sha256(plot.read_bytes()).hexdigest()[:16]
+    shrunk = f"{name}-w{PREVIEW_WIDTH}"
+    # one short markdown line: under 1,000 characters Dagit renders it without a dialog
+    assert meta[label].value == (
+        f"[![{title}](/logs/{PLOTS_NAMESPACE}/{shrunk}/png)](/logs/{PLOTS_NAMESPACE}/{name}/png)"
+    )
+    at = instance.compute_log_manager.get_captured_local_path
+    preview, full = (Path(at([PLOTS_NAMESPACE, n], "png")) for n in (shrunk, name))
+    assert full.read_bytes() == plot.read_bytes() and full.stat().st_ino == plot.stat().st_ino
+    assert png_size(preview.read_bytes()) == (PREVIEW_WIDTH, round(height * PREVIEW_WIDTH / width))
+    return preview, full
+
+
 def test_plot_is_a_file_shown_inline_and_a_cache_hit_adds_no_image(
     resources: dict[str, Any], lume_home: Path
 ) -> None:
@@ -40,16 +60,9 @@ def test_plot_is_a_file_shown_inline_and_a_cache_hit_adds_no_image(
         )
         meta = result_event(instance, first.run_id).metadata
         plot = Path(meta["plot_path"].value)
-        data = plot.read_bytes()
-        assert png_size(data) == (600, 320)  # the model's own figure, full size
-        sha = hashlib.sha256(data).hexdigest()
-        # inline in Dagit: one short markdown line (< 1,000 characters renders without a dialog)
-        assert meta["plot"].value == f"![beam_envelope](/logs/{PLOTS_NAMESPACE}/{sha[:16]}/png)"
-        served = Path(
-            instance.compute_log_manager.get_captured_local_path([PLOTS_NAMESPACE, sha[:16]], "png")
-        )
-        assert served.read_bytes() == data and served.stat().st_ino == plot.stat().st_ino
-        stamps = (plot.stat().st_mtime_ns, served.stat().st_mtime_ns)
+        assert png_size(plot.read_bytes()) == (600, 320)  # the model's own figure, full size
+        served = served_files(instance, meta, "plot", "beam_envelope")
+        stamps = [p.stat().st_mtime_ns for p in (plot, *served)]
 
         hit = dg.materialize(
             [demo.beam_envelope], resources=resources, instance=instance, run_config=CONFIG
@@ -57,8 +70,8 @@ def test_plot_is_a_file_shown_inline_and_a_cache_hit_adds_no_image(
         again = result_event(instance, hit.run_id).metadata
         assert again["cache_hit"].value is True
         assert again["plot"] == meta["plot"] and again["plot_path"] == meta["plot_path"]
-        assert (plot.stat().st_mtime_ns, served.stat().st_mtime_ns) == stamps  # not rewritten
-        assert [p.name for p in served.parent.iterdir()] == [served.name]
+        assert [p.stat().st_mtime_ns for p in (plot, *served)] == stamps  # nothing rewritten
+        assert sorted(served[0].parent.iterdir()) == sorted(served)
         assert [p.name for p in plot.parent.glob("*.png")] == [plot.name]
     # what the plot costs in the event log per run: two short strings, no image
     plot_bytes = len(json.dumps([again["plot"].value, again["plot_path"].value]))

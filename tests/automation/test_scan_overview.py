@@ -11,13 +11,12 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from lume_assets.assets.plot_links import PLOTS_NAMESPACE
 from lume_assets.assets.scan_asset import scan_asset
 from lume_assets.assets.scan_grid import LinSpace, ScanSpec
 from lume_assets.assets.scan_overview import MAX_GRID_BINS, MAX_LINE_BINS, ScanOverview
 from lume_assets.demo.focus_model import FOCUS
 from lume_assets.errors import ModelError
-from tests.assets.test_plot_links import png_size
+from tests.assets.test_plot_links import png_size, served_files
 from tests.automation.conftest import make_cheap_spec
 from tests.automation.test_scans import SCAN, whole_range
 
@@ -40,9 +39,6 @@ def test_overview_table_and_heatmap_match_the_stored_results(scan_resources) -> 
             [asset], instance=instance, resources=scan_resources, tags=whole_range(keys)
         )
         assert run.success
-        served_dir = Path(
-            instance.compute_log_manager.get_captured_local_path([PLOTS_NAMESPACE, "x"], "png")
-        ).parent
         last = latest(instance, asset.key, run.run_id)
         rows = {r.data["output"]: r.data for r in last["summary"].value.records}
         stored = scan_resources["result_store"].get_store().find("cheap", limit=10_000)
@@ -59,12 +55,8 @@ def test_overview_table_and_heatmap_match_the_stored_results(scan_resources) -> 
         plot = Path(last["overview_path"].value)
         data = plot.read_bytes()
         assert png_size(data) == (560, 400)
-        (served,) = served_dir.iterdir()
-        assert served.read_bytes() == data
-        assert last["overview"].value == f"![cheap grid: 600 point(s)](/logs/{PLOTS_NAMESPACE}/" + (
-            f"{served.stem}/png)"
-        )
-        stamp = plot.stat().st_mtime_ns
+        served = served_files(instance, last, "overview", "cheap grid: 600 point(s)")
+        stamps = [p.stat().st_mtime_ns for p in (plot, *served)]
 
         # the same points again (all cache hits): the stored overview, no new image anywhere
         again = dg.materialize(
@@ -75,9 +67,9 @@ def test_overview_table_and_heatmap_match_the_stored_results(scan_resources) -> 
         assert hit["cache_hits"].value == SCAN.size
         assert hit["overview"] == last["overview"] and hit["overview_path"] == last["overview_path"]
         assert hit["summary"] == last["summary"]
-        assert plot.stat().st_mtime_ns == stamp
+        assert [p.stat().st_mtime_ns for p in (plot, *served)] == stamps
         assert [p.name for p in plot.parent.iterdir()] == [plot.name]
-        assert [p.name for p in served_dir.iterdir()] == [served.name]
+        assert sorted(served[0].parent.iterdir()) == sorted(served)
     # the overview costs O(outputs) bytes in one event, not O(points) or O(chunks)
     overview = [hit[k].value for k in ("overview", "overview_path")]
     rows = [r.data for r in hit["summary"].value.records]

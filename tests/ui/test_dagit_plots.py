@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from lume_assets.assets.plot_links import PREVIEW_WIDTH
 from tests.dagit_server import DagitServer, graphql
 from tests.ui.cdp import Browser
 from tests.ui.test_dagit_browser import SHOTS
@@ -36,16 +37,30 @@ query Latest($key: AssetKeyInput!) {
   }
 }
 """
-#: The plot image Dagit shows, once loaded: its size as decoded and as laid out on the page.
+#: The plot image Dagit shows, once loaded, scrolled (vertically only) to the middle of its
+#: scroll pane: its size as decoded and as laid out, whether both its edges are really on screen
+#: (not cut off by the pane), and whether its row's label cell is on screen too.
 PLOT_IMAGE = """(() => {
   const img = [...document.images].find((i) => i.src.includes('/logs/lume_plots/'));
   if (!img || !img.complete || img.naturalWidth === 0) return null;
-  img.scrollIntoView({block: 'center'});
+  let pane = img.parentElement;
+  while (pane && !(pane.scrollHeight > pane.clientHeight + 1 &&
+                   ['auto', 'scroll'].includes(getComputedStyle(pane).overflowY))) {
+    pane = pane.parentElement;
+  }
+  if (pane) {
+    const top = pane.getBoundingClientRect().top;
+    pane.scrollTop += img.getBoundingClientRect().top - top - 80;
+  }
   const box = img.getBoundingClientRect();
   const y = box.top + box.height / 2;
-  const seen = (x) => document.elementFromPoint(x, y) === img;  // not covered or cut off
+  const seen = (el, x) => el.contains(document.elementFromPoint(x, y));
+  const label = img.closest('tr').cells[0];
+  const labelBox = label.getBoundingClientRect();
   return {src: img.src, natural: img.naturalWidth, width: box.width, height: box.height,
-          clipped: !(seen(box.left + 2) && seen(box.right - 2)),
+          clipped: !(seen(img, box.left + 2) && seen(img, box.right - 2)),
+          label: seen(label, labelBox.left + 4) ? label.innerText : null,
+          link: img.closest('a') && img.closest('a').getAttribute('href'),
           dialogs: document.querySelectorAll('.bp5-dialog, [role=dialog]').length};
 })()"""
 
@@ -75,15 +90,19 @@ def latest_metadata(ui: DagitServer, path: list[str]) -> tuple[str, dict[str, di
     return event["runId"], {e["label"]: e for e in event["metadataEntries"]}
 
 
-def served_plot(ui: DagitServer, entries: dict[str, dict], label: str) -> bytes:
-    """The PNG Dagit serves for the inline image `label`: the very file `<label>_path` names."""
+def served_plot(ui: DagitServer, entries: dict[str, dict], label: str) -> tuple[str, str]:
+    """(preview, full) URL paths of the inline image `label`, checked as Dagit serves them: the
+    full image is the very file `<label>_path` names, the preview a narrower PNG of it."""
     markdown = entries[label]["mdStr"]
     assert len(markdown) < 1000  # Dagit renders shorter markdown inline, longer behind a dialog
-    (url,) = re.findall(r"!\[[^\]]*\]\((/logs/lume_plots/[0-9a-f]{16}/png)\)", markdown)
-    served = requests.get(ui.url + url, timeout=30)
-    assert served.status_code == 200 and served.content.startswith(b"\x89PNG\r\n\x1a\n")
-    assert served.content == Path(entries[f"{label}_path"]["path"]).read_bytes()
-    return served.content
+    url = r"(/logs/lume_plots/[0-9a-f]{16}(?:-w\d+)?/png)"
+    ((preview, full),) = re.findall(rf"\[!\[[^\]]*\]\({url}\)\]\({url}\)", markdown)
+    got = {u: requests.get(ui.url + u, timeout=30) for u in (preview, full)}
+    assert all(r.status_code == 200 for r in got.values())
+    assert got[full].content == Path(entries[f"{label}_path"]["path"]).read_bytes()
+    assert got[preview].content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(got[preview].content[16:20], "big") == PREVIEW_WIDTH
+    return preview, full
 
 
 def test_model_plot_is_an_image_on_the_asset_page(dagit_ui: DagitServer, browser: Browser) -> None:
@@ -93,10 +112,13 @@ def test_model_plot_is_an_image_on_the_asset_page(dagit_ui: DagitServer, browser
     assert dagit_ui.finished(run_id) == "SUCCESS"
     latest, entries = latest_metadata(dagit_ui, ["beam_envelope", "result"])
     assert latest == run_id
-    served_plot(dagit_ui, entries, "plot")
+    preview, full = served_plot(dagit_ui, entries, "plot")
     browser.goto(f"{dagit_ui.url}/assets/beam_envelope/result")
     shown = browser.wait_for(PLOT_IMAGE)
-    assert shown["natural"] == 600 and shown["height"] > 150 and not shown["clipped"], shown
+    # the preview, whole and unscrolled beside its label, linking to the full-size plot
+    assert shown["src"].endswith(preview) and shown["link"] == full, shown
+    assert shown["natural"] == PREVIEW_WIDTH and not shown["clipped"], shown
+    assert shown["label"] == "plot" and shown["height"] > 150, shown
     assert shown["dialogs"] == 0  # on the page itself: no dialog opened
     shot = browser.screenshot(SHOTS / "beam_envelope_plot.png")
     assert shot.stat().st_size > 20_000
@@ -114,12 +136,14 @@ def test_scan_overview_is_an_image_and_a_table_on_the_scan_page(
     assert dagit_ui.finished(run_id) == "SUCCESS"
     latest, entries = latest_metadata(dagit_ui, ["focus", "grid"])
     assert latest == run_id
-    served_plot(dagit_ui, entries, "overview")
+    preview, full = served_plot(dagit_ui, entries, "overview")
     rows = {r["output"]: r for r in map(json.loads, entries["summary"]["table"]["records"])}
     assert rows["sigma"]["points"] == 10_000 and rows["sigma"]["argmin"] == "k=5, drift=0.5"
     browser.goto(f"{dagit_ui.url}/assets/focus/grid")
     shown = browser.wait_for(PLOT_IMAGE)
-    assert shown["natural"] == 560 and shown["width"] > 300 and not shown["clipped"], shown
+    assert shown["src"].endswith(preview) and shown["link"] == full, shown
+    assert shown["natural"] == PREVIEW_WIDTH and not shown["clipped"], shown
+    assert shown["label"] == "overview" and shown["height"] > 200, shown
     assert shown["dialogs"] == 0
     text = browser.evaluate("document.body.innerText")
     assert "argmin" in text and "focal_length" in text  # the summary table, inline
