@@ -100,7 +100,7 @@ def model_plot() -> None:
             f"| data-URI thumbnail, {best[0]} px wide, 8 colours | {best[1]} | yes, a thumbnail "
             "(stored again by every run, hits included) |"
         )
-    print(f"| link served by Dagit (this change) | {rows[-1][2]} | yes, full size |")
+    print(f"| preview + link served by Dagit (chosen) | {rows[-1][2]} | yes; 1 click: full size |")
 
 
 def overview_memory() -> None:

@@ -1,34 +1,39 @@
 """Plots visible on Dagit's asset page while they stay files.
 
 A plot is a PNG among the result's files (`plot_path`). To show it on the asset page, the
-materialization also carries a one-line markdown image, `plot`: `![model](/logs/lume_plots/
-<sha256[:16]>/png)`. Why this form — from Dagster 1.13's UI source (`metadata/MetadataEntry.tsx`,
-`ui/MarkdownWithPlugins.tsx`) and `bench/plot_bench.py` (figures in bench/RESULTS.md, for the
-demo's 600 x 320 px, 39.7 kB beam_envelope plot):
+materialization also carries one short markdown line, `plot`: a preview image linking to the
+full plot, `[![model](/logs/lume_plots/<sha256[:16]>-w360/png)](/logs/lume_plots/<sha256[:16]>/
+png)`. Why this form — from Dagster 1.13's UI source (`metadata/MetadataEntry.tsx`,
+`ui/MarkdownWithPlugins.tsx`), `bench/plot_bench.py` (bench/RESULTS.md; the demo's 600 x 320 px,
+39.7 kB beam_envelope plot) and chromium on the asset page (tests/ui/test_dagit_plots.py):
 
-| way to show it                        | chars per event  | on the asset page            |
-|---------------------------------------|------------------|------------------------------|
-| whole PNG, data-URI markdown (before) | 52,955           | "[Show Markdown]": a dialog  |
-| data-URI thumbnail under 1,000 chars  | 835 (50 px wide) | inline, but unreadable       |
-| `MetadataValue.path` / `.url`         | ~100             | text / a link to a new tab   |
-| link served by Dagit (this module)    | 129 (with path)  | inline, full size, 0 clicks  |
+| way to show it                        | chars per event  | on the asset page              |
+|---------------------------------------|------------------|--------------------------------|
+| whole PNG, data-URI markdown (before) | 52,955           | "[Show Markdown]": a dialog    |
+| data-URI thumbnail under 1,000 chars  | 835 (50 px wide) | inline, but unreadable         |
+| `MetadataValue.path` / `.url`         | ~100             | text / a link to a new tab     |
+| preview + link served by Dagit (here) | ~200 (with path) | inline, 0 clicks; 1 for full   |
 
 - Dagit renders a markdown entry in place only under 1,000 characters; longer ones sit behind
   "[Show Markdown]" (the issue's complaint). Paths, URLs and tables render as text, links and
   tables, never as an image. Its sanitizer allows `data:` images, but a PNG that fits in 1,000
   characters of base64 is a 50-pixel-wide smudge, and every run — cache hits included — would
   store it again.
-- A link costs ~90 characters, shows the full plot with no click, and a cache hit stores the
-  same line again and no image. The only image server we already run is Dagit itself: its
-  `/logs/<key...>/<ext>` route serves files of the instance's local compute-log folder
-  (`LocalComputeLogManager.get_captured_local_path`, the route behind "download logs"). The plot
-  is hard-linked there once (copied across filesystems), named by its sha256, so a re-run finds
-  it and adds nothing.
+- A link costs ~90 characters and a cache hit stores the same line again and no image. The only
+  image server we already run is Dagit itself: its `/logs/<key...>/<ext>` route serves files of
+  the instance's local compute-log folder (`LocalComputeLogManager.get_captured_local_path`, the
+  route behind "download logs"). The plot is hard-linked there once (copied across
+  filesystems), named by its sha256, so a re-run finds it and adds nothing.
+- Markdown images show at their natural size, and in a 1,400-pixel window the metadata table's
+  value column on the asset page has ~370 visible pixels (label and timestamp columns take the
+  rest): a 600-pixel plot is cut off at the pane's edge. So Dagit shows a `PREVIEW_WIDTH`-wide
+  copy (made once, with Pillow, matplotlib's own dependency), and a click on it fetches the
+  full-size file (the route sends it as a download).
 
-The link is relative to Dagit's root (a webserver started with `--path-prefix` needs the prefix)
-and shows only where Dagit shares the instance's compute-log folder (local `dagster dev`, a
-shared volume); elsewhere — or with a non-local compute-log manager, where no `plot` entry is
-written — `plot_path` still names the file. `lume-assets gc` does not see the linked copies.
+The links are relative to Dagit's root (a webserver started with `--path-prefix` needs the
+prefix) and work only where Dagit shares the instance's compute-log folder (local `dagster
+dev`, a shared volume); elsewhere — or with a non-local compute-log manager, where no `plot`
+entry is written — `plot_path` still names the file. `lume-assets gc` does not see these copies.
 """
 
 import os
