@@ -74,6 +74,22 @@ def dagit_ui(dagit: DagitServer) -> DagitServer:
 
 
 @pytest.fixture(scope="module")
+def runs(dagit_ui: DagitServer) -> dict[str, str]:
+    """Both runs this module looks at, launched at once (they overlap): a beam_envelope result
+    and the demo's whole 10,000-point focus scan (one run over its 10 chunks)."""
+    config = {"ops": {"beam_envelope": {"config": {"k_f": 2.4, "k_d": -2.3}}}}
+    keys = [["beam_envelope", k] for k in ("result", "s", "sigma_x", "sigma_y", "report")]
+    tags = {
+        "dagster/asset_partition_range_start": "grid-00000",
+        "dagster/asset_partition_range_end": "grid-00009",
+    }
+    return {
+        "model": dagit_ui.launch(keys, config),
+        "scan": dagit_ui.launch([["focus", "grid"]], tags=tags),
+    }
+
+
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     """One headless chromium for this module's pages."""
     page = Browser(tmp_path_factory.mktemp("chromium"))
@@ -105,10 +121,10 @@ def served_plot(ui: DagitServer, entries: dict[str, dict], label: str) -> tuple[
     return preview, full
 
 
-def test_model_plot_is_an_image_on_the_asset_page(dagit_ui: DagitServer, browser: Browser) -> None:
-    config = {"ops": {"beam_envelope": {"config": {"k_f": 2.4, "k_d": -2.3}}}}
-    keys = [["beam_envelope", k] for k in ("result", "s", "sigma_x", "sigma_y", "report")]
-    run_id = dagit_ui.launch(keys, config)
+def test_model_plot_is_an_image_on_the_asset_page(
+    dagit_ui: DagitServer, runs: dict[str, str], browser: Browser
+) -> None:
+    run_id = runs["model"]
     assert dagit_ui.finished(run_id) == "SUCCESS"
     latest, entries = latest_metadata(dagit_ui, ["beam_envelope", "result"])
     assert latest == run_id
@@ -125,14 +141,9 @@ def test_model_plot_is_an_image_on_the_asset_page(dagit_ui: DagitServer, browser
 
 
 def test_scan_overview_is_an_image_and_a_table_on_the_scan_page(
-    dagit_ui: DagitServer, browser: Browser
+    dagit_ui: DagitServer, runs: dict[str, str], browser: Browser
 ) -> None:
-    first, last = "grid-00000", "grid-00009"  # the demo's whole 10,000-point focus scan
-    tags = {
-        "dagster/asset_partition_range_start": first,
-        "dagster/asset_partition_range_end": last,
-    }
-    run_id = dagit_ui.launch([["focus", "grid"]], tags=tags)
+    run_id = runs["scan"]
     assert dagit_ui.finished(run_id) == "SUCCESS"
     latest, entries = latest_metadata(dagit_ui, ["focus", "grid"])
     assert latest == run_id
