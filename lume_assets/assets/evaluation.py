@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from lume_assets.errors import ModelInputError, ModelOutputError
@@ -28,6 +29,7 @@ from lume_assets.storage.results import (
     Provenance,
     Result,
     compute_inputs_hash,
+    utc_now_ms,
     with_file_digests,
 )
 
@@ -190,8 +192,16 @@ def evaluate(spec: ModelSpec, inputs: Sequence[dict[str, Any]], **options: Any) 
     return todo.complete(run_points(spec, todo.todo))
 
 
-def result_of(spec: ModelSpec, ev: Evaluation, provenance: Provenance) -> Result:
-    """The record to store for `ev`: the cached one (files refreshed), else a new Result."""
+def result_of(
+    spec: ModelSpec, ev: Evaluation, provenance: Provenance, created: datetime | None = None
+) -> Result:
+    """The record to store for `ev`: the cached one (files refreshed), else a new Result.
+
+    A new Result is built without re-validating it: its inputs were validated and its hash
+    computed from them and `provenance.input_files` by `plan` (re-validation would hash every
+    point a second time). It shares `provenance` when that already holds the point's files
+    (a scan chunk's points: one record), and takes `created` (default: now).
+    """
     if ev.cached is not None:
         if not ev.files or ev.files == ev.cached.provenance.files:
             return ev.cached
@@ -199,12 +209,15 @@ def result_of(spec: ModelSpec, ev: Evaluation, provenance: Provenance) -> Result
         return ev.cached.model_copy(
             update={"provenance": ev.cached.provenance.model_copy(update={"files": files})}
         )
-    return Result(
+    if ev.files != provenance.files:
+        provenance = provenance.model_copy(update={"files": dict(ev.files)})
+    return Result.model_construct(
         model=spec.name,
         version=spec.version,
         inputs=ev.inputs,
         outputs=ev.outputs,
         inputs_hash=ev.inputs_hash,
+        created=created or utc_now_ms(),
         published=ev.published,
-        provenance=provenance.model_copy(update={"files": dict(ev.files)}),
+        provenance=provenance,
     )
