@@ -39,7 +39,17 @@ Writes are upserts keyed by (project, inputs_hash) (``INSERT ... ON CONFLICT DO 
 databases); a ``put_many`` call is one transaction, written in statements of `BATCH` rows, and
 the index rows of results that existed before are replaced in it, so a reader never sees a
 document without its index rows. SQLite writers take the lock up front (``BEGIN IMMEDIATE``,
-WAL journal, busy timeout) so concurrent writers queue instead of failing. Strings are compared
+WAL journal, busy timeout) so concurrent writers queue instead of failing.
+
+The write path is kept to a few dict lookups per result: a flat inputs/outputs dict of plain
+values is stored as it is (no codec walk), a batch's documents are JSON-encoded in one encoder
+call, a provenance record is encoded and hashed once per distinct object (a scan chunk's points
+share one), and a plain number's index row is sent as three values into a statement that holds
+the constant columns. Durability: WAL with ``synchronous=NORMAL`` — a committed batch survives a
+crash of the writing process (the WAL holds it before COMMIT returns); an OS crash or power loss
+can roll back the last commits but never corrupts the file (``FULL`` would add an fsync to
+every commit). Each connection gets 32 MiB of page cache so a bulk transaction's dirty index
+pages are not spilled to the WAL and re-read mid-transaction. Strings are compared
 by bytes (``COLLATE "C"`` on PostgreSQL), as MongoDB does. Limits (documented in the README):
 integers beyond 2**53 compare as float64; strings longer than 1024 bytes (UTF-8) or paths longer
 than 500 bytes are stored but not indexed, so they cannot be queried here.
