@@ -67,8 +67,10 @@ def _binding(graph: ResolvedGraph, node: ResolvedNode, input_name: str) -> Any:
     upstream = graph.node(ref.node)
     prefix = [graph.name, upstream.name]
     out_var = upstream.model.output_map.get(ref.output)
-    if node.model.input_map[input_name].kind == "file" and out_var is not None and (
-        out_var.kind in FILE_OUTPUT_KINDS
+    if (
+        node.model.input_map[input_name].kind == "file"
+        and out_var is not None
+        and (out_var.kind in FILE_OUTPUT_KINDS)
     ):
         # a file-path input reads the upstream result: its provenance holds the file's path
         return FromOutput(model_result_key(upstream.model, prefix), ref.output)

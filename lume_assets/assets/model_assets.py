@@ -65,7 +65,7 @@ from lume_assets.errors import (
 from lume_assets.io_managers.files import FileIOManager
 from lume_assets.io_managers.results import RECORD_UNCHANGED
 from lume_assets.models.model import ModelSpec
-from lume_assets.storage.files import FileRecord, write_bytes
+from lume_assets.storage.files import write_bytes
 from lume_assets.storage.hdf5 import H5Node
 from lume_assets.storage.locator import result_file_path
 from lume_assets.storage.results import Provenance, Result
@@ -117,16 +117,6 @@ def _file_manager(context: dg.AssetExecutionContext, kind: str) -> FileIOManager
     """The file IO manager of outputs of `kind` when it is ours (it then writes the files)."""
     iom = getattr(context.resources, IO_MANAGER_BY_KIND.get(kind, "hdf5_io_manager"), None)
     return iom if isinstance(iom, FileIOManager) else None
-
-
-def _existing(iom: FileIOManager, record: FileRecord | None) -> FileRecord | None:
-    """`record` if its file is still under the manager's root, else None (write it again)."""
-    if record is None or not record.path or not record.sha256:
-        return None
-    try:
-        return record if iom.filesystem().resolve(record.path).is_file() else None
-    except LumeError:
-        return None
 
 
 # -- the asset ----------------------------------------------------------------------------------
@@ -331,7 +321,7 @@ def model_asset(
                 values[var.name] = value
                 continue
             old = ev.cached.provenance.files.get(var.name) if ev.cached is not None else None
-            record = _existing(iom, old) or iom.write_result_file(
+            record = iom.stored(old) or iom.write_result_file(
                 keys[var.name].path,
                 value,
                 file_id=ev.inputs_hash,
@@ -346,7 +336,7 @@ def model_asset(
         """Render the model's plot once per result and keep it as the result's 'plot' file."""
         iom = _file_manager(context, "image")
         old = ev.cached.provenance.files.get(PLOT_FILE) if ev.cached is not None else None
-        if iom is not None and _existing(iom, old) is not None:
+        if iom is not None and iom.stored(old) is not None:
             ev.files[PLOT_FILE] = old
             return None
         png = render_plot(spec, ev.inputs, ev.outputs)
