@@ -29,7 +29,6 @@ from lume_assets.storage.results import (
     Provenance,
     Result,
     compute_inputs_hash,
-    utc_now_ms,
     with_file_digests,
 )
 
@@ -197,10 +196,10 @@ def result_of(
 ) -> Result:
     """The record to store for `ev`: the cached one (files refreshed), else a new Result.
 
-    A new Result is built without re-validating it: its inputs were validated and its hash
-    computed from them and `provenance.input_files` by `plan` (re-validation would hash every
-    point a second time). It shares `provenance` when that already holds the point's files
-    (a scan chunk's points: one record), and takes `created` (default: now).
+    A new Result shares `provenance` when that already holds the point's files. Given
+    `created` (a scan chunk: one time for its points), it is built without re-validation: its
+    inputs were validated and its hash computed from them by `plan` (the `Result` validator
+    would hash every point a second time). Without it, it is validated as any Result.
     """
     if ev.cached is not None:
         if not ev.files or ev.files == ev.cached.provenance.files:
@@ -211,13 +210,15 @@ def result_of(
         )
     if ev.files != provenance.files:
         provenance = provenance.model_copy(update={"files": dict(ev.files)})
-    return Result.model_construct(
-        model=spec.name,
-        version=spec.version,
-        inputs=ev.inputs,
-        outputs=ev.outputs,
-        inputs_hash=ev.inputs_hash,
-        created=created or utc_now_ms(),
-        published=ev.published,
-        provenance=provenance,
-    )
+    fields: dict[str, Any] = {
+        "model": spec.name,
+        "version": spec.version,
+        "inputs": ev.inputs,
+        "outputs": ev.outputs,
+        "inputs_hash": ev.inputs_hash,
+        "published": ev.published,
+        "provenance": provenance,
+    }
+    if created is None:
+        return Result(**fields)
+    return Result.model_construct(created=created, **fields)
