@@ -40,7 +40,7 @@ def inputs_summary(spec: ModelSpec, exclude: Sequence[str] = ()) -> str:
     lines = [
         f"{var.name}"
         + (f" [{var.units}]" if getattr(var, "units", None) else "")
-        + f": "
+        + ": "
         + "; ".join(p for p in (var.description, _allowed(var)) if p)
         for var in spec.inputs
         if var.name not in exclude

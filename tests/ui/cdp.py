@@ -1,19 +1,15 @@
-"""A headless Chromium driven over the DevTools protocol, for pages that need a click.
+"""Headless chromium driven over the DevTools protocol: evaluate JavaScript, take screenshots.
 
-`--dump-dom` cannot open the launchpad (a dialog behind a menu) nor wait for a lazily drawn
-graph; this drives the same Debian chromium through its remote-debugging websocket: navigate,
-evaluate JavaScript, wait for a condition, click, and capture a PNG.
+`--dump-dom` shows markup only; whether an image actually loaded (`naturalWidth > 0`) needs
+JavaScript in the live page. One chromium per `Browser`, on a free debugging port, with its own
+profile folder; stopped by its own process id.
 """
 
 from __future__ import annotations
 
 import base64
-import itertools
 import json
-import os
-import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,103 +17,88 @@ from typing import Any
 import requests
 import websocket
 
-from tests.servers import free_port
+from tests.ui.test_dagit_browser import CHROMIUM_FLAGS, SCREEN, chromium
 
 
-class Chromium:
-    """One headless chromium process and a websocket to its first page."""
+class Browser:
+    """One headless chromium page, driven by DevTools protocol commands."""
 
-    def __init__(self, exe: str, width: int = 1400, height: int = 1000) -> None:
-        """Start chromium on a free debugging port and attach to its page."""
-        self.profile = tempfile.TemporaryDirectory(prefix="cdp-chromium-")
-        port = free_port()
+    def __init__(self, profile: Path, timeout: float = 60.0) -> None:
+        """Start chromium with a blank page and connect to it."""
+        flags = [f for f in CHROMIUM_FLAGS if not f.startswith("--virtual-time-budget")]
         self.proc = subprocess.Popen(
             [
-                exe,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                f"--remote-debugging-port={port}",
-                f"--user-data-dir={self.profile.name}",
-                f"--window-size={width},{height}",
+                chromium(),
+                *flags,
+                SCREEN,
+                "--remote-debugging-port=0",
+                "--remote-allow-origins=*",
+                f"--user-data-dir={profile}",
                 "about:blank",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            start_new_session=True,
         )
-        self._ids = itertools.count(1)
-        deadline = time.monotonic() + 60
-        pages: list[dict[str, Any]] = []
-        while time.monotonic() < deadline and not pages:
-            try:
-                listed = requests.get(f"http://127.0.0.1:{port}/json/list", timeout=2).json()
-                pages = [t for t in listed if t.get("type") == "page"]
-            except (requests.RequestException, ValueError):
-                time.sleep(0.3)
-        if not pages:
+        self._next = 0
+        try:
+            port_file = profile / "DevToolsActivePort"
+            deadline = time.monotonic() + timeout
+            while not port_file.is_file() or not port_file.read_text().strip():
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("chromium did not open its DevTools port")
+                time.sleep(0.1)
+            port = port_file.read_text().split()[0]
+            pages = requests.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+            page = next(p for p in pages if p["type"] == "page")
+            self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=timeout)
+        except BaseException:
             self.close()
-            raise RuntimeError("chromium's DevTools endpoint did not come up in 60 s")
-        self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=60)
-        self.call("Page.enable")
-        self.call("Runtime.enable")
+            raise
 
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Send one DevTools command and return its result (events in between are skipped)."""
-        ident = next(self._ids)
-        self.ws.send(json.dumps({"id": ident, "method": method, "params": params}))
+    def send(self, method: str, **params: Any) -> dict:
+        """Run one DevTools command; return its result."""
+        self._next += 1
+        self.ws.send(json.dumps({"id": self._next, "method": method, "params": params}))
         while True:
             message = json.loads(self.ws.recv())
-            if message.get("id") == ident:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
+            if message.get("id") == self._next:
+                assert "error" not in message, message["error"]
+                return message["result"]
 
     def goto(self, url: str) -> None:
-        """Navigate and wait for the document to load."""
-        self.call("Page.navigate", url=url)
-        self.wait_for("document.readyState === 'complete'")
+        """Load `url` in the page."""
+        self.send("Page.navigate", url=url)
 
-    def js(self, expression: str) -> Any:
-        """Evaluate a JavaScript expression in the page; return its JSON value."""
-        result = self.call(
-            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
-        )
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result.get("result", {}).get("value")
+    def evaluate(self, expression: str) -> Any:
+        """The JSON value of a JavaScript expression in the page."""
+        got = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        return got["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 60) -> Any:
-        """Poll a JavaScript expression until it is truthy; return its value."""
+    def wait_for(self, expression: str, timeout: float = 60.0) -> Any:
+        """Poll `expression` until it is truthy; return its value (AssertionError on timeout)."""
         deadline = time.monotonic() + timeout
         value = None
         while time.monotonic() < deadline:
-            value = self.js(expression)
+            value = self.evaluate(expression)
             if value:
                 return value
-            time.sleep(0.3)
-        raise TimeoutError(f"{expression!r} still falsy after {timeout} s (last: {value!r})")
-
-    def text(self) -> str:
-        """The page's visible text."""
-        return str(self.js("document.body.innerText"))
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {expression!r} (last: {value!r})")
 
     def screenshot(self, path: Path) -> Path:
-        """Save a PNG of the viewport."""
-        data = self.call("Page.captureScreenshot", format="png")["data"]
+        """Save the visible page as a PNG."""
+        data = self.send("Page.captureScreenshot", format="png")["data"]
         path.write_bytes(base64.b64decode(data))
         return path
 
     def close(self) -> None:
-        """Stop chromium (its process group) and remove its profile."""
+        """Stop this chromium (by its own process id)."""
+        ws = getattr(self, "ws", None)
+        if ws is not None:
+            ws.close()
+        self.proc.terminate()
         try:
-            self.ws.close()
-        except AttributeError:
-            pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=10)
-        self.profile.cleanup()
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)

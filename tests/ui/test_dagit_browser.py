@@ -15,7 +15,6 @@ import pytest
 
 from lume_assets.demo.beam_model import BEAM_ENVELOPE
 from tests.dagit_server import DagitServer, graphql
-from tests.ui.cdp import Chromium
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -30,21 +29,7 @@ SCREEN, TALL = "--window-size=1400,1000", "--window-size=1400,4000"
 #: Where the screenshots go (kept after the run, to look at).
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}
-"""
 NODES = """{ assetNodes { assetKey { path } groupName repository { location { name } } } }"""
-RUN_STATUS = "query S($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
-REPO = (
-    "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
-)
 
 
 def chromium() -> str:
@@ -122,27 +107,10 @@ def test_asset_graph_lists_the_demo_assets(ui: DagitServer) -> None:
 
 
 def test_materialization_launched_from_graphql_shows_up(ui: DagitServer) -> None:
-    (repo,) = graphql(ui.url, REPO)["repositoriesOrError"]["nodes"]
-    params = {
-        "selector": {
-            "repositoryLocationName": repo["location"]["name"],
-            "repositoryName": repo["name"],
-            "jobName": "__ASSET_JOB",
-            "assetSelection": [
-                {"path": ["beam_envelope", k]}
-                for k in ("result", "s", "sigma_x", "sigma_y", "report")
-            ],
-        },
-        "runConfigData": {"ops": {"beam_envelope": {"config": {"k_f": 2.45, "k_d": -2.35}}}},
-    }
-    launched = graphql(ui.url, LAUNCH, {"params": params})["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
-    deadline = time.monotonic() + 120
-    status = ""
-    while time.monotonic() < deadline and status not in ("SUCCESS", "FAILURE", "CANCELED"):
-        time.sleep(0.5)
-        status = graphql(ui.url, RUN_STATUS, {"id": run_id})["runOrError"]["status"]
+    keys = [["beam_envelope", k] for k in ("result", "s", "sigma_x", "sigma_y", "report")]
+    config = {"ops": {"beam_envelope": {"config": {"k_f": 2.45, "k_d": -2.35}}}}
+    run_id = ui.launch(keys, config)
+    status = ui.finished(run_id, timeout=120)
     assert status == "SUCCESS"
     page = f"{ui.url}/assets/beam_envelope/result?view=events"
     text = rendered(page, [f"Materialized in run |{run_id[:8]}|"])
@@ -155,9 +123,11 @@ def test_materialization_launched_from_graphql_shows_up(ui: DagitServer) -> None
 
 
 def _location(ui: DagitServer) -> str:
-    """The name of the session Dagit's code location."""
-    (repo,) = graphql(ui.url, REPO)["repositoriesOrError"]["nodes"]
-    return repo["location"]["name"]
+    """The name of the code location serving the beam_chain graph."""
+    nodes = graphql(ui.url, NODES)["assetNodes"]
+    return next(
+        n["repository"]["location"]["name"] for n in nodes if n["groupName"] == "beam_chain"
+    )
 
 
 def test_graph_lineage_cards_name_the_nodes(ui: DagitServer, tmp_path: Path) -> None:
@@ -179,7 +149,9 @@ def test_launchpad_shows_the_inputs_first_in_declared_order_with_units(
 ) -> None:
     """The asset's launchpad: the model's block comes before the storage resources, and its
     help lists the inputs in declared order with units and ranges (Dagster sorts the YAML)."""
-    browser = Chromium(chromium())
+    from tests.ui.cdp import Browser  # it imports this module's chromium flags
+
+    browser = Browser(tmp_path / "chromium")
     try:
         browser.goto(f"{ui.url}/assets/beam_envelope/result")
         browser.wait_for("document.body.innerText.includes('Materialize')", 120)
@@ -208,7 +180,7 @@ def test_launchpad_shows_the_inputs_first_in_declared_order_with_units(
         assert yaml_text.index("resources:") < yaml_text.index("result_store:")
         assert "url" not in yaml_text[: yaml_text.index("resources:")]
         # the help of the model's block: every input in declared order, units and ranges
-        browser.js(
+        browser.evaluate(
             "(() => { const cm = document.querySelector('.CodeMirror').CodeMirror;"
             " cm.focus(); cm.setCursor({line: 1, ch: 6}); })()"
         )
