@@ -51,7 +51,7 @@ def project_env(lume_home: Path, dagster_home: Path) -> dict[str, str]:
     return env
 
 
-def graphql(url: str, query: str, variables: dict | None = None, timeout: float = 30) -> dict:
+def graphql(url: str, query: str, variables: dict | None = None, timeout: float = 120) -> dict:
     """POST a GraphQL document to a Dagit; return `data` (AssertionError on errors)."""
     body = requests.post(
         f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=timeout
@@ -78,7 +78,7 @@ class DagitServer:
 
     @classmethod
     def start(
-        cls, base: Path, timeout: float = 120.0, env: dict[str, str] | None = None
+        cls, base: Path, timeout: float = 300.0, env: dict[str, str] | None = None
     ) -> DagitServer:
         """Start `lume-assets dev` on a free port; return once the code location has loaded.
 
@@ -119,7 +119,8 @@ class DagitServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"lume-assets dev exited: {self.log.read_text()[-3000:]}")
             try:
-                data = graphql(self.url, "{ assetNodes { assetKey { path } } }", timeout=5)
+                left = max(1.0, deadline - time.monotonic())  # a loaded server answers slowly
+                data = graphql(self.url, "{ assetNodes { assetKey { path } } }", timeout=left)
                 if data["assetNodes"]:
                     return
             except (requests.RequestException, ValueError, AssertionError) as exc:

@@ -131,6 +131,36 @@ def test_failed_run_raises_run_failed_with_the_models_message(module_home: Path)
         assert "lattice unstable" in client.status(caught.value.run.run_id).error
 
 
+def test_a_failed_scan_never_reports_itself_complete(module_home: Path) -> None:
+    """Issue 15 #13: a scan whose model fails mid-way ends below its total, never at N/N."""
+    from lume_assets.assets.scan_asset import scan_asset
+    from lume_assets.assets.scan_grid import ScanSpec
+    from lume_assets.models.model import ModelSpec
+    from lume_assets.models.variables import ScalarVariable
+    from lume_assets.serving import build_resources
+
+    def fragile(x: float) -> dict:
+        if x >= 3:
+            raise RuntimeError(f"lattice unstable at x={x}")
+        return {"y": 2 * x}
+
+    spec = ModelSpec(
+        name="fragile",
+        version="1",
+        inputs=[ScalarVariable(name="x", default=0.0, value_range=(0.0, 10.0))],
+        outputs=[ScalarVariable(name="y")],
+        function=fragile,
+    )
+    scan = ScanSpec(name="line", axes={"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]}, chunk_size=2)
+    defs = dg.Definitions(assets=[scan_asset(spec, scan)], resources=build_resources())
+    seen: list[tuple[int, int]] = []
+    with LumeClient(definitions=defs, models=[spec]) as client:
+        with pytest.raises(RunFailedError, match="lattice unstable at x=3"):
+            client.backfill("fragile/line", progress=lambda d, t: seen.append((d, t)))
+    assert seen, "the scan reported no progress"
+    assert all(done < total for done, total in seen), seen  # never 'complete'
+
+
 def test_gated_scan_is_published_by_approve(client: LumeClient) -> None:
     info = client.backfill("focus/grid", ["grid-00000"])  # a scan held for approval
     assert info.succeeded

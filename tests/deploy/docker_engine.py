@@ -71,7 +71,7 @@ class DockerEngine:
     _lock_fd: int | None = field(default=None, repr=False)
 
     @classmethod
-    def start(cls, timeout: float = 60.0) -> DockerEngine:
+    def start(cls, timeout: float = 300.0) -> DockerEngine:
         """Use a running engine, or start `dockerd` on a private socket; raise why if neither."""
         for url in filter(None, [os.environ.get("DOCKER_HOST"), DEFAULT_SOCKET]):
             client = _ping(url)

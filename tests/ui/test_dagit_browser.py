@@ -58,7 +58,7 @@ def chromium() -> str:
 def browse(url: str, *args: str) -> str:
     """Load `url` headless with extra chromium args; return stdout (the DOM for --dump-dom)."""
     done = subprocess.run(
-        [chromium(), *CHROMIUM_FLAGS, *args, url], capture_output=True, text=True, timeout=90
+        [chromium(), *CHROMIUM_FLAGS, *args, url], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -70,14 +70,16 @@ def visible_text(dom: str) -> str:
     return re.sub(r"\|[\s|]*", "|", re.sub(r"<[^>]+>", "|", dom))
 
 
-def rendered(url: str, expected: list[str], attempts: int = 4) -> str:
-    """The page's text once it shows every `expected` piece (the UI loads data after paint)."""
-    text = ""
-    for _ in range(attempts):
-        text = visible_text(browse(url, TALL, "--dump-dom"))
-        if all(piece in text for piece in expected):
-            break
+def rendered(url: str, expected: list[str], seconds: float = 300) -> str:
+    """The page's text once it shows every `expected` piece (the UI loads data after paint).
+
+    Loads again until the pieces show or `seconds` pass: a loaded server answers slowly.
+    """
+    deadline = time.monotonic() + seconds
+    text = visible_text(browse(url, TALL, "--dump-dom"))
+    while not all(piece in text for piece in expected) and time.monotonic() < deadline:
         time.sleep(1)
+        text = visible_text(browse(url, TALL, "--dump-dom"))
     return text
 
 
@@ -136,7 +138,7 @@ def test_materialization_launched_from_graphql_shows_up(ui: DagitServer) -> None
     launched = graphql(ui.url, LAUNCH, {"params": params})["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # a real condition: the run ends, however slowly
     status = ""
     while time.monotonic() < deadline and status not in ("SUCCESS", "FAILURE", "CANCELED"):
         time.sleep(0.5)
