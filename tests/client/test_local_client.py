@@ -10,7 +10,7 @@ import h5py
 import pytest
 
 from lume_assets.client import LumeClient
-from lume_assets.errors import ClientError, ModelInputError, RunFailedError
+from lume_assets.errors import ClientError, ModelError, ModelInputError, RunFailedError
 from lume_assets.storage.results import Result
 
 
@@ -64,6 +64,19 @@ def test_bad_input_fails_before_any_run(client: LumeClient) -> None:
         client.run("beam_envelope", {"k_f": 50})
     with pytest.raises(ModelInputError, match="unknown input"):
         client.run("beam_envelope", {"k_ff": 1.0})
+    # issue 15 #11/#13: each refused in one line naming the input, never a raw error or a run
+    for inputs, expected in [
+        ({"k_f": None}, "input 'k_f' is null"),  # once the default, silently
+        ({"k_f": True}, "input 'k_f' = True is not a number (got bool)"),
+        ({"k_f": 1 + 2j}, "input 'k_f' = (1+2j) is not a number (got complex)"),
+        ({"k_f": 10**400}, "input 'k_f' = <int of ~401 digits> is too large for a float"),
+        ({"k_f": "\udcff"}, "input 'k_f' = '\\udcff' is not a number (got str)"),
+        ([("k_f", 1.0)], "must be a dict of name: value, not list"),  # once submitted
+        ({"k_f": 2.0, 1: 2.0}, "input names of model 'beam_envelope' must be strings; got int"),
+    ]:
+        with pytest.raises(ModelInputError) as caught:
+            client.submit("beam_envelope", inputs)  # type: ignore[arg-type]
+        assert expected in str(caught.value) and "\n" not in str(caught.value), inputs
     assert len(client.backend.instance.get_runs()) == runs_before
     with pytest.raises(ClientError, match="No model 'nope'.*beam_envelope"):
         client.submit("nope", {})
@@ -114,7 +127,7 @@ def test_failed_run_raises_run_failed_with_the_models_message(module_home: Path)
     from lume_assets.serving import build_resources
 
     def unstable(k: float) -> dict:
-        raise RuntimeError(f"lattice unstable at k={k}")
+        raise ModelError(f"lattice unstable at k={k}")  # a class outside builtins
 
     spec = ModelSpec(
         name="unstable",
@@ -128,7 +141,10 @@ def test_failed_run_raises_run_failed_with_the_models_message(module_home: Path)
         with pytest.raises(RunFailedError, match="lattice unstable at k=3") as caught:
             client.run("unstable", {"k": 3})
         assert caught.value.run.status == "FAILURE"
-        assert "lattice unstable" in client.status(caught.value.run.run_id).error
+        # the class is named once, short (issue 15 #11: 'ModelError: lume_assets.errors.Mo...')
+        assert str(caught.value).endswith(" failed: ModelError: lattice unstable at k=3.0")
+        error = client.status(caught.value.run.run_id).error
+        assert error == "ModelError: lattice unstable at k=3.0"
 
 
 def test_a_failed_scan_never_reports_itself_complete(module_home: Path) -> None:
