@@ -53,6 +53,7 @@ class LumeClient:
         self._results_url = results_url
         self._project = project
         self._store: Any = None
+        self._stores: dict[str, Any] = {}  # other projects' stores (a graph's `project:`)
         self._backend: Any = None
         self._local_args = (definitions, models, instance)
         if url:
@@ -180,7 +181,8 @@ class LumeClient:
         for node, info in nodes.items():
             meta = self.backend.materialization_metadata(run_id, info.result_asset)
             if meta.get("inputs_hash"):
-                out[node] = self.store.get(str(meta["inputs_hash"]), include_unpublished=True)
+                store = self.project_store(meta.get("project"))
+                out[node] = store.get(str(meta["inputs_hash"]), include_unpublished=True)
         return out
 
     def result_of(self, run_id: str, model: str) -> Result:
@@ -192,23 +194,37 @@ class LumeClient:
             raise ClientError(
                 f"Run {run_id} did not materialize {info.result_asset}; no result to return."
             )
-        return self.store.get(str(inputs_hash), include_unpublished=True)
+        store = self.project_store(meta.get("project"))
+        return store.get(str(inputs_hash), include_unpublished=True)
 
     # -- results ---------------------------------------------------------------------------------
     @property
     def store(self) -> Any:
         """The result store (opened on first use)."""
         if self._store is None:
-            from lume_assets.settings import get_settings
-            from lume_assets.storage.result_stores import open_result_store
-
-            settings = get_settings()
-            self._store = open_result_store(
-                self._results_url or settings.resolved_results_url(),
-                project=self._project or settings.project,
-                files_root=settings.resolved_files_root(),
-            )
+            self._store = self._open_store(None)
         return self._store
+
+    def project_store(self, project: str | None) -> Any:
+        """The result store of `project` (a graph's `project:`); the client's own by default."""
+        store = self.store
+        if not project or project == store.project:
+            return store
+        if project not in self._stores:
+            self._stores[project] = self._open_store(project)
+        return self._stores[project]
+
+    def _open_store(self, project: str | None) -> Any:
+        """Open the result store of `project` (default: the client's, else the settings')."""
+        from lume_assets.settings import get_settings
+        from lume_assets.storage.result_stores import open_result_store
+
+        settings = get_settings()
+        return open_result_store(
+            self._results_url or settings.resolved_results_url(),
+            project=project or self._project or settings.project,
+            files_root=settings.resolved_files_root(),
+        )
 
     def results(
         self,
@@ -346,6 +362,9 @@ class LumeClient:
         if self._store is not None:
             self._store.close()
             self._store = None
+        stores, self._stores = self._stores, {}
+        for store in stores.values():
+            store.close()
 
     def __enter__(self) -> LumeClient:
         """Use the client as a context manager that closes it."""

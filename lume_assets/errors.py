@@ -84,7 +84,11 @@ class DeploymentError(LumeError):
     """A deployment target (Docker, Kubernetes) is misconfigured."""
 
 
-class SlurmJobError(DeploymentError):
+class ChunkJobError(DeploymentError):
+    """A chunk job (Slurm job, container, Kubernetes Job) failed or returned no outputs."""
+
+
+class SlurmJobError(ChunkJobError):
     """A Slurm job could not be submitted, or ended without completing (failed, cancelled)."""
 
 

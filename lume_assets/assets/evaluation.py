@@ -8,10 +8,11 @@ the outputs → build each `Result` with its `Provenance`.
 
 The one visibility rule (`lookup`): every stored record of an inputs hash counts as a cache
 hit, whether published or held unpublished at an approval gate, as long as its outputs still
-validate against the spec. A hit keeps its record (and so its published flag). A new evaluation
-is published unless the builder holds it for approval; re-evaluating a stored hash (`force`)
-keeps the stored flag. So a held result stays held and a published one stays published, the
-same under every builder.
+validate against the spec (a ParticleGroup output read back from its file: the caller's
+`restore`). A hit keeps its record (and so its published flag). A new evaluation is published
+unless the builder holds it for approval; re-evaluating a stored hash (`force`) keeps the stored
+flag. So a held result stays held and a published one stays published, the same under every
+builder.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lume_assets.errors import ModelInputError, ModelOutputError
+from lume_assets.errors import LumeError, ModelInputError
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.files import FileRecord
 from lume_assets.storage.result_stores import ResultStore
@@ -44,6 +45,7 @@ __all__ = [
 
 LOOKUP_BATCH = 500  # inputs hashes per cache query
 Log = Callable[[str], None]
+Restore = Callable[[Result], Result]  # a stored record with its file-backed outputs read back
 
 
 @dataclass
@@ -95,11 +97,14 @@ def lookup(store: ResultStore | None, hashes: Sequence[str]) -> dict[str, Result
     return found
 
 
-def _reusable(spec: ModelSpec, record: Result, log: Log | None) -> dict[str, Any] | None:
-    """The record's outputs if still valid for the spec, else None (re-evaluate)."""
+def _reusable(
+    spec: ModelSpec, record: Result, log: Log | None, restore: Restore | None = None
+) -> dict[str, Any] | None:
+    """The record's outputs (`restore`d: file-backed ones read back) if still valid for the
+    spec, else None (re-evaluate)."""
     try:
-        return spec.validate_outputs(record.outputs)
-    except ModelOutputError as exc:
+        return spec.validate_outputs((restore(record) if restore else record).outputs)
+    except LumeError as exc:  # an invalid output, or a file-backed one not readable
         if log is not None:
             log(f"cached result {record.inputs_hash[:12]} is not reusable: {exc}")
         return None
@@ -159,8 +164,13 @@ def plan(
     hold: bool = False,
     log: Log | None = None,
     input_files: Sequence[Mapping[str, Mapping[str, str]]] | None = None,
+    restore: Restore | None = None,
 ) -> EvaluationPlan:
-    """Hash validated `inputs` and look them up (module docstring); nothing is evaluated."""
+    """Hash validated `inputs` and look them up (module docstring); nothing is evaluated.
+
+    `restore` rebuilds a stored record's outputs kept as files (a ParticleGroup: only its
+    summary is in the record); when it fails the point is re-evaluated.
+    """
     files = input_files or [{}] * len(inputs)
     hashes = [
         compute_inputs_hash(spec.name, spec.version, with_file_digests(i, f))
@@ -170,7 +180,7 @@ def plan(
     reused: dict[str, dict[str, Any]] = {}
     if not force:
         for h, record in stored.items():
-            outputs = _reusable(spec, record, log)
+            outputs = _reusable(spec, record, log, restore)
             if outputs is not None:
                 reused[h] = outputs
     first: dict[str, int] = {}
@@ -184,7 +194,8 @@ def evaluate(spec: ModelSpec, inputs: Sequence[dict[str, Any]], **options: Any) 
     """Evaluate validated `inputs` under the cache rule in the module docstring.
 
     Options as for `plan` (`store` required; `force`, `hold`, `log`, `input_files`: per point,
-    file input -> {path, sha256}, so managed file inputs count by content in the inputs hash).
+    file input -> {path, sha256}, so managed file inputs count by content in the inputs hash;
+    `restore`: read a stored record's file-backed outputs back).
     """
     todo = plan(spec, inputs, **options)
     return todo.complete(run_points(spec, todo.todo))

@@ -1,7 +1,8 @@
 """LUME-services `flow_of_flows.yaml` files, translated into our asset-graph document.
 
     name: distgen_impact            # -> graph name (asset group)
-    project_name: impact            # -> recorded as the graph's project (description)
+    project_name: impact            # -> the graph's `project:` (asset group, models' project,
+                                    #    result-store project of its results)
     labels: [lume-services]         # accepted, unused
     composing_flows:                # -> nodes; a flow name resolves to a registered model
       - name: distgen
@@ -168,13 +169,15 @@ def translate_flow_of_flows(raw: Any, source: str) -> Any:
         )
         nodes.item_lines.append(line_of(flows_raw, (i,)))
     problems.raise_if_any()
-    project = f" (LUME-services project {fof.project_name})" if fof.project_name else ""
-    graph = {
+    graph: dict[str, Any] = {
         "name": fof.name,
-        "description": (fof.description or f"flow of flows {fof.name}") + project,
+        "description": fof.description or f"flow of flows {fof.name}",
         "nodes": nodes,
     }
-    return _located(graph, raw, {"name": "name", "description": "name", "nodes": "composing_flows"})
+    if fof.project_name:
+        graph["project"] = fof.project_name
+    keys = {"name": "name", "description": "name", "nodes": "composing_flows"}
+    return _located(graph, raw, {**keys, "project": "project_name"})
 
 
 def translate_if_flow_of_flows(raw: Any, source: str) -> Any:

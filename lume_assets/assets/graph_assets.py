@@ -1,7 +1,8 @@
 """A validated asset graph as Dagster assets: `load_asset_graph("graph.yaml")`.
 
 Each node becomes a `model_asset` keyed `[graph, node, model, output]` in the asset group named
-after the graph: its scalar outputs in the result store ("result_io_manager"), its arrays in HDF5
+after the graph (after its `project:` when it has one; its records then go to that result-store
+project): its scalar outputs in the result store ("result_io_manager"), its arrays in HDF5
 ("hdf5_io_manager"), its text in text files ("text_io_manager"). A mapped input becomes a
 dependency on the upstream asset holding that output — arrays and text load from their files,
 scalars from the upstream `Result` — with the optional index applied. Fixed inputs are the
@@ -41,8 +42,13 @@ class AssetGraph:
 
     @property
     def name(self) -> str:
-        """The graph name (= asset group)."""
+        """The graph name (key prefix and job)."""
         return self.graph.name
+
+    @property
+    def group(self) -> str:
+        """The asset group: the graph's project, else its name."""
+        return self.graph.group
 
     def prefix(self, node: str) -> list[str]:
         """Key prefix of a node's assets."""
@@ -67,8 +73,10 @@ def _binding(graph: ResolvedGraph, node: ResolvedNode, input_name: str) -> Any:
     upstream = graph.node(ref.node)
     prefix = [graph.name, upstream.name]
     out_var = upstream.model.output_map.get(ref.output)
-    if node.model.input_map[input_name].kind == "file" and out_var is not None and (
-        out_var.kind in FILE_OUTPUT_KINDS
+    if (
+        node.model.input_map[input_name].kind == "file"
+        and out_var is not None
+        and (out_var.kind in FILE_OUTPUT_KINDS)
     ):
         # a file-path input reads the upstream result: its provenance holds the file's path
         return FromOutput(model_result_key(upstream.model, prefix), ref.output)
@@ -105,7 +113,8 @@ def build_asset_graph(graph: ResolvedGraph) -> AssetGraph:
             asset = model_asset(
                 node.model,
                 key_prefix=[graph.name, node.name],
-                group_name=graph.name,
+                group_name=graph.group,
+                results_project=graph.spec.project,
                 upstream={name: _binding(graph, node, name) for name in node.mappings},
                 partitions_def=partitions_def,
                 partition_inputs=_partition_inputs(part) if node.own_partitions else None,
@@ -122,10 +131,10 @@ def build_asset_graph(graph: ResolvedGraph) -> AssetGraph:
 
 def graph_job(graph: AssetGraph) -> Any:
     """`<graph>_job` materializing the graph's unpartitioned assets (None if all partitioned)."""
-    if not group_assets(graph.assets, graph.name):
+    if not group_assets(graph.assets, graph.group):
         return None
     try:
-        return group_job(graph.assets, graph.name, f"{graph.name}_job")
+        return group_job(graph.assets, graph.group, f"{graph.name}_job")
     except LumeError as exc:
         raise GraphSpecError(
             f"invalid asset graph: {graph.graph.source}: graph {graph.name!r} cannot run as one "

@@ -84,8 +84,8 @@ def load_graphs(
         if graph.name in seen:
             raise GraphSpecError(
                 f"invalid asset graph: {path}:1: graph name {graph.name!r} is already used by "
-                f"{seen[graph.name]}; graph names become asset groups and must be unique — "
-                "rename one."
+                f"{seen[graph.name]}; graph names become key prefixes and jobs and must be "
+                "unique — rename one."
             )
         seen[graph.name] = str(path)
         graphs.append(graph)

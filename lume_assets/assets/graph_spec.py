@@ -1,7 +1,9 @@
 """An asset graph specification (pydantic): models as nodes, outputs mapped to inputs.
 
 ```yaml
-name: beam_chain                  # the asset group (and key prefix) of the graph
+name: beam_chain                  # the key prefix and job of the graph (its asset group too)
+project: injector                 # optional: the asset group, the models' project and the
+                                  # result-store project (collection) of the graph's results
 nodes:
   - name: sim
     model: beam_envelope          # a catalogue name, or 'package.module:SPEC'
@@ -198,6 +200,12 @@ class GraphSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=NAME_PATTERN, description="Graph name: asset group and key prefix.")
+    project: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Project: the asset group (instead of the name), the models' project and "
+        "the result-store project the graph's results go to (default: the store's own).",
+    )
     description: str = ""
     nodes: list[NodeSpec] = Field(min_length=1, description="The model nodes of the graph.")
     schedules: list[ScheduleSpec] = Field(

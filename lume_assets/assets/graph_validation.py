@@ -53,8 +53,13 @@ class ResolvedGraph:
 
     @property
     def name(self) -> str:
-        """The graph name (asset group)."""
+        """The graph name (key prefix and job)."""
         return self.spec.name
+
+    @property
+    def group(self) -> str:
+        """The asset group: the graph's project, else its name."""
+        return self.spec.project or self.spec.name
 
     def node(self, name: str) -> ResolvedNode:
         """The node called `name` (KeyError if absent)."""
@@ -237,10 +242,13 @@ class _Resolver:
             defaults = dict(node.inputs)
             if node.partitions is not None:
                 defaults[node.partitions.input] = node.partitions.values[0]
+            model = apply_overrides(self.models[name], node, defaults)
+            if self.spec.project:  # the graph's project is its models' project
+                model = model.model_copy(update={"project": self.spec.project})
             nodes.append(
                 ResolvedNode(
                     spec=node,
-                    model=apply_overrides(self.models[name], node, defaults),
+                    model=model,
                     line=line_of(self.problems.raw, ("nodes", i)),
                     partitions=partitions.get(name),
                     own_partitions=node.partitions is not None,

@@ -28,7 +28,7 @@ import numpy as np
 
 from lume_assets.assets.approval_gate import approval_metadata, hold_for_approval
 from lume_assets.assets.evaluation import Evaluation, evaluate, result_of, validate_points
-from lume_assets.assets.file_inputs import file_input_digests, managed_file
+from lume_assets.assets.file_inputs import file_input_digests, managed_file, restore_particles
 from lume_assets.assets.model_config import (
     FORCE_FIELD,
     build_config_class,
@@ -63,9 +63,9 @@ from lume_assets.errors import (
     StoreUnavailableError,
 )
 from lume_assets.io_managers.files import FileIOManager
-from lume_assets.io_managers.results import RECORD_UNCHANGED
+from lume_assets.io_managers.results import PROJECT_KEY, RECORD_UNCHANGED
 from lume_assets.models.model import ModelSpec
-from lume_assets.storage.files import FileRecord, write_bytes
+from lume_assets.storage.files import write_bytes
 from lume_assets.storage.hdf5 import H5Node
 from lume_assets.storage.locator import result_file_path
 from lume_assets.storage.results import Provenance, Result
@@ -86,12 +86,12 @@ PLOT_FILE = "plot"  # the result's plot, among its files
 
 
 # -- resources -------------------------------------------------------------------------------------
-def _result_store(context: dg.AssetExecutionContext) -> Any:
-    """The ResultStore the result IO manager writes to (one open store per run), else the one
-    of the "result_store" resource."""
+def _result_store(context: dg.AssetExecutionContext, project: str | None = None) -> Any:
+    """The ResultStore (of `project`) the result IO manager writes to (one open store per run),
+    else the one of the "result_store" resource."""
     iom = getattr(context.resources, "result_io_manager", None)
     resource = getattr(iom, "result_store", None) or context.resources.result_store
-    return resource.get_store()
+    return resource.get_store(project)
 
 
 _DEPLOYMENTS: dict[tuple[str, str, str, int], Any] = {}
@@ -117,16 +117,6 @@ def _file_manager(context: dg.AssetExecutionContext, kind: str) -> FileIOManager
     """The file IO manager of outputs of `kind` when it is ours (it then writes the files)."""
     iom = getattr(context.resources, IO_MANAGER_BY_KIND.get(kind, "hdf5_io_manager"), None)
     return iom if isinstance(iom, FileIOManager) else None
-
-
-def _existing(iom: FileIOManager, record: FileRecord | None) -> FileRecord | None:
-    """`record` if its file is still under the manager's root, else None (write it again)."""
-    if record is None or not record.path or not record.sha256:
-        return None
-    try:
-        return record if iom.filesystem().resolve(record.path).is_file() else None
-    except LumeError:
-        return None
 
 
 # -- the asset ----------------------------------------------------------------------------------
@@ -191,6 +181,7 @@ def model_asset(
     requires_approval: bool = False,
     range_check: bool = True,
     result_kind: str | None = None,
+    results_project: str | None = None,
 ) -> dg.AssetsDefinition:
     """Turn `spec` into a multi-asset (result record + one file asset per array/text output).
 
@@ -204,6 +195,8 @@ def model_asset(
       (the run stops at the gate; `lume-assets approve` publishes).
     - `range_check=False` leaves out the output-range asset check (chain-internal models);
       `result_kind` is the store kind Dagit shows (default: the settings').
+    - `results_project` stores the records in that result-store project (a graph's
+      `project:`; default: the store's configured project).
 
     Every run goes through the evaluation core (`lume_assets.assets.evaluation`): a stored
     result with the same inputs hash is reused, published or held alike. The assets are grouped
@@ -246,6 +239,7 @@ def model_asset(
                 "lume/model": spec.name,
                 "lume/version": spec.version,
                 "lume/requires_approval": requires_approval,
+                **({PROJECT_KEY: results_project} if results_project else {}),
                 **variables_metadata(spec.inputs, spec.outputs),
             },
             tags={"lume/kind": "result"},
@@ -331,7 +325,7 @@ def model_asset(
                 values[var.name] = value
                 continue
             old = ev.cached.provenance.files.get(var.name) if ev.cached is not None else None
-            record = _existing(iom, old) or iom.write_result_file(
+            record = iom.stored(old) or iom.write_result_file(
                 keys[var.name].path,
                 value,
                 file_id=ev.inputs_hash,
@@ -346,7 +340,7 @@ def model_asset(
         """Render the model's plot once per result and keep it as the result's 'plot' file."""
         iom = _file_manager(context, "image")
         old = ev.cached.provenance.files.get(PLOT_FILE) if ev.cached is not None else None
-        if iom is not None and _existing(iom, old) is not None:
+        if iom is not None and iom.stored(old) is not None:
             ev.files[PLOT_FILE] = old
             return None
         png = render_plot(spec, ev.inputs, ev.outputs)
@@ -369,7 +363,7 @@ def model_asset(
             raise _failure(exc, spec, retry=False) from None
         input_files = [file_input_digests(i, fed_files) for i in inputs]
         try:
-            store = _result_store(context)
+            store = _result_store(context, results_project)
         except StoreUnavailableError as exc:  # it already waited its timeout: never retried
             raise _failure(exc, spec, retry=False) from None
         deployment = _deployment(context, spec)
@@ -382,6 +376,9 @@ def model_asset(
                 hold=requires_approval,
                 log=context.log.warning,
                 input_files=input_files,
+                restore=lambda record: restore_particles(
+                    spec, record, _file_manager(context, "particles")
+                ),
             )
         except ModelTimeoutError as exc:
             raise _failure(exc, spec, retry=True) from None

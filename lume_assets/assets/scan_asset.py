@@ -91,9 +91,7 @@ def _reusable_file(iom: FileIOManager, evals: Sequence[Evaluation], rel: str) ->
     if len(records) != 1:
         return None
     (record,) = records
-    if record is None or record.path != rel or not record.sha256:
-        return None
-    return record if iom.filesystem().resolve(rel).is_file() else None
+    return iom.stored(record) if record is not None and record.path == rel else None
 
 
 def scan_asset(

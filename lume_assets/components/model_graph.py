@@ -64,7 +64,8 @@ def _document_text(path: Path, name: Any) -> tuple[str, int] | None:
 class ModelGraph(dg.Component):
     """A graph of lume_assets models from YAML: each node a model, outputs mapped to inputs.
 
-    Attributes: `name` (asset group and key prefix), `nodes` (each `name`, `model` — a
+    Attributes: `name` (asset group and key prefix), optional `project` (the asset group
+    instead, the models' project and the results' store project), `nodes` (each `name`, `model` — a
     registered model name or 'package.module:SPEC' — `inputs`, `map`, `resources`, `retry`,
     `partitions`) and optional `schedules`. Problems are reported as `GraphSpecError` with
     `defs.yaml:LINE` for each.

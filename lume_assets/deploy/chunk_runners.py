@@ -10,9 +10,15 @@ the results back in chunk order as they come (files, result rows), in the Dagste
   sent once per worker). ``in_flight`` chunks (default 2 × workers) are submitted ahead, so
   memory stays bounded whatever the scan's size.
 - ``kind: slurm``: each chunk is one Slurm job through the ``slurm`` `SlurmPipesClient`
-  (sbatch + Dagster Pipes on a shared folder; ``workers`` jobs at once, default 4). The job
-  imports the model by reference: the `ModelSpec` object found at module level in its
-  function's module, or ``model_refs[name]`` ('package.module:ATTR').
+  (sbatch + Dagster Pipes on a shared folder; ``workers`` jobs at once, default 4; the model's
+  CPU/memory as ``--cpus-per-task``/``--mem``).
+- ``kind: docker``: each chunk is one container through the ``docker`` `DockerChunkClient`
+  (dagster-docker's `PipesDockerClient`; the model's CPU/memory as the container's limits).
+- ``kind: k8s``: each chunk is one Kubernetes Job through the ``k8s`` `K8sChunkClient` (the
+  model's `ModelResources` as the pod's requests, image and node selector).
+
+A job (Slurm, Docker, Kubernetes) imports the model by reference: the `ModelSpec` object found
+at module level in its function's module, or ``model_refs[name]`` ('package.module:ATTR').
 
 Every runner evaluates a chunk through `evaluation.run_points`, so the stored outputs, hashes
 and file checksums are the same, bit for bit, whichever ran them. (A chunk's cache lookup sees
@@ -38,6 +44,7 @@ import dagster as dg
 from pydantic import Field
 
 from lume_assets.assets.evaluation import run_points
+from lume_assets.deploy.chunk_jobs import DockerChunkClient, K8sChunkClient
 from lume_assets.deploy.chunk_worker import evaluate_points, init_worker
 from lume_assets.deploy.slurm import SlurmPipesClient
 from lume_assets.errors import DeploymentError
@@ -77,15 +84,16 @@ class _Lazy(Future):
 
 
 class ChunkRunner(dg.ConfigurableResource):
-    """Evaluates scan chunks in this process, a local process pool, or as Slurm jobs."""
+    """Evaluates scan chunks in this process, a local pool, or as Slurm/Docker/Kubernetes jobs."""
 
-    kind: Literal["in_process", "processes", "slurm"] = Field(
-        default="in_process", description="Where chunks run: in_process, processes or slurm."
+    kind: Literal["in_process", "processes", "slurm", "docker", "k8s"] = Field(
+        default="in_process",
+        description="Where chunks run: in_process, processes, slurm, docker or k8s.",
     )
     workers: int | None = Field(
         default=None,
         ge=1,
-        description="processes: pool size (default: CPU count); slurm: jobs at once (default 4).",
+        description="processes: pool size (default: CPU count); jobs: at once (default 4).",
     )
     in_flight: int | None = Field(
         default=None,
@@ -98,12 +106,18 @@ class ChunkRunner(dg.ConfigurableResource):
     slurm: SlurmPipesClient | None = Field(
         default=None, description="slurm: the Slurm client (work_dir, partition, cpus, ...)."
     )
+    docker: DockerChunkClient | None = Field(
+        default=None, description="docker: the Docker client (image, work_dir, volumes, ...)."
+    )
+    k8s: K8sChunkClient | None = Field(
+        default=None, description="k8s: the Kubernetes client (image, work_dir_claim, ...)."
+    )
     model_refs: dict[str, str] = Field(
         default_factory=dict,
-        description="slurm: model name -> 'package.module:ATTR' the job imports it from.",
+        description="jobs: model name -> 'package.module:ATTR' the job imports it from.",
     )
     job_env: dict[str, str] = Field(
-        default_factory=dict, description="slurm: extra environment for the jobs."
+        default_factory=dict, description="jobs: extra environment for the jobs."
     )
 
     def pool_size(self) -> int:
@@ -164,22 +178,22 @@ class ChunkRunner(dg.ConfigurableResource):
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
         else:
-            slurm = self.slurm
-            if slurm is None:
+            client = getattr(self, self.kind)
+            if client is None:
                 raise DeploymentError(
-                    "chunk_runner kind is slurm but its `slurm` client is not set; configure "
-                    "chunk_runner.slurm (work_dir, partition, ...)."
+                    f"chunk_runner kind is {self.kind} but its `{self.kind}` client is not set; "
+                    f"configure chunk_runner.{self.kind} (image or partition, work_dir, ...)."
                 )
             ref = self.model_ref(spec)
             env = dict(self.job_env)
 
             def one(points: Points) -> Points:
-                outputs, _ = slurm.evaluate_chunk(
-                    context, ref, points, env=env, batch=len(points) > 1
+                outputs, _ = client.evaluate_chunk(
+                    context, ref, points, env=env, batch=len(points) > 1, resources=spec.resources
                 )
                 return outputs
 
-            threads = ThreadPoolExecutor(self.pool_size(), thread_name_prefix="lume-slurm")
+            threads = ThreadPoolExecutor(self.pool_size(), thread_name_prefix=f"lume-{self.kind}")
             try:
                 yield lambda points: threads.submit(one, points) if points else _done([])
             finally:

@@ -10,8 +10,11 @@ not complete (``scancel``, node failure, time limit, a non-zero exit) raises `Sl
 naming the job id, its final state and its log files, so a Dagster retry submits it again; an
 interrupted Dagster step cancels its job.
 
-`evaluate_chunk` runs a chunk of model points in one job (`lume_assets.deploy.slurm_worker`)
-and returns their outputs; points and outputs travel as codec-encoded JSON files, never pickle.
+`evaluate_chunk` runs a chunk of model points in one job (`lume_assets.deploy.job_worker`, as
+the Docker and Kubernetes chunk clients of `lume_assets.deploy.chunk_jobs` do) and returns their
+outputs; points and outputs travel as codec-encoded JSON files, never pickle. The job's CPUs and
+memory are the model's `ModelResources` where it declares them (``--cpus-per-task`` rounded up
+to whole CPUs, ``--mem`` in MiB), else this resource's ``cpus``/``mem``.
 
 Why not `dagster-slurm` (PyPI, evaluated at 1.22.0): it reaches the cluster only through SSH to
 a login node and ships the Python environment with ``pixi pack`` (conda packages fetched from
@@ -22,7 +25,7 @@ commands and a shared folder, which is how sites run Dagster next to a cluster.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import re
 import subprocess
@@ -38,10 +41,11 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.pipes.client import PipesClientCompletedInvocation
 from pydantic import Field
 
+from lume_assets.deploy.chunk_jobs import WORKER, evaluate_in_job
+from lume_assets.deploy.placement import cpu_cores, memory_bytes
 from lume_assets.errors import SlurmJobError
-from lume_assets.storage.encoding import Codec
+from lume_assets.models.model import ModelResources
 
-CODEC = Codec(binary="base64", array_threshold=1 << 62, inline_budget=1 << 62)
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
 LOG_TAIL = 4000  # characters of a job's stdout/stderr forwarded to the Dagster log
 
@@ -148,10 +152,12 @@ class SlurmPipesClient(dg.ConfigurableResource):
         extras: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
         job_name: str | None = None,
+        resources: ModelResources | None = None,
     ) -> PipesClientCompletedInvocation:
         """Run `command` as one Slurm job inside a Pipes session; return its invocation.
 
-        Like `dagster.PipesSubprocessClient.run`, but the process is a Slurm job. Raises
+        Like `dagster.PipesSubprocessClient.run`, but the process is a Slurm job (`resources`:
+        the CPU/memory a model declares, over this resource's ``cpus``/``mem``). Raises
         `SlurmJobError` if the job does not complete with exit code 0.
         """
         job_dir = Path(self.work_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -171,7 +177,7 @@ class SlurmPipesClient(dg.ConfigurableResource):
             )
             script.chmod(0o755)
             job_env = self._env({**(env or {}), **session.get_bootstrap_env_vars()})
-            job_id = self.submit(script, name, job_dir, job_env)
+            job_id = self.submit(script, name, job_dir, job_env, resources)
             context.log.info(f"Submitted Slurm job {job_id} ({name}), folder {job_dir}")
             try:
                 state, code = self.wait(job_id)
@@ -194,13 +200,24 @@ class SlurmPipesClient(dg.ConfigurableResource):
             metadata={"slurm_job_id": job_id, "slurm_state": state, "slurm_folder": str(job_dir)},
         )
 
-    def submit(self, script: Path, name: str, job_dir: Path, env: Mapping[str, str]) -> str:
+    def submit(
+        self,
+        script: Path,
+        name: str,
+        job_dir: Path,
+        env: Mapping[str, str],
+        resources: ModelResources | None = None,
+    ) -> str:
         """Submit a job script with this resource's settings; return the job id."""
+        cores = cpu_cores(resources) if resources else None
+        mem_bytes = memory_bytes(resources) if resources else None
+        cpus = math.ceil(cores) if cores else self.cpus
+        mem = f"{math.ceil(mem_bytes / 2**20)}M" if mem_bytes else self.mem
         args = [
             "sbatch",
             "--parsable",
             f"--job-name={name}",
-            f"--cpus-per-task={self.cpus}",
+            f"--cpus-per-task={cpus}",
             f"--time={self.time_limit}",
             f"--chdir={job_dir}",
             f"--output={job_dir}/slurm-%j.out",
@@ -209,8 +226,8 @@ class SlurmPipesClient(dg.ConfigurableResource):
         ]
         if self.partition:
             args.append(f"--partition={self.partition}")
-        if self.mem:
-            args.append(f"--mem={self.mem}")
+        if mem:
+            args.append(f"--mem={mem}")
         out = self._slurm(*args, *self.sbatch_args, str(script), env=env)
         return out.strip().split(";")[0]
 
@@ -232,6 +249,7 @@ class SlurmPipesClient(dg.ConfigurableResource):
         points: Sequence[Mapping[str, Any]],
         env: Mapping[str, str] | None = None,
         batch: bool = True,
+        resources: ModelResources | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Evaluate `points` of `model` ('package.module:ATTR') in one Slurm job.
 
@@ -242,37 +260,18 @@ class SlurmPipesClient(dg.ConfigurableResource):
         slurm_job_id). Raises `SlurmJobError` when the job does not complete. As with every
         Pipes client, the calling asset must return its result (`MaterializeResult`/`Output`).
         """
-        chunk_dir = Path(self.work_dir) / "chunks"
-        chunk_dir.mkdir(parents=True, exist_ok=True)
-        key = uuid.uuid4().hex[:12]
-        points_file = chunk_dir / f"{key}.points.json"
-        outputs_file = chunk_dir / f"{key}.outputs.json"
-        points_file.write_text(json.dumps(CODEC.encode(list(points), "points"), allow_nan=True))
-        try:
-            invocation = self.run(
+
+        def launch(key: str, extras: dict[str, Any]) -> PipesClientCompletedInvocation:
+            return self.run(
                 context=context,
-                command=[self.python, "-m", "lume_assets.deploy.slurm_worker"],
-                extras={
-                    "model": model,
-                    "points_file": str(points_file),
-                    "outputs_file": str(outputs_file),
-                    "batch": batch,
-                },
+                command=[self.python, "-m", WORKER],
+                extras=extras,
                 env=env,
                 job_name=f"{self.job_name_prefix}-{model.rsplit(':', 1)[-1].lower()}",
+                resources=resources,
             )
-            outputs = CODEC.decode(json.loads(outputs_file.read_text()), "outputs")
-        finally:
-            points_file.unlink(missing_ok=True)
-            outputs_file.unlink(missing_ok=True)
-        messages = invocation.get_custom_messages()
-        summary = dict(messages[-1]) if messages else {}
-        if len(outputs) != len(points):
-            raise SlurmJobError(
-                f"Slurm job {summary.get('slurm_job_id')} returned {len(outputs)} outputs for "
-                f"{len(points)} points; see its log in {self.work_dir}."
-            )
-        return outputs, summary
+
+        return evaluate_in_job(self.work_dir, model, points, batch, launch)
 
 
 def _quote(text: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from lume_assets.errors import StorageError
+from lume_assets.errors import LumeError, StorageError
 from lume_assets.storage.files import FileRecord, read_file, write_file
 from lume_assets.storage.filesystems import LocalFilesystem, MountedFilesystem
 from lume_assets.storage.locator import partition_file_stem, result_file_path, run_file_id
@@ -75,6 +75,15 @@ class FileIOManager(dg.ConfigurableIOManager):
     def unstamp(self, value: Any) -> Any:
         """Return a loaded value without the provenance stamp `stamp` added."""
         return value
+
+    def stored(self, record: FileRecord | None) -> FileRecord | None:
+        """Return `record` if its file is still under this manager's root, else None."""
+        if record is None or not record.path or not record.sha256:
+            return None
+        try:
+            return record if self.filesystem().resolve(record.path).is_file() else None
+        except LumeError:
+            return None
 
     def write_result_file(
         self,

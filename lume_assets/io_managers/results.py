@@ -21,13 +21,17 @@ from lume_assets.storage.result_stores import ResultStore, open_result_store
 from lume_assets.storage.results import Result
 
 MODEL_KEY = "lume/model"  # definition metadata naming the model of a dict-returning asset
+PROJECT_KEY = "lume/project"  # definition metadata: the store project of the asset's results
 VERSION_KEY = "lume/version"
 MAX_METADATA_OUTPUTS = 20
 RECORD_UNCHANGED = "lume/record_unchanged"  # output metadata: the stored record is this result
 
 
 class ResultStoreResource(dg.ConfigurableResource):
-    """Configuration of the result store (MongoDB or SQL); `get_store()` opens it once."""
+    """Configuration of the result store (MongoDB or SQL); `get_store()` opens it once.
+
+    `get_store(project)` opens the same store for another project (a graph's `project:`), once.
+    """
 
     url: str
     project: str = "default"
@@ -39,14 +43,15 @@ class ResultStoreResource(dg.ConfigurableResource):
     mongo_password: str | None = None  # pass dg.EnvVar("LUME_MONGO_PASSWORD"), never a literal
     postgres_password: str | None = None  # dg.EnvVar("LUME_POSTGRES_PASSWORD"): SQL URLs
 
-    _store: ResultStore | None = PrivateAttr(default=None)
+    _stores: dict[str, ResultStore] = PrivateAttr(default_factory=dict)
 
-    def get_store(self) -> ResultStore:
-        """Return the opened store (opened on first use, reused afterwards)."""
-        if self._store is None:
-            self._store = open_result_store(
+    def get_store(self, project: str | None = None) -> ResultStore:
+        """Return the opened store of `project` (default: the configured one), opened once."""
+        name = project or self.project
+        if name not in self._stores:
+            self._stores[name] = open_result_store(
                 self.url,
-                project=self.project,
+                project=name,
                 files_root=self.files_root,
                 array_threshold=self.array_threshold,
                 timeout_s=self.timeout_s,
@@ -56,13 +61,21 @@ class ResultStoreResource(dg.ConfigurableResource):
                 if self.url.startswith("mongodb")
                 else self.postgres_password,
             )
-        return self._store
+        return self._stores[name]
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        """Close the store's connections when the run (or step process) ends."""
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        """Close the stores' connections when the run (or step process) ends."""
+        stores, self._stores = self._stores, {}
+        for store in stores.values():
+            store.close()
+
+
+def results_project(context: dg.OutputContext | dg.InputContext) -> str | None:
+    """The store project the asset's definition metadata names (None: the configured one)."""
+    out = context if isinstance(context, dg.OutputContext) else context.upstream_output
+    meta = (out.definition_metadata if out is not None else None) or {}
+    value = meta.get(PROJECT_KEY)
+    return str(getattr(value, "value", value)) if value else None
 
 
 def _asset_path(context: dg.OutputContext | dg.InputContext) -> str:
@@ -142,7 +155,7 @@ class ResultIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         """Store the output and attach the result's metadata to the materialization."""
-        store = self.result_store.get_store()
+        store = self.result_store.get_store(results_project(context))
         keys = context.asset_partition_keys if context.has_asset_partitions else []
         if len(keys) > 1:
             if not isinstance(obj, Mapping) or set(obj) != set(keys):
@@ -173,6 +186,7 @@ class ResultIOManager(dg.ConfigurableIOManager):
             {
                 "inputs_hash": result.inputs_hash,
                 "store": store.kind,
+                "project": store.project,
                 "collection": store.location,
                 "document_id": doc_id,
                 "model": f"{result.model} {result.version}",
@@ -207,7 +221,7 @@ class ResultIOManager(dg.ConfigurableIOManager):
 
     def _load_one(self, context: dg.InputContext, partition: str | None) -> Result:
         """Return the stored result of the upstream asset (one partition, or unpartitioned)."""
-        store = self.result_store.get_store()
+        store = self.result_store.get_store(results_project(context))
         inputs_hash = self._latest_hash(context, partition)
         if inputs_hash is not None:
             found = store.find_one(inputs_hash, include_unpublished=self.load_unpublished)

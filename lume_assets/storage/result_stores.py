@@ -34,6 +34,7 @@ class ResultStore(ABC):
     """Where results live: idempotent writes keyed by inputs hash, and filtered queries."""
 
     kind: str  # "mongodb", "sqlite" or "postgresql"
+    project: str  # the results' project (Mongo collection, SQL rows)
     codec: Codec
 
     # -- writes --------------------------------------------------------------------------------

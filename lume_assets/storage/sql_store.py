@@ -106,6 +106,7 @@ MAX_PATH_BYTES = 500
 BATCH = 5000  # rows per statement; a put_many call is one transaction
 RANGES = ("$gt", "$gte", "$lt", "$lte")
 UNKNOWN_PATH = -1  # the id of a path no result ever held: matches no index row
+_PREPARED: set[tuple[str, int, int, int]] = set()  # SQLite files set up by this process
 
 
 def _bytes_text(length: int | None = None) -> sa.types.TypeEngine:
@@ -310,9 +311,28 @@ class SqlResultStore(ResultStore):
         self._written = 0  # rows written by this process since then
         self._local = threading.local()  # per-thread raw SQLite connection for find_one
         self._raw: list[Any] = []
-        with self._errors():
-            self._check_layout()
-            metadata.create_all(self.engine)
+        ready = self._ready_key()
+        if ready is None or ready not in _PREPARED:
+            with self._errors():
+                self._check_layout()
+                metadata.create_all(self.engine)
+            if ready is not None:
+                _PREPARED.add(ready)
+
+    def _ready_key(self) -> tuple[str, int, int, int] | None:
+        """Return (file, device, inode, mtime) of an existing SQLite file, else None.
+
+        A file replaced or written by someone else since this process set it up has another
+        key, so its layout is checked again.
+        """
+        db = self.url.database
+        if self.kind != "sqlite" or not db or db == ":memory:":
+            return None
+        try:
+            st = Path(db).expanduser().stat()
+        except OSError:
+            return None
+        return (str(Path(db).expanduser()), st.st_dev, st.st_ino, st.st_mtime_ns)
 
     # -- plumbing ------------------------------------------------------------------------------
     def _check_layout(self) -> None:
@@ -1047,6 +1067,16 @@ class SqlResultStore(ResultStore):
     def document_id(self, inputs_hash: str) -> str | None:
         """Return the row id of the result with this hash."""
         inputs_hash = check_inputs_hash(inputs_hash)
+        if self.kind == "sqlite":
+            sql = f"SELECT id FROM {R.name} WHERE project = ? AND inputs_hash = ?"
+            try:
+                row = self._raw_connection().execute(sql, (self.project, inputs_hash)).fetchone()
+            except sqlite3.Error as exc:  # raised by the driver, outside SQLAlchemy
+                raise StoreUnavailableError(
+                    f"{self._where} is not usable ({str(exc).splitlines()[0]}); "
+                    "check LUME_RESULTS_URL."
+                ) from None
+            return None if row is None else str(row[0])
         q = sa.select(R.c.id).where(R.c.project == self.project, R.c.inputs_hash == inputs_hash)
         with self._read() as conn:
             value = conn.execute(q).scalar()

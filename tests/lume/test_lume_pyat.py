@@ -66,9 +66,11 @@ def test_quadrupole_scan_stores_tunes_and_betas_equal_to_the_model(ebs, resource
     [chunk_file] = (Path(root) / "ebs_cell" / "qf1_scan" / keys[0]).iterdir()
     with h5py.File(chunk_file, "r") as fh:
         np.testing.assert_array_equal(fh["inputs/QF1A_k"][()], SCAN.columns()["QF1A_k"][:3])
-    # a rerun upserts the same documents (same model, version, inputs): no duplicates
-    assert dg.materialize([asset], resources=resources, instance=instance, tags=tags).success
-    assert store.count("ebs_cell") == SCAN.size
+    # a rerun is all cache hits: nothing evaluated or written again, no duplicates
+    again = dg.materialize([asset], resources=resources, instance=instance, tags=tags)
+    assert again.success and store.count("ebs_cell") == SCAN.size
+    meta = again.asset_materializations_for_node(asset.op.name)[0].metadata
+    assert (meta["cache_hits"].value, meta["records_written"].value) == (SCAN.size, 0)
 
 
 def test_rerun_of_a_point_is_a_cache_hit(ebs, resources, instance):

@@ -8,12 +8,14 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pytest
+import yaml
 
 from tests.lume.conftest import need
 
 need("lume_torch", "torch")
 
 import torch  # noqa: E402
+from botorch.models.transforms.input import AffineInputTransform  # noqa: E402
 
 from lume_assets.assets.graph_assets import build_asset_graph  # noqa: E402
 from lume_assets.assets.graph_loader import load_graph  # noqa: E402
@@ -21,6 +23,7 @@ from lume_assets.assets.scan_asset import scan_asset  # noqa: E402
 from lume_assets.assets.scan_grid import LinSpace, ScanSpec  # noqa: E402
 from lume_assets.errors import GraphSpecError  # noqa: E402
 from lume_assets.models.lume_variables import load_variables  # noqa: E402
+from lume_assets.models.model import ModelSpec  # noqa: E402
 from tests.lume.torch_fixture import train_torch_model  # noqa: E402
 
 GRAPH = """\
@@ -60,6 +63,26 @@ def test_model_yaml_loads_with_every_field(trained):
     )
     assert (x2.units, x2.value_range) == ("m", (0.0, 2.0))
     assert [(v.name, v.kind, v.units) for v in outputs] == [("y", "scalar", "m")]
+
+
+def test_input_transformers_apply_and_their_files_are_in_the_version(trained, tmp_path):
+    model, graph = trained
+    folder = tmp_path / "model"
+    shutil.copytree(graph.parent / "model", folder)
+    doc = yaml.safe_load((folder / "surrogate.yml").read_text())
+    assert doc["model_class"] == "TorchModel" and len(doc["input_transformers"]) == 1
+    spec = ModelSpec.from_lume_torch(folder / "surrogate.yml")
+    point = {k: torch.tensor([v], dtype=torch.double) for k, v in (("x1", 0.3), ("x2", 1.2))}
+    direct = model.evaluate(point)
+    assert spec.evaluate({"x1": 0.3, "x2": 1.2})["y"] == direct["y"].item()
+    # a changed transformer file (same model weights) is a new version
+    shifted = AffineInputTransform(
+        d=2,
+        coefficient=torch.tensor([3.0, 2.0], dtype=torch.double),
+        offset=torch.full((2,), 0.1, dtype=torch.double),
+    )
+    torch.save(shifted, folder / doc["input_transformers"][0])
+    assert ModelSpec.from_lume_torch(folder / "surrogate.yml").version != spec.version
 
 
 def test_graph_model_form_scans_batched_and_equals_model_evaluate(trained, resources, instance):

@@ -1,7 +1,9 @@
-"""The program a Slurm job runs for `SlurmPipesClient.evaluate_chunk`: one chunk of model points.
+"""The program a chunk job runs: one chunk of model points, in a Slurm job, container or pod.
 
-``python -m lume_assets.deploy.slurm_worker`` inside the job. It opens Dagster Pipes (context
-and messages are files on the shared filesystem, named by the environment `sbatch` passes on),
+``python -m lume_assets.deploy.job_worker`` inside the job (`lume_assets.deploy.chunk_jobs`:
+Slurm, Docker and Kubernetes run the same program). It opens Dagster Pipes (context and
+messages as the client set them up: files on the shared filesystem for Slurm, the environment
+and the container's log for Docker and Kubernetes),
 imports the model named by the ``model`` extra (``package.module:ATTR``), evaluates the points
 in the ``points_file`` extra (one vectorized call when the model has a batch function and the
 ``batch`` extra is not false, as the in-process runner does for one point), writes
@@ -53,10 +55,14 @@ def main() -> None:
             "seconds": round(seconds, 6),
             "host": socket.gethostname(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "job": extras.get("job"),
         }
+        where = (
+            f"Slurm job {summary['slurm_job_id']}" if summary["slurm_job_id"] else extras.get("job")
+        )
         pipes.log.info(
             f"evaluated {len(points)} point(s) of {spec.name} v{spec.version} in {seconds:.3f} s "
-            f"on {summary['host']} (Slurm job {summary['slurm_job_id']})"
+            f"on {summary['host']} ({where})"
         )
         pipes.report_custom_message(summary)
 
