@@ -54,6 +54,7 @@ def _ping(base_url: str) -> docker.DockerClient | None:
     try:
         client = docker.DockerClient(base_url=base_url, version="auto", timeout=10)
         client.ping()
+        client.api.timeout = 300  # the work (image import, containers) on a loaded machine
         return client
     except Exception:
         return None
