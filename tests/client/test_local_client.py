@@ -10,7 +10,13 @@ import h5py
 import pytest
 
 from lume_assets.client import LumeClient
-from lume_assets.errors import ClientError, ModelError, ModelInputError, RunFailedError
+from lume_assets.errors import (
+    ClientError,
+    ModelError,
+    ModelInputError,
+    QueryError,
+    RunFailedError,
+)
 from lume_assets.storage.results import Result
 
 
@@ -82,6 +88,21 @@ def test_bad_input_fails_before_any_run(client: LumeClient) -> None:
         client.submit("nope", {})
     with pytest.raises(ClientError, match="No run 'not-a-run'"):
         client.status("not-a-run")
+
+
+def test_text_that_is_not_unicode_is_refused_in_one_line(client: LumeClient) -> None:
+    """Issue 15 #11: lone surrogates (undecodable bytes) give a QueryError naming the field,
+    never a UnicodeEncodeError from the database driver."""
+    calls = [
+        (lambda: client.results("\udcff"), "model name"),
+        (lambda: client.results("beam_envelope", {"inputs.k_f": "\udcff"}), "inputs.k_f $eq"),
+        (lambda: client.results("beam_envelope", {"inputs.\udcff": 1}), "query path"),
+        (lambda: client.status("\udcff"), "run id"),
+    ]
+    for call, what in calls:
+        with pytest.raises(QueryError, match="lone surrogate") as caught:
+            call()
+        assert str(caught.value).startswith(what) and "\n" not in str(caught.value)
 
 
 def test_results_as_list_and_dataframe(client: LumeClient, first: Result) -> None:
