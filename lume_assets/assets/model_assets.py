@@ -54,6 +54,7 @@ from lume_assets.assets.model_metadata import (
     output_metadata,
     render_plot,
 )
+from lume_assets.assets.plot_links import plot_metadata
 from lume_assets.errors import (
     LumeError,
     ModelError,
@@ -443,11 +444,14 @@ def model_asset(
                 meta["files"] = dg.MetadataValue.json(
                     {n: r.host_path for n, r in first.provenance.files.items()}
                 )
-            # the plot is a file referenced here, not an inline blob in the event log
-            if PLOT_FILE in first.provenance.files:
-                meta["plot_path"] = dg.MetadataValue.path(
-                    first.provenance.files[PLOT_FILE].host_path
-                )
+            # the plot is a file referenced here (and shown by Dagit), not a blob in the event log
+            plot = first.provenance.files.get(PLOT_FILE)
+            iom = _file_manager(context, "image")
+            if plot is not None and iom is not None:
+                local = iom.filesystem().resolve(plot.path)
+                meta.update(plot_metadata(context.instance, plot, local, spec.name))
+            elif plot is not None:
+                meta["plot_path"] = dg.MetadataValue.path(plot.host_path)
         else:
             meta.update(
                 {

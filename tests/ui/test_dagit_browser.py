@@ -28,21 +28,7 @@ SCREEN, TALL = "--window-size=1400,1000", "--window-size=1400,4000"
 #: Where the screenshots go (kept after the run, to look at).
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}
-"""
 NODES = """{ assetNodes { assetKey { path } groupName repository { location { name } } } }"""
-RUN_STATUS = "query S($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
-REPO = (
-    "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
-)
 
 
 def chromium() -> str:
@@ -122,27 +108,10 @@ def test_asset_graph_lists_the_demo_assets(ui: DagitServer) -> None:
 
 
 def test_materialization_launched_from_graphql_shows_up(ui: DagitServer) -> None:
-    (repo,) = graphql(ui.url, REPO)["repositoriesOrError"]["nodes"]
-    params = {
-        "selector": {
-            "repositoryLocationName": repo["location"]["name"],
-            "repositoryName": repo["name"],
-            "jobName": "__ASSET_JOB",
-            "assetSelection": [
-                {"path": ["beam_envelope", k]}
-                for k in ("result", "s", "sigma_x", "sigma_y", "report")
-            ],
-        },
-        "runConfigData": {"ops": {"beam_envelope": {"config": {"k_f": 2.45, "k_d": -2.35}}}},
-    }
-    launched = graphql(ui.url, LAUNCH, {"params": params})["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
-    deadline = time.monotonic() + 600  # a real condition: the run ends, however slowly
-    status = ""
-    while time.monotonic() < deadline and status not in ("SUCCESS", "FAILURE", "CANCELED"):
-        time.sleep(0.5)
-        status = graphql(ui.url, RUN_STATUS, {"id": run_id})["runOrError"]["status"]
+    keys = [["beam_envelope", k] for k in ("result", "s", "sigma_x", "sigma_y", "report")]
+    config = {"ops": {"beam_envelope": {"config": {"k_f": 2.45, "k_d": -2.35}}}}
+    run_id = ui.launch(keys, config)
+    status = ui.finished(run_id)
     assert status == "SUCCESS"
     page = f"{ui.url}/assets/beam_envelope/result?view=events"
     text = rendered(page, [f"Materialized in run |{run_id[:8]}|"])
