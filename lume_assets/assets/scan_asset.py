@@ -48,7 +48,7 @@ from lume_assets.io_managers.files import FileIOManager
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.files import FileRecord, sha256_file, write_bytes
 from lume_assets.storage.locator import chunk_file_id, result_file_path
-from lume_assets.storage.results import Provenance, Result
+from lume_assets.storage.results import Provenance, Result, utc_now_ms
 
 __all__ = ["SCAN_FILE", "SCAN_IO_MANAGER", "scan_asset", "stack_columns"]
 
@@ -219,16 +219,19 @@ def scan_asset(
                     "run_id": context.run.run_id,
                 },
             )
+            # one provenance record and one creation time for the chunk's points
             provenance = Provenance(
                 run_id=context.run.run_id,
                 asset_key=key.to_user_string(),
                 partition_key=chunk,
                 code_sha=code_sha,
+                files={SCAN_FILE: record},
             )
+            created = utc_now_ms()
             changed: list[Result] = []
             for ev in evals:
                 ev.files[SCAN_FILE] = record
-                result = result_of(spec, ev, provenance)
+                result = result_of(spec, ev, provenance, created)
                 if result is not ev.cached:
                     changed.append(result)
                 if not result.published:
