@@ -67,7 +67,7 @@ REPO = (
 )
 
 
-def graphql(url: str, query: str, variables: dict | None = None, timeout: float = 30) -> dict:
+def graphql(url: str, query: str, variables: dict | None = None, timeout: float = 120) -> dict:
     """POST a GraphQL document to a Dagit; return `data` (AssertionError on errors)."""
     body = requests.post(
         f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=timeout
@@ -94,7 +94,7 @@ class DagitServer:
 
     @classmethod
     def start(
-        cls, base: Path, timeout: float = 120.0, env: dict[str, str] | None = None
+        cls, base: Path, timeout: float = 300.0, env: dict[str, str] | None = None
     ) -> DagitServer:
         """Start `lume-assets dev` on a free port; return once the code location has loaded.
 
@@ -135,7 +135,8 @@ class DagitServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"lume-assets dev exited: {self.log.read_text()[-3000:]}")
             try:
-                data = graphql(self.url, "{ assetNodes { assetKey { path } } }", timeout=5)
+                left = max(1.0, deadline - time.monotonic())  # a loaded server answers slowly
+                data = graphql(self.url, "{ assetNodes { assetKey { path } } }", timeout=left)
                 if data["assetNodes"]:
                     return
             except (requests.RequestException, ValueError, AssertionError) as exc:
@@ -164,8 +165,9 @@ class DagitServer:
         assert launched["__typename"] == "LaunchRunSuccess", launched
         return launched["run"]["runId"]
 
-    def finished(self, run_id: str, timeout: float = 180.0) -> str:
-        """Wait for the run to end (or `timeout`); return its status."""
+    def finished(self, run_id: str, timeout: float = 600.0) -> str:
+        """Wait for the run to end (or `timeout`: a real condition, generous on a loaded
+        machine); return its status."""
         deadline = time.monotonic() + timeout
         status = ""
         while time.monotonic() < deadline and status not in ("SUCCESS", "FAILURE", "CANCELED"):

@@ -379,7 +379,7 @@ class LocalBackend:
                     failed.append(run_id)
                     errors.append(info.error or info.status)
                 if progress is not None and len(runs) > 1:
-                    progress(done + len(failed), len(keys))
+                    progress(done, len(keys))  # partitions done; a failed one never counts
         if progress is not None and len(runs) == 1 and not failed:
             total = points[0] if points else len(keys)  # in the units reported so far
             progress(total, total)  # a failed scan never reports itself complete

@@ -23,7 +23,7 @@ from tests.ui.test_dagit_browser import CHROMIUM_FLAGS, SCREEN, chromium
 class Browser:
     """One headless chromium page, driven by DevTools protocol commands."""
 
-    def __init__(self, profile: Path, timeout: float = 60.0) -> None:
+    def __init__(self, profile: Path, timeout: float = 300.0) -> None:
         """Start chromium with a blank page and connect to it."""
         flags = [f for f in CHROMIUM_FLAGS if not f.startswith("--virtual-time-budget")]
         self.proc = subprocess.Popen(
@@ -48,7 +48,7 @@ class Browser:
                     raise RuntimeError("chromium did not open its DevTools port")
                 time.sleep(0.1)
             port = port_file.read_text().split()[0]
-            pages = requests.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+            pages = requests.get(f"http://127.0.0.1:{port}/json/list", timeout=120).json()
             page = next(p for p in pages if p["type"] == "page")
             self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=timeout)
         except BaseException:
@@ -74,8 +74,11 @@ class Browser:
         got = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
         return got["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 60.0) -> Any:
-        """Poll `expression` until it is truthy; return its value (AssertionError on timeout)."""
+    def wait_for(self, expression: str, timeout: float = 300.0) -> Any:
+        """Poll `expression` until it is truthy; return its value (AssertionError on timeout).
+
+        A real condition with a deadline generous for a loaded machine (it ends when met).
+        """
         deadline = time.monotonic() + timeout
         value = None
         while time.monotonic() < deadline:

@@ -45,7 +45,7 @@ def chromium() -> str:
 def browse(url: str, *args: str) -> str:
     """Load `url` headless with extra chromium args; return stdout (the DOM for --dump-dom)."""
     done = subprocess.run(
-        [chromium(), *CHROMIUM_FLAGS, *args, url], capture_output=True, text=True, timeout=90
+        [chromium(), *CHROMIUM_FLAGS, *args, url], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -57,14 +57,16 @@ def visible_text(dom: str) -> str:
     return re.sub(r"\|[\s|]*", "|", re.sub(r"<[^>]+>", "|", dom))
 
 
-def rendered(url: str, expected: list[str], attempts: int = 4) -> str:
-    """The page's text once it shows every `expected` piece (the UI loads data after paint)."""
-    text = ""
-    for _ in range(attempts):
-        text = visible_text(browse(url, TALL, "--dump-dom"))
-        if all(piece in text for piece in expected):
-            break
+def rendered(url: str, expected: list[str], seconds: float = 300) -> str:
+    """The page's text once it shows every `expected` piece (the UI loads data after paint).
+
+    Loads again until the pieces show or `seconds` pass: a loaded server answers slowly.
+    """
+    deadline = time.monotonic() + seconds
+    text = visible_text(browse(url, TALL, "--dump-dom"))
+    while not all(piece in text for piece in expected) and time.monotonic() < deadline:
         time.sleep(1)
+        text = visible_text(browse(url, TALL, "--dump-dom"))
     return text
 
 
@@ -110,7 +112,7 @@ def test_materialization_launched_from_graphql_shows_up(ui: DagitServer) -> None
     keys = [["beam_envelope", k] for k in ("result", "s", "sigma_x", "sigma_y", "report")]
     config = {"ops": {"beam_envelope": {"config": {"k_f": 2.45, "k_d": -2.35}}}}
     run_id = ui.launch(keys, config)
-    status = ui.finished(run_id, timeout=120)
+    status = ui.finished(run_id)
     assert status == "SUCCESS"
     page = f"{ui.url}/assets/beam_envelope/result?view=events"
     text = rendered(page, [f"Materialized in run |{run_id[:8]}|"])

@@ -113,7 +113,7 @@ def served_plot(ui: DagitServer, entries: dict[str, dict], label: str) -> tuple[
     assert len(markdown) < 1000  # Dagit renders shorter markdown inline, longer behind a dialog
     url = r"(/logs/lume_plots/[0-9a-f]{16}(?:-w\d+)?/png)"
     ((preview, full),) = re.findall(rf"\[!\[[^\]]*\]\({url}\)\]\({url}\)", markdown)
-    got = {u: requests.get(ui.url + u, timeout=30) for u in (preview, full)}
+    got = {u: requests.get(ui.url + u, timeout=120) for u in (preview, full)}
     assert all(r.status_code == 200 for r in got.values())
     assert got[full].content == Path(entries[f"{label}_path"]["path"]).read_bytes()
     assert got[preview].content[:8] == b"\x89PNG\r\n\x1a\n"
