@@ -4,13 +4,14 @@ Each round runs every case once as a fresh process under `/usr/bin/time -v` (wal
 max RSS), in the same order, on one fresh LUME_HOME / DAGSTER_HOME; the table shows medians over
 the rounds. Cases:
 
-- `import dagster` and `import lume_assets.demo.definitions` (the code location) in `python -c`;
+- `import dagster`, `import lume_assets.demo.definitions` (the demo code location, built) and
+  `import lume_assets.serving` (the product's building blocks) in `python -c`;
 - `lume-assets models list`, `lume-assets results beam_envelope --limit 5`;
 - `lume-assets run beam_envelope -i k_f=2.2` on a cache hit (the result exists already);
 - `dagster asset materialize` of a trivial one-asset file in a fresh process (the floor of any
   Dagster run from a command line).
 
-    PYTHONPATH=$PWD .venv/bin/python bench/cli_bench.py [--rounds 5]
+    PYTHONPATH=$PWD .venv/bin/python bench/cli_bench.py [--rounds 5] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+DAGSTER = "python -c 'import dagster'"
 TRIVIAL = """
 import dagster as dg
 
@@ -37,8 +39,9 @@ defs = dg.Definitions(assets=[trivial])
 """
 
 
-def measure(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """(wall seconds, max RSS MB) of one process under /usr/bin/time -v; fail loudly on error."""
+def measure(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
+    """(wall seconds, max RSS MB, CPU seconds user+sys) of one process under /usr/bin/time -v;
+    fail loudly on error. CPU time moves far less than wall time on a loaded machine."""
     done = subprocess.run(
         ["/usr/bin/time", "-v", *argv], env=env, cwd=cwd, capture_output=True, text=True
     )
@@ -47,14 +50,27 @@ def measure(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, flo
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", done.stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
     assert wall and rss, done.stderr[-2000:]
+    user = re.search(r"User time \(seconds\): ([\d.]+)", done.stderr)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", done.stderr)
+    assert user and system, done.stderr[-2000:]
     hours, minutes, seconds = wall.groups()
-    return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds), int(rss.group(1)) / 1024
+    return (
+        int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds),
+        int(rss.group(1)) / 1024,
+        float(user.group(1)) + float(system.group(1)),
+    )
 
 
 def main() -> None:
     """Run the interleaved rounds and print a Markdown table of medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of lume_assets (e.g. `git archive main`): also time importing its "
+        "demo definitions, first on sys.path, in the same rounds",
+    )
     args = parser.parse_args()
     bindir = Path(sys.executable).parent
     lume, dagster = str(bindir / "lume-assets"), str(bindir / "dagster")
@@ -71,6 +87,10 @@ def main() -> None:
         }
         env.pop("LUME_RESULTS_URL", None)
         env.pop("LUME_REGISTRY_URL", None)
+        # A user's Python caches bytecode; with PYTHONDONTWRITEBYTECODE (set in some sandboxes)
+        # lume_assets' ~80 modules would be compiled from source in every process while
+        # dagster's site-packages have their .pyc, which is no like-for-like comparison.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         py = sys.executable
         cases = {
             "python -c 'import dagster'": [py, "-c", "import dagster"],
@@ -79,6 +99,19 @@ def main() -> None:
                 "-c",
                 "import lume_assets.demo.definitions",
             ],
+            "python -c 'import lume_assets.serving'": [py, "-c", "import lume_assets.serving"],
+            **(
+                {
+                    "python -c 'import lume_assets.demo.definitions' (baseline)": [
+                        py,
+                        "-c",
+                        f"import sys; sys.path.insert(0, {str(args.baseline.resolve())!r}); "
+                        "import lume_assets.demo.definitions",
+                    ]
+                }
+                if args.baseline
+                else {}
+            ),
             "lume-assets models list": [lume, "models", "list"],
             "lume-assets results beam_envelope --limit 5": [
                 lume,
@@ -109,25 +142,38 @@ def main() -> None:
             measure(argv, env, base)
         times: dict[str, list[float]] = {name: [] for name in cases}
         rss: dict[str, list[float]] = {name: [] for name in cases}
+        cpu: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.rounds):
             for name, argv in cases.items():
-                wall, mem = measure(argv, env, base)
+                wall, mem, used = measure(argv, env, base)
                 times[name].append(wall)
                 rss[name].append(mem)
+                cpu[name].append(used)
     med = {name: statistics.median(values) for name, values in times.items()}
+    cpu_med = {name: statistics.median(values) for name, values in cpu.items()}
     print(f"{args.rounds} interleaved rounds, medians; {os.cpu_count()} cores\n")
-    print("| command | wall s (median) | min..max s | max RSS MB |")
-    print("|---|---:|---:|---:|")
+    print("| command | wall s (median) | min..max s | CPU s (median) | max RSS MB |")
+    print("|---|---:|---:|---:|---:|")
     for name in cases:
         print(
             f"| `{name}` | {med[name]:.2f} | {min(times[name]):.2f}..{max(times[name]):.2f} "
-            f"| {statistics.median(rss[name]):.0f} |"
+            f"| {cpu_med[name]:.2f} | {statistics.median(rss[name]):.0f} |"
         )
     location = med["python -c 'import lume_assets.demo.definitions'"]
     imports = location / med["python -c 'import dagster'"]
     hit = med["lume-assets run beam_envelope -i k_f=2.2 (cache hit)"]
     floor = med["dagster asset materialize (trivial asset)"]
+    serving = med["python -c 'import lume_assets.serving'"] / med[DAGSTER]
     print(f"\nimport definitions / import dagster: {imports:.2f}x")
+    print(f"import lume_assets.serving / import dagster: {serving:.2f}x")
+    if args.baseline:
+        old = med["python -c 'import lume_assets.demo.definitions' (baseline)"]
+        print(f"import definitions (baseline) / import dagster: {old / med[DAGSTER]:.2f}x")
+    for name in cases:
+        if name.startswith("python -c 'import lume_assets"):
+            print(
+                f"CPU time, {name[11:-1]} / import dagster: {cpu_med[name] / cpu_med[DAGSTER]:.2f}x"
+            )
     print(f"run cache hit / dagster asset materialize (trivial): {hit / floor:.2f}x")
 
 

@@ -9,7 +9,7 @@ import warnings
 import click
 
 from lume_assets.commands.common import remote_option
-from lume_assets.errors import ApprovalError, LumeError, RunFailedError
+from lume_assets.errors import ApprovalError, ClientError, LumeError, RunFailedError
 
 
 def one_line(exc: BaseException) -> str:
@@ -212,9 +212,22 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def check_arguments(args: list[str]) -> None:
+    """Refuse an argument holding bytes that are not UTF-8 (ClientError naming it, escaped)."""
+    for number, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+            raise ClientError(
+                f"argument {number} {arg[:60]!r} is not valid UTF-8 text; "
+                "give names, values and paths in UTF-8."
+            ) from None
+
+
 def main() -> None:
     """Entry point: run the CLI, turning LumeErrors into a one-line message and exit code 2."""
     try:
+        check_arguments(sys.argv[1:])
         code = cli.main(standalone_mode=False)  # returns the exit code of ctx.exit(...)
         if isinstance(code, int) and code:
             sys.exit(code)

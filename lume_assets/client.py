@@ -19,6 +19,7 @@ from typing import Any
 
 from lume_assets.api.records import ApprovalInfo, BackfillInfo, ModelInfo, Progress, RunInfo
 from lume_assets.errors import ClientError, ModelInputError, RunFailedError
+from lume_assets.storage.query import utf8_text
 from lume_assets.storage.results import Result
 
 __all__ = [
@@ -124,13 +125,13 @@ class LumeClient:
 
     def status(self, run_id: str) -> RunInfo:
         """Where run `run_id` stands: status, materialized assets, failure message."""
-        return self.backend.status(run_id)
+        return self.backend.status(utf8_text(run_id, "run id"))
 
     def wait(
         self, run_id: str, timeout: float | None = None, progress: Progress | None = None
     ) -> RunInfo:
         """Block until the run finishes; RunFailedError (server's message) unless it succeeded."""
-        info = self.backend.wait(run_id, timeout=timeout, progress=progress)
+        info = self.backend.wait(utf8_text(run_id, "run id"), timeout=timeout, progress=progress)
         if not info.succeeded:
             raise _failed(info)
         return info
@@ -237,6 +238,8 @@ class LumeClient:
         include_unpublished: bool = False,
     ) -> Any:
         """Results of `model` matching a Mongo-style `filter`: a list, or a pandas DataFrame."""
+        if model is not None:
+            utf8_text(model, "model name")
         found = self.store.find(
             model, filter, sort=sort, limit=limit, include_unpublished=include_unpublished
         )

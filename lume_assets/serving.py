@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -24,9 +24,11 @@ from lume_assets.io_managers.registry import RegistryResource
 from lume_assets.io_managers.results import ResultIOManager, ResultStoreResource
 from lume_assets.io_managers.text import TextIOManager
 from lume_assets.models.model import ModelSpec
-from lume_assets.models.registry import DeploymentRecord, ModelRegistry
 from lume_assets.settings import get_settings
 from lume_assets.storage.urls import url_password
+
+if TYPE_CHECKING:  # SQLAlchemy loads only when a registry is opened
+    from lume_assets.models.registry import DeploymentRecord
 
 #: ModelSpecs served by definitions built in this process, by (name, version): lets the client
 #: describe every served model (units, ranges, outputs), graph nodes included.
@@ -81,6 +83,8 @@ def resources() -> dict[str, Any]:
 
 def register_models(models: Sequence[ModelSpec]) -> list[DeploymentRecord]:
     """Register every model's deployment in the settings' registry (idempotent)."""
+    from lume_assets.models.registry import ModelRegistry
+
     registry = ModelRegistry(get_settings().resolved_registry_url())
     try:
         return [registry.register_spec(spec) for spec in models]

@@ -125,7 +125,7 @@ def dagit_backfill(dagit: DagitServer) -> Iterator[dict]:
             outcome["info"] = client.backfill(
                 "envelope_scan",
                 ["2.20"],
-                timeout=240,
+                timeout=540,
                 progress=lambda done, total: outcome["progress"].append((done, total)),
             )
         except Exception as exc:  # reported by the test that joins the thread
@@ -134,4 +134,4 @@ def dagit_backfill(dagit: DagitServer) -> Iterator[dict]:
     outcome["thread"] = threading.Thread(target=work, daemon=True)
     outcome["thread"].start()
     yield outcome
-    outcome["thread"].join(timeout=300)
+    outcome["thread"].join(timeout=600)

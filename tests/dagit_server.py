@@ -51,7 +51,23 @@ def project_env(lume_home: Path, dagster_home: Path) -> dict[str, str]:
     return env
 
 
-def graphql(url: str, query: str, variables: dict | None = None, timeout: float = 30) -> dict:
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+RUN_STATUS = "query S($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+REPO = (
+    "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+)
+
+
+def graphql(url: str, query: str, variables: dict | None = None, timeout: float = 120) -> dict:
     """POST a GraphQL document to a Dagit; return `data` (AssertionError on errors)."""
     body = requests.post(
         f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=timeout
@@ -78,7 +94,7 @@ class DagitServer:
 
     @classmethod
     def start(
-        cls, base: Path, timeout: float = 120.0, env: dict[str, str] | None = None
+        cls, base: Path, timeout: float = 300.0, env: dict[str, str] | None = None
     ) -> DagitServer:
         """Start `lume-assets dev` on a free port; return once the code location has loaded.
 
@@ -119,13 +135,45 @@ class DagitServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"lume-assets dev exited: {self.log.read_text()[-3000:]}")
             try:
-                data = graphql(self.url, "{ assetNodes { assetKey { path } } }", timeout=5)
+                left = max(1.0, deadline - time.monotonic())  # a loaded server answers slowly
+                data = graphql(self.url, "{ assetNodes { assetKey { path } } }", timeout=left)
                 if data["assetNodes"]:
                     return
             except (requests.RequestException, ValueError, AssertionError) as exc:
                 last = str(exc)
             time.sleep(0.5)
         raise TimeoutError(f"Dagit at {self.url} not ready in {timeout} s ({last}); see {self.log}")
+
+    def launch(
+        self, assets: list[list[str]], config: dict | None = None, tags: dict | None = None
+    ) -> str:
+        """Launch a run of `assets` (key paths) through the location's asset job; its id."""
+        (repo,) = graphql(self.url, REPO)["repositoriesOrError"]["nodes"]
+        params = {
+            "selector": {
+                "repositoryLocationName": repo["location"]["name"],
+                "repositoryName": repo["name"],
+                "jobName": "__ASSET_JOB",
+                "assetSelection": [{"path": path} for path in assets],
+            },
+            "runConfigData": config or {},
+            "executionMetadata": {
+                "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]
+            },
+        }
+        launched = graphql(self.url, LAUNCH, {"params": params})["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        return launched["run"]["runId"]
+
+    def finished(self, run_id: str, timeout: float = 600.0) -> str:
+        """Wait for the run to end (or `timeout`: a real condition, generous on a loaded
+        machine); return its status."""
+        deadline = time.monotonic() + timeout
+        status = ""
+        while time.monotonic() < deadline and status not in ("SUCCESS", "FAILURE", "CANCELED"):
+            time.sleep(0.5)
+            status = graphql(self.url, RUN_STATUS, {"id": run_id})["runOrError"]["status"]
+        return status
 
     def stop(self) -> None:
         """Stop the whole process group: SIGTERM, then SIGKILL after 15 s."""

@@ -51,7 +51,7 @@ class SlurmCluster:
         return {**os.environ, "SLURM_CONF": str(self.conf)}
 
     @classmethod
-    def start(cls, root: Path, timeout: float = 30.0) -> SlurmCluster:
+    def start(cls, root: Path, timeout: float = 180.0) -> SlurmCluster:
         """Write the config, start munged, slurmctld and slurmd, and wait for an idle node."""
         root.mkdir(parents=True, exist_ok=True)
         for sub in ("state", "spool", "log", "run", "munge"):
@@ -125,7 +125,7 @@ class SlurmCluster:
         """Start a daemon (it forks into the background and writes its pid file)."""
         exe = _which(daemon)
         assert exe, daemon
-        subprocess.run([exe, *args], env=self.env, check=True, capture_output=True, timeout=30)
+        subprocess.run([exe, *args], env=self.env, check=True, capture_output=True, timeout=120)
 
     def _wait(self, ready: object, timeout: float, what: str) -> None:
         """Poll `ready()` until true, else fail naming the log folder."""
@@ -145,7 +145,7 @@ class SlurmCluster:
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=10,
+            timeout=120,
         )
         return out.returncode == 0 and out.stdout.strip().startswith("idle")
 

@@ -8,13 +8,13 @@ import numpy as np
 
 from lume_assets.api.records import ModelInfo, VariableInfo
 from lume_assets.assets.model_display import variable_row, variable_spec
+from lume_assets.assets.model_keys import is_result_path
 from lume_assets.errors import ClientError, ModelInputError
 from lume_assets.models.catalogue import did_you_mean
 
 #: Metadata key model assets carry (set by `model_asset`).
 MODEL_METADATA = "lume/model"
 VERSION_METADATA = "lume/version"
-RESULT_NAME = "result"
 FORCE_FIELD = "force"
 
 
@@ -61,7 +61,7 @@ def model_entries(definitions: dg.Definitions, specs: Iterable[Any] = ()) -> dic
         seen.add(id(assets_def))
         for key, spec in assets_def.specs_by_key.items():
             model = spec.metadata.get(MODEL_METADATA)
-            if model is None or key.path[-1] != RESULT_NAME:
+            if model is None or not is_result_path(key.path):
                 continue
             version = str(spec.metadata.get(VERSION_METADATA, spec.code_version or ""))
             # graph nodes and installed models are described from their served specs

@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 
 import dagster as dg
 
-from lume_assets.api.catalog import MODEL_METADATA, RESULT_NAME, VERSION_METADATA, config_value
+from lume_assets.api.catalog import MODEL_METADATA, VERSION_METADATA, config_value
+from lume_assets.assets.model_keys import is_result_path
 from lume_assets.errors import ClientError, ModelInputError
 
 JOB_SUFFIX = "_job"
@@ -48,7 +49,7 @@ def _result_specs(definitions: dg.Definitions) -> list[tuple[dg.AssetKey, Any]]:
     out = []
     for assets_def in definitions.get_repository_def().assets_defs_by_key.values():
         for key, spec in assets_def.specs_by_key.items():
-            if spec.metadata.get(MODEL_METADATA) is not None and key.path[-1] == RESULT_NAME:
+            if spec.metadata.get(MODEL_METADATA) is not None and is_result_path(key.path):
                 out.append((key, spec))
     return out
 

@@ -6,6 +6,7 @@ and `status` / `wait` read the run from the instance like they would from a serv
 """
 
 import contextlib
+import importlib
 import os
 import re
 import threading
@@ -218,6 +219,10 @@ class LocalBackend:
         run_id = make_new_run_id()
         job = job or self._job()
         instance = self.instance  # opened here, not in the run thread
+        # The run opens the model registry (SQLAlchemy's ORM, imported lazily) while this thread
+        # may query the result store: import it here first, or one thread can find the ORM
+        # half-initialized by the other ("partially initialized module sqlalchemy.orm.exc").
+        importlib.import_module("lume_assets.models.registry")
 
         def execute() -> Any:
             return job.execute_in_process(
@@ -374,7 +379,7 @@ class LocalBackend:
                     failed.append(run_id)
                     errors.append(info.error or info.status)
                 if progress is not None and len(runs) > 1:
-                    progress(done + len(failed), len(keys))
+                    progress(done, len(keys))  # partitions done; a failed one never counts
         if progress is not None and len(runs) == 1 and not failed:
             total = points[0] if points else len(keys)  # in the units reported so far
             progress(total, total)  # a failed scan never reports itself complete
@@ -392,7 +397,7 @@ class LocalBackend:
         """The AssetsDefinition holding `asset` ('a/b'), or a ClientError listing assets."""
         key = dg.AssetKey.from_user_string(asset)
         try:
-            return self.definitions.get_assets_def(key)
+            return self.definitions.resolve_assets_def(key)
         except Exception:  # noqa: BLE001 - Dagster raises several kinds for unknown keys
             known = sorted(k.to_user_string() for k in self.definitions.resolve_all_asset_keys())
             raise ClientError(f"No asset {asset!r}; assets: {', '.join(known)}.") from None
@@ -405,7 +410,7 @@ class LocalBackend:
 
 
 def graph_node(entry: ModelEntry) -> bool:
-    """Whether a model entry is a node of a graph (`graph/node/model/result`)."""
+    """Whether a model entry is a node of a graph (`graph/node/model/<node>_result`)."""
     return entry.info.result_asset.count("/") >= 3
 
 

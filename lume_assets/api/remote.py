@@ -6,6 +6,7 @@ Runs are launched with `DagsterGraphQLClient.submit_job_execution`; what that cl
 """
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,7 +19,6 @@ from lume_assets.api import queries
 from lume_assets.api.catalog import (
     FORCE_FIELD,
     MODEL_METADATA,
-    RESULT_NAME,
     VERSION_METADATA,
     check_inputs,
     find_model,
@@ -38,6 +38,7 @@ from lume_assets.assets.model_display import (
     INPUTS_METADATA,
     OUTPUTS_METADATA,
 )
+from lume_assets.assets.model_keys import is_result_path
 from lume_assets.errors import ClientError, ModelInputError
 
 POLL_S = 0.5
@@ -137,7 +138,7 @@ class RemoteBackend:
             ranks: dict[str, tuple[bool, int, str]] = {}
             for node in nodes:
                 meta = metadata_values(node["metadataEntries"])
-                if MODEL_METADATA not in meta or node["assetKey"]["path"][-1] != RESULT_NAME:
+                if MODEL_METADATA not in meta or not is_result_path(node["assetKey"]["path"]):
                     continue
                 op = node["opNames"][0]
                 siblings = by_op.get(op, [node])
@@ -460,7 +461,10 @@ def _config_inputs(
                 name=field["name"],
                 default=json.loads(raw) if raw is not None else None,
                 allowed=allowed,
-                description=description.split("; allowed: ", 1)[0],
+                # "input 1 of 3 [m]: text; allowed: ..." (model_config._describe) -> "text"
+                description=re.sub(
+                    r"^input \d+ of \d+( \[[^\]]*\])?(: )?", "", description.split("; allowed: ")[0]
+                ),
             )
         )
     return out

@@ -6,11 +6,15 @@ and tells the run log how to decide. Deciding (CLI, the `approve_results` job) i
 `lume_assets.automation.gate`.
 """
 
+from __future__ import annotations
+
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from lume_assets.automation.approval import Approval, ApprovalStore
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported by whoever opens one, at run time
+    from lume_assets.automation.approval import Approval, ApprovalStore
 
 APPROVAL_JOB_NAME = "approve_results"
 

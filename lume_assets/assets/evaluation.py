@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from lume_assets.errors import LumeError, ModelInputError
@@ -201,8 +202,16 @@ def evaluate(spec: ModelSpec, inputs: Sequence[dict[str, Any]], **options: Any) 
     return todo.complete(run_points(spec, todo.todo))
 
 
-def result_of(spec: ModelSpec, ev: Evaluation, provenance: Provenance) -> Result:
-    """The record to store for `ev`: the cached one (files refreshed), else a new Result."""
+def result_of(
+    spec: ModelSpec, ev: Evaluation, provenance: Provenance, created: datetime | None = None
+) -> Result:
+    """The record to store for `ev`: the cached one (files refreshed), else a new Result.
+
+    A new Result shares `provenance` when that already holds the point's files. Given
+    `created` (a scan chunk: one time for its points), it is built without re-validation: its
+    inputs were validated and its hash computed from them by `plan` (the `Result` validator
+    would hash every point a second time). Without it, it is validated as any Result.
+    """
     if ev.cached is not None:
         if not ev.files or ev.files == ev.cached.provenance.files:
             return ev.cached
@@ -210,12 +219,17 @@ def result_of(spec: ModelSpec, ev: Evaluation, provenance: Provenance) -> Result
         return ev.cached.model_copy(
             update={"provenance": ev.cached.provenance.model_copy(update={"files": files})}
         )
-    return Result(
-        model=spec.name,
-        version=spec.version,
-        inputs=ev.inputs,
-        outputs=ev.outputs,
-        inputs_hash=ev.inputs_hash,
-        published=ev.published,
-        provenance=provenance.model_copy(update={"files": dict(ev.files)}),
-    )
+    if ev.files != provenance.files:
+        provenance = provenance.model_copy(update={"files": dict(ev.files)})
+    fields: dict[str, Any] = {
+        "model": spec.name,
+        "version": spec.version,
+        "inputs": ev.inputs,
+        "outputs": ev.outputs,
+        "inputs_hash": ev.inputs_hash,
+        "published": ev.published,
+        "provenance": provenance,
+    }
+    if created is None:
+        return Result(**fields)
+    return Result.model_construct(created=created, **fields)

@@ -1,7 +1,8 @@
 """A validated asset graph as Dagster assets: `load_asset_graph("graph.yaml")`.
 
-Each node becomes a `model_asset` keyed `[graph, node, model, output]` in the asset group named
-after the graph (after its `project:` when it has one; its records then go to that result-store
+Each node becomes a `model_asset` keyed `[graph, node, model, <node>_<output>]` (Dagit's lineage
+cards show the last component: `sim_result`, `analysis_result`) in the asset group named after
+the graph (after its `project:` when it has one; its records then go to that result-store
 project): its scalar outputs in the result store ("result_io_manager"), its arrays in HDF5
 ("hdf5_io_manager"), its text in text files ("text_io_manager"). A mapped input becomes a
 dependency on the upstream asset holding that output — arrays and text load from their files,
@@ -56,11 +57,11 @@ class AssetGraph:
 
     def key(self, node: str, output: str) -> dg.AssetKey:
         """Asset key holding `output` of `node` (scalars: the node's result asset)."""
-        return model_output_key(self.graph.node(node).model, output, self.prefix(node))
+        return model_output_key(self.graph.node(node).model, output, self.prefix(node), node)
 
     def result_key(self, node: str) -> dg.AssetKey:
         """Asset key of a node's result record."""
-        return model_result_key(self.graph.node(node).model, self.prefix(node))
+        return model_result_key(self.graph.node(node).model, self.prefix(node), node)
 
     def op_name(self, node: str) -> str:
         """The op (run-config key) of a node."""
@@ -79,8 +80,8 @@ def _binding(graph: ResolvedGraph, node: ResolvedNode, input_name: str) -> Any:
         and (out_var.kind in FILE_OUTPUT_KINDS)
     ):
         # a file-path input reads the upstream result: its provenance holds the file's path
-        return FromOutput(model_result_key(upstream.model, prefix), ref.output)
-    binding = output_binding(upstream.model, ref.output, prefix)
+        return FromOutput(model_result_key(upstream.model, prefix, upstream.name), ref.output)
+    binding = output_binding(upstream.model, ref.output, prefix, upstream.name)
     index = ref.index_tuple()
     if index is None:
         return binding
@@ -118,6 +119,7 @@ def build_asset_graph(graph: ResolvedGraph) -> AssetGraph:
                 upstream={name: _binding(graph, node, name) for name in node.mappings},
                 partitions_def=partitions_def,
                 partition_inputs=_partition_inputs(part) if node.own_partitions else None,
+                node=node.name,
             )
         except (LumeError, dg.DagsterError) as exc:
             raise GraphSpecError(

@@ -54,6 +54,7 @@ from lume_assets.assets.model_metadata import (
     output_metadata,
     render_plot,
 )
+from lume_assets.assets.plot_links import plot_metadata
 from lume_assets.errors import (
     LumeError,
     ModelError,
@@ -66,7 +67,7 @@ from lume_assets.io_managers.files import FileIOManager
 from lume_assets.io_managers.results import PROJECT_KEY, RECORD_UNCHANGED
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.files import write_bytes
-from lume_assets.storage.hdf5 import H5Node
+from lume_assets.storage.h5node import H5Node
 from lume_assets.storage.locator import result_file_path
 from lume_assets.storage.results import Provenance, Result
 
@@ -182,6 +183,7 @@ def model_asset(
     range_check: bool = True,
     result_kind: str | None = None,
     results_project: str | None = None,
+    node: str | None = None,
 ) -> dg.AssetsDefinition:
     """Turn `spec` into a multi-asset (result record + one file asset per array/text output).
 
@@ -197,6 +199,8 @@ def model_asset(
       `result_kind` is the store kind Dagit shows (default: the settings').
     - `results_project` stores the records in that result-store project (a graph's
       `project:`; default: the store's configured project).
+    - `node` (a graph node's name) names the assets `<node>_<output>`, so that Dagit's lineage
+      cards, which show a key's last component, tell the nodes of a graph apart.
 
     Every run goes through the evaluation core (`lume_assets.assets.evaluation`): a stored
     result with the same inputs hash is reused, published or held alike. The assets are grouped
@@ -215,8 +219,8 @@ def model_asset(
             f"{', '.join(spec.input_map)}."
         )
     prefix = prefix_parts(key_prefix)
-    keys = {RESULT_OUTPUT: model_result_key(spec, prefix)}
-    keys.update({v.name: dg.AssetKey([*prefix, spec.name, v.name]) for v in file_outputs(spec)})
+    keys = {RESULT_OUTPUT: model_result_key(spec, prefix, node)}
+    keys.update({v.name: model_output_key(spec, v.name, prefix, node) for v in file_outputs(spec)})
     if partition_inputs is not None and partitions_def is None:
         raise ModelError(f"model {spec.name!r}: partition_inputs needs a partitions_def.")
     if partition_inputs is not None:
@@ -443,11 +447,14 @@ def model_asset(
                 meta["files"] = dg.MetadataValue.json(
                     {n: r.host_path for n, r in first.provenance.files.items()}
                 )
-            # the plot is a file referenced here, not an inline blob in the event log
-            if PLOT_FILE in first.provenance.files:
-                meta["plot_path"] = dg.MetadataValue.path(
-                    first.provenance.files[PLOT_FILE].host_path
-                )
+            # the plot is a file referenced here (and shown by Dagit), not a blob in the event log
+            plot = first.provenance.files.get(PLOT_FILE)
+            iom = _file_manager(context, "image")
+            if plot is not None and iom is not None:
+                local = iom.filesystem().resolve(plot.path)
+                meta.update(plot_metadata(context.instance, plot, local, spec.name))
+            elif plot is not None:
+                meta["plot_path"] = dg.MetadataValue.path(plot.host_path)
         else:
             meta.update(
                 {

@@ -13,16 +13,44 @@ from lume_assets.models.variables import ArrayVariable, FileVariable, ScalarVari
 FORCE_FIELD = "force"
 
 
-def _describe(var: Any) -> str:
-    """Launchpad description of an input: text, units and allowed range/shape."""
-    parts = [var.description] if var.description else []
+def _allowed(var: Any) -> str:
+    """What an input accepts, with units: a range, an array shape or a file."""
     if isinstance(var, ScalarVariable):
-        parts.append(f"allowed: {var.describe_allowed()}")
-    elif isinstance(var, ArrayVariable):
-        parts.append(f"{var.dtype} array, shape {var.describe_shape()}")
-    elif isinstance(var, FileVariable):
-        parts.append("path of an existing file")
-    return "; ".join(parts)
+        return f"allowed: {var.describe_allowed()}"
+    if isinstance(var, ArrayVariable):
+        return f"{var.dtype} array, shape {var.describe_shape()}"
+    if isinstance(var, FileVariable):
+        return "path of an existing file"
+    return ""
+
+
+def _describe(var: Any, position: int = 0, count: int = 0) -> str:
+    """Launchpad description of an input: its place among the inputs (Dagster lists config
+    fields alphabetically), units, text and allowed range/shape."""
+    units = getattr(var, "units", None)
+    head = f"input {position} of {count}" if position else ""
+    head += f" [{units}]" if units else ""
+    text = f"{head}: {var.description}" if head and var.description else head or var.description
+    return "; ".join(p for p in (text, _allowed(var)) if p)
+
+
+def inputs_summary(spec: ModelSpec, exclude: Sequence[str] = ()) -> str:
+    """The run config's description: the inputs in declared order with units and ranges, then
+    the run setting, and where storage is set (Dagit shows it in the launchpad's help)."""
+    lines = [
+        f"{var.name}"
+        + (f" [{var.units}]" if getattr(var, "units", None) else "")
+        + ": "
+        + "; ".join(p for p in (var.description, _allowed(var)) if p)
+        for var in spec.inputs
+        if var.name not in exclude
+    ]
+    return (
+        f"Inputs of model {spec.name} {spec.version}, in declared order: "
+        + " | ".join(lines)
+        + f" || Run setting: {FORCE_FIELD}. Storage (result store, registry, file roots) is set "
+        "under resources:, apart from the inputs."
+    )
 
 
 def _config_type(var: Any) -> Any:
@@ -45,21 +73,27 @@ def _config_type(var: Any) -> Any:
 def build_config_class(spec: ModelSpec, exclude: Sequence[str] = ()) -> type[dg.Config]:
     """A Dagster Config class with one field per input (defaults shown) and `force`."""
     fields: dict[str, Any] = {}
-    for var in spec.inputs:
-        if var.name in exclude:
-            continue
+    shown = [var for var in spec.inputs if var.name not in exclude]
+    for position, var in enumerate(shown, start=1):
         default = getattr(var, "default", None)
         kind = _config_type(var)
+        described = _describe(var, position, len(shown))
         if default is None:
-            fields[var.name] = (kind, pydantic.Field(description=_describe(var)))
+            fields[var.name] = (kind, pydantic.Field(description=described))
         else:
-            fields[var.name] = (kind, pydantic.Field(default=default, description=_describe(var)))
+            fields[var.name] = (kind, pydantic.Field(default=default, description=described))
     fields[FORCE_FIELD] = (
         bool,
-        pydantic.Field(default=False, description="Re-evaluate even if a cached result exists."),
+        pydantic.Field(
+            default=False,
+            description="Run setting, not a model input: re-evaluate even if a cached result "
+            "exists.",
+        ),
     )
     name = "".join(p.capitalize() for p in spec.name.split("_")) + "Config"
-    return pydantic.create_model(name, __base__=dg.Config, **fields)
+    return pydantic.create_model(
+        name, __base__=dg.Config, __doc__=inputs_summary(spec, exclude), **fields
+    )
 
 
 def partition_config_class(spec: ModelSpec, exclude: Sequence[str] = ()) -> type[dg.Config]:

@@ -45,8 +45,20 @@ def file_outputs(spec: ModelSpec) -> list:
     return [v for v in spec.outputs if v.kind in IO_MANAGER_BY_KIND]
 
 
+def asset_name(output: str, node: str | None = None) -> str:
+    """Last key component of an output's asset: the output, `<node>_<output>` for a graph node.
+
+    Dagit's lineage card shows only this component, so a graph's nodes read `sim_result`,
+    `analysis_result` rather than `result` each.
+    """
+    return f"{node}_{output}" if node else output
+
+
 def model_output_key(
-    spec: ModelSpec, output: str, key_prefix: str | Sequence[str] | None = None
+    spec: ModelSpec,
+    output: str,
+    key_prefix: str | Sequence[str] | None = None,
+    node: str | None = None,
 ) -> dg.AssetKey:
     """Asset key holding `output` of `spec` (scalar and file outputs: the result asset)."""
     if output != RESULT_OUTPUT and output not in spec.output_map:
@@ -55,17 +67,29 @@ def model_output_key(
             f"{', '.join(spec.output_map)}."
         )
     own = output if output in {v.name for v in file_outputs(spec)} else RESULT_OUTPUT
-    return dg.AssetKey([*prefix_parts(key_prefix), spec.name, own])
+    return dg.AssetKey([*prefix_parts(key_prefix), spec.name, asset_name(own, node)])
 
 
 def output_binding(
-    spec: ModelSpec, output: str, key_prefix: str | Sequence[str] | None = None
+    spec: ModelSpec,
+    output: str,
+    key_prefix: str | Sequence[str] | None = None,
+    node: str | None = None,
 ) -> Upstream:
     """How a downstream model binds an input to `output` of `spec` (for `upstream=`)."""
-    key = model_output_key(spec, output, key_prefix)
-    return key if key.path[-1] == output else FromOutput(key, output)
+    key = model_output_key(spec, output, key_prefix, node)
+    return key if key.path[-1] == asset_name(output, node) else FromOutput(key, output)
 
 
-def model_result_key(spec: ModelSpec, key_prefix: str | Sequence[str] | None = None) -> dg.AssetKey:
+def model_result_key(
+    spec: ModelSpec, key_prefix: str | Sequence[str] | None = None, node: str | None = None
+) -> dg.AssetKey:
     """Asset key of the model's result record."""
-    return dg.AssetKey([*prefix_parts(key_prefix), spec.name, RESULT_OUTPUT])
+    return dg.AssetKey([*prefix_parts(key_prefix), spec.name, asset_name(RESULT_OUTPUT, node)])
+
+
+def is_result_path(path: Sequence[str]) -> bool:
+    """Whether an asset key path names a model's result record (`.../result`, or
+    `graph/node/model/node_result` for a graph node)."""
+    last = path[-1] if path else ""
+    return last == RESULT_OUTPUT or (len(path) >= 4 and last == asset_name(RESULT_OUTPUT, path[1]))

@@ -1,7 +1,6 @@
 """Dagit metadata of model assets: inputs/outputs tables, array summaries, the plot, and
 self-describing HDF5 values for image outputs."""
 
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,8 +8,9 @@ import dagster as dg
 import numpy as np
 
 from lume_assets.models.model import ModelSpec
+from lume_assets.models.plotting import png
 from lume_assets.models.variables import ArrayVariable, ImageVariable, ScalarVariable
-from lume_assets.storage.hdf5 import H5Node
+from lume_assets.storage.h5node import H5Node
 from lume_assets.storage.particles import is_particle_group, particle_summary
 
 _IO_COLUMNS = ("name", "kind", "value", "units", "allowed")
@@ -76,10 +76,7 @@ def render_plot(
     """The model's plot as PNG bytes, or None if the model declares no plot."""
     if spec.plot is None:
         return None
-    figure = spec.plot(inputs, outputs)
-    buf = io.BytesIO()
-    figure.savefig(buf, format="png")
-    return buf.getvalue()
+    return png(spec.plot(inputs, outputs))
 
 
 def file_value(var: Any, value: Any, spec: ModelSpec, inputs_hash: str) -> Any:

@@ -22,6 +22,7 @@ files, keeping each point's published flag (never unpublishing).
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -37,15 +38,17 @@ from lume_assets.assets.evaluation import (
 )
 from lume_assets.assets.model_config import ScanConfig, model_op_tags
 from lume_assets.assets.model_keys import prefix_parts
+from lume_assets.assets.plot_links import plot_metadata
 from lume_assets.assets.scan_grid import ScanSpec
+from lume_assets.assets.scan_overview import OVERVIEW_FOLDER, ScanOverview
 from lume_assets.automation.progress import Progress
 from lume_assets.deploy.chunk_runners import RUNNER_KEY
 from lume_assets.errors import LumeError
 from lume_assets.io_managers.files import FileIOManager
 from lume_assets.models.model import ModelSpec
-from lume_assets.storage.files import FileRecord
+from lume_assets.storage.files import FileRecord, sha256_file, write_bytes
 from lume_assets.storage.locator import chunk_file_id, result_file_path
-from lume_assets.storage.results import Provenance, Result
+from lume_assets.storage.results import Provenance, Result, utc_now_ms
 
 __all__ = ["SCAN_FILE", "SCAN_IO_MANAGER", "scan_asset", "stack_columns"]
 
@@ -94,6 +97,44 @@ def _reusable_file(iom: FileIOManager, evals: Sequence[Evaluation], rel: str) ->
     return iom.stored(record) if record is not None and record.path == rel else None
 
 
+def _overview(
+    overview: ScanOverview, iom: FileIOManager, key: dg.AssetKey, digests: list[str], title: str
+) -> tuple[FileRecord, Path] | None:
+    """The overview PNG of these chunk files: the stored one, else rendered and written once."""
+    fs = iom.filesystem()
+    rel = result_file_path(
+        key.path, chunk_file_id(overview.cache_key(digests)), ".png", OVERVIEW_FOLDER
+    )
+    local = fs.resolve(rel)
+    if local.is_file():  # the same points plotted before: no rendering, no new file
+        record = FileRecord(
+            path=rel,
+            host_path=fs.host_path(rel),
+            bytes=local.stat().st_size,
+            sha256=sha256_file(local),
+            serializer="png",
+        )
+        return record, local
+    data = overview.png(title)
+    return (write_bytes(fs, rel, data, "png"), local) if data is not None else None
+
+
+def _stored_last(partitions: dg.StaticPartitionsDefinition, chunks: list[str]) -> str:
+    """The chunk whose materialization event Dagster stores last, i.e. the one Dagit shows as
+    the asset's latest: Dagster emits a range's events in the order of the partitions subset it
+    builds from the range (a set), rebuilt here the same way, in the same process."""
+    subset = partitions.empty_subset().with_partition_key_range(
+        partitions, dg.PartitionKeyRange(chunks[0], chunks[-1])
+    )
+    return list(subset.get_partition_keys())[-1]
+
+
+def _scan_overview(spec: ModelSpec, scan: ScanSpec) -> ScanOverview:
+    """A fresh overview of `scan` (refuses a `plot_output` that is not a scalar output)."""
+    axes = {n: scan.axis_values(n) for n in scan.axes}
+    return ScanOverview(spec, axes, grid=scan.combine == "product", plot_output=scan.plot_output)
+
+
 def scan_asset(
     spec: ModelSpec,
     scan: ScanSpec,
@@ -110,6 +151,7 @@ def scan_asset(
     `force` re-evaluates stored points as a model's does (their published flag is kept).
     """
     key = dg.AssetKey([*prefix_parts(key_prefix), spec.name, scan.name])
+    _scan_overview(spec, scan)  # a bad plot_output fails when the definitions load
     partitions = dg.StaticPartitionsDefinition(scan.chunk_keys())
     resource_keys = {"result_store", SCAN_IO_MANAGER, RUNNER_KEY} | (
         {"approvals"} if requires_approval else set()
@@ -152,6 +194,8 @@ def scan_asset(
         out: dict[str, Any] = {}
         held: list[str] = []
         counts = {"written": 0, "hits": 0}
+        overview = _scan_overview(spec, scan)
+        digests: list[str] = []  # one per chunk file: what the overview plot depends on
 
         def write(chunk: str, todo: EvaluationPlan, outputs: Future) -> None:
             """Write one evaluated chunk (file, then its result rows) and let it go."""
@@ -161,9 +205,11 @@ def scan_asset(
                 raise _failure(chunk, exc) from None
             file_id = chunk_file_id(ev.inputs_hash for ev in evals)
             rel = result_file_path(key.path, file_id, ".h5", chunk)
+            columns = _columns(evals)
+            overview.add(columns["inputs"], columns["outputs"])
             record = _reusable_file(iom, evals, rel) or iom.write_result_file(
                 key.path,
-                _columns(evals),
+                columns,
                 file_id=file_id,
                 partition=chunk,
                 stamp={
@@ -173,16 +219,19 @@ def scan_asset(
                     "run_id": context.run.run_id,
                 },
             )
+            # one provenance record and one creation time for the chunk's points
             provenance = Provenance(
                 run_id=context.run.run_id,
                 asset_key=key.to_user_string(),
                 partition_key=chunk,
                 code_sha=code_sha,
+                files={SCAN_FILE: record},
             )
+            created = utc_now_ms()
             changed: list[Result] = []
             for ev in evals:
                 ev.files[SCAN_FILE] = record
-                result = result_of(spec, ev, provenance)
+                result = result_of(spec, ev, provenance, created)
                 if result is not ev.cached:
                     changed.append(result)
                 if not result.published:
@@ -191,6 +240,7 @@ def scan_asset(
             counts["written"] += len(changed)
             counts["hits"] += sum(ev.cache_hit for ev in evals)
             out[chunk] = record
+            digests.append(record.sha256 or record.path)
             progress.advance(len(evals))
 
         # one chunk = one batch call = one file = one visible write; up to `depth` chunks are
@@ -223,6 +273,14 @@ def scan_asset(
                 "runner_workers": dg.MetadataValue.int(runner.pool_size()),
             }
         )
+        # the overview goes on one event only, the one stored last: Dagit's asset page shows
+        # the latest, and the other chunks' events stay as they were
+        title = f"{spec.name} {scan.name}: {progress.done} point(s)"
+        summary: dict[str, Any] = {"summary": overview.summary()}
+        drawn = _overview(overview, iom, key, digests, title)
+        if drawn is not None:
+            summary.update(plot_metadata(context.instance, *drawn, title, label="overview"))
+        context.add_asset_metadata(summary, partition_key=_stored_last(partitions, chunks))
         if requires_approval and held:
             approval = hold_for_approval(
                 context,

@@ -41,6 +41,10 @@ class ScanSpec(BaseModel):
         default="product", description="product: every combination; zip: i-th with i-th."
     )
     chunk_size: int = Field(default=1000, ge=1, description="Points per partition.")
+    plot_output: str | None = Field(
+        default=None,
+        description="Scalar output of the overview plot (default: the model's first scalar).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ScanSpec:
@@ -49,12 +53,12 @@ class ScanSpec(BaseModel):
         if overlap:
             raise ValueError(f"inputs {overlap} are both scanned and fixed; keep one")
         if self.combine == "zip":
-            lengths = {name: len(self._axis(name)) for name in self.axes}
+            lengths = {name: len(self.axis_values(name)) for name in self.axes}
             if len(set(lengths.values())) > 1:
                 raise ValueError(f"zip axes must have equal lengths, got {lengths}")
         return self
 
-    def _axis(self, name: str) -> np.ndarray:
+    def axis_values(self, name: str) -> np.ndarray:
         """Return the values of axis `name`."""
         axis = self.axes[name]
         return axis.values() if isinstance(axis, LinSpace) else np.asarray(axis, dtype=float)
@@ -62,15 +66,15 @@ class ScanSpec(BaseModel):
     @property
     def size(self) -> int:
         """Return the number of points."""
-        lengths = [len(self._axis(n)) for n in self.axes]
+        lengths = [len(self.axis_values(n)) for n in self.axes]
         return int(np.prod(lengths)) if self.combine == "product" else lengths[0]
 
     def columns(self) -> dict[str, np.ndarray]:
         """Return every point as one array per scanned input (row i = point i)."""
         names = list(self.axes)
         if self.combine == "zip":
-            return {n: self._axis(n) for n in names}
-        mesh = np.meshgrid(*(self._axis(n) for n in names), indexing="ij")
+            return {n: self.axis_values(n) for n in names}
+        mesh = np.meshgrid(*(self.axis_values(n) for n in names), indexing="ij")
         return {n: m.ravel() for n, m in zip(names, mesh, strict=True)}
 
     def chunk_keys(self) -> list[str]:

@@ -7,7 +7,7 @@ to approve. The run ends at the gate. A person then approves or rejects with
 launchpad; approving publishes the held results, rejecting records why and keeps them unpublished.
 """
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 from pydantic import Field
@@ -18,8 +18,10 @@ from lume_assets.assets.approval_gate import (
     gate_partition,
     hold_for_approval,
 )
-from lume_assets.automation.approval import ApprovalStore, decide, store_publisher
 from lume_assets.io_managers.results import ResultStoreResource
+
+if TYPE_CHECKING:  # SQLAlchemy is imported when a store is opened, not with the definitions
+    from lume_assets.automation.approval import ApprovalStore
 
 
 class ApprovalsResource(dg.ConfigurableResource):
@@ -29,8 +31,10 @@ class ApprovalsResource(dg.ConfigurableResource):
         default=None, description="Registry SQLAlchemy URL; default LUME_REGISTRY_URL or SQLite."
     )
 
-    def get_store(self) -> ApprovalStore:
+    def get_store(self) -> "ApprovalStore":
         """Open the approval store."""
+        from lume_assets.automation.approval import ApprovalStore
+
         return ApprovalStore(self.url)
 
 
@@ -55,6 +59,8 @@ def decide_approval(
     result_store: ResultStoreResource,
 ) -> None:
     """Record the decision; on approval publish the held results in the result store."""
+    from lume_assets.automation.approval import decide, store_publisher
+
     store = approvals.get_store()
     publish = None
     if config.decision == "approve":

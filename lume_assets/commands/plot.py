@@ -16,6 +16,7 @@ import click
 
 from lume_assets.commands.results import MAX_LIMIT, check_names, missing_sqlite, parse_where
 from lume_assets.errors import ClientError
+from lume_assets.models.plotting import draw
 
 
 def _number(value: Any) -> float | None:
@@ -30,38 +31,6 @@ def column(found: Sequence[Any], path: str) -> list[float | None]:
     """The values at `path` ('inputs.k', 'outputs.sigma') of each result."""
     root, _, name = path.partition(".")
     return [_number(getattr(r, root, {}).get(name)) for r in found]
-
-
-def draw(
-    xs: list[float], ys: list[float], cs: list[float] | None, labels: tuple[str, str, str]
-) -> Any:
-    """A matplotlib Figure: a line over x, or a heatmap / coloured points over (x, colour)."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6.4, 4.4), dpi=100)
-    axes = figure.add_subplot()
-    x_label, y_label, c_label = labels
-    if cs is None:
-        pairs = sorted(zip(xs, ys, strict=True))
-        axes.plot([p[0] for p in pairs], [p[1] for p in pairs], marker="o", markersize=3)
-        axes.set_ylabel(y_label)
-    else:
-        grid_x, grid_c = sorted(set(xs)), sorted(set(cs))
-        if len(grid_x) > 1 and len(grid_c) > 1 and len(grid_x) * len(grid_c) == len(xs):
-            import numpy as np
-
-            values = np.full((len(grid_c), len(grid_x)), np.nan)
-            for x, c, y in zip(xs, cs, ys, strict=True):
-                values[grid_c.index(c), grid_x.index(x)] = y
-            mesh = axes.pcolormesh(grid_x, grid_c, values, shading="nearest")
-        else:
-            mesh = axes.scatter(xs, cs, c=ys, s=12)
-        figure.colorbar(mesh, ax=axes, label=y_label)
-        axes.set_ylabel(c_label)
-    axes.set_xlabel(x_label)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    return figure
 
 
 @click.command()

@@ -30,6 +30,7 @@ FOCUS_SCAN = ScanSpec(
         "drift": LinSpace(start=0.5, stop=3.0, num=100),
     },
     chunk_size=1000,
+    plot_output="sigma",  # the overview heatmap: sigma over (k, drift)
 )
 NIGHTLY = ScheduleSpec(
     name="nightly_focus_scan",

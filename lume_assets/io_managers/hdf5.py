@@ -9,7 +9,7 @@ from pydantic import Field
 from lume_assets.io_managers.files import STAMP_KEYS, FileIOManager
 from lume_assets.storage.files import FileRecord
 from lume_assets.storage.filesystems import LocalFilesystem
-from lume_assets.storage.hdf5 import H5Node, HDF5Serializer, describe_file
+from lume_assets.storage.h5node import H5Node
 from lume_assets.storage.serializers import Serializer, get_serializer
 
 DATASET_SCHEMA = dg.TableSchema(
@@ -33,6 +33,8 @@ class HDF5IOManager(FileIOManager):
 
     def get_serializer(self, name: str) -> Serializer:
         """Return the HDF5 serializer with this manager's compression, else the registered one."""
+        from lume_assets.storage.hdf5 import HDF5Serializer  # h5py, when a file is written
+
         if name == HDF5Serializer.name:
             return HDF5Serializer(self.compression, self.compression_opts)
         return get_serializer(name)
@@ -54,6 +56,8 @@ class HDF5IOManager(FileIOManager):
         self, fs: LocalFilesystem, record: FileRecord, serializer: Serializer
     ) -> dict[str, Any]:
         """List the datasets of the written file (name, shape, dtype) as a Dagit table."""
+        from lume_assets.storage.hdf5 import HDF5Serializer, describe_file
+
         if not isinstance(serializer, HDF5Serializer):
             return {}
         rows = describe_file(fs.resolve(record.path))

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ import numpy as np
 
 from lume_assets.errors import SerializerError
 from lume_assets.storage.encoding import check_text
+from lume_assets.storage.h5node import H5Node
 from lume_assets.storage.serializers import PendingDigest, Serializer
 
 MARKER = "__lume_type__"
@@ -45,14 +46,6 @@ CHUNK_BYTES = 1 << 20
 """Target chunk size for large (or compressed) datasets: about 1 MiB."""
 
 _ROOT_VALUE = "value"
-
-
-@dataclass(eq=False)
-class H5Node:
-    """A group (``value`` is a dict) or dataset (any other value) with HDF5 attributes."""
-
-    value: Any
-    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from lume_assets.errors import QueryError
-from lume_assets.storage.encoding import MARKERS
+from lume_assets.errors import QueryError, SerializerError
+from lume_assets.storage.encoding import MARKERS, check_text
 
 ALLOWED_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$and")
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in")
@@ -71,6 +71,7 @@ def check_path(path: str) -> str:
     """Return `path` if it is a queryable dotted path, else raise QueryError."""
     if not isinstance(path, str) or not path:
         raise QueryError(f"Query path {path!r} must be a non-empty dotted string.")
+    utf8_text(path, "query path")
     parts = path.split(".")
     if path in TOP_LEVEL:
         return path
@@ -97,6 +98,14 @@ def check_path(path: str) -> str:
     return path
 
 
+def utf8_text(text: str, what: str) -> str:
+    """Return `text` if it is valid Unicode; else a QueryError naming `what` (lone surrogates)."""
+    try:
+        return check_text(text, what)
+    except SerializerError as exc:
+        raise QueryError(str(exc)) from None
+
+
 def _operand(value: Any, op: str, path: str) -> Any:
     """Return a scalar operand in canonical Python form, refusing lists, dicts and NaN."""
     if isinstance(value, np.generic):
@@ -104,7 +113,7 @@ def _operand(value: Any, op: str, path: str) -> Any:
     if value is None or isinstance(value, bool | str):
         if value is None and op in ("$gt", "$gte", "$lt", "$lte"):
             raise QueryError(f"{path}: {op} needs a non-null operand; use $eq/$ne with None.")
-        return value
+        return utf8_text(value, f"{path} {op} operand") if isinstance(value, str) else value
     if isinstance(value, int | float):
         if isinstance(value, int) and abs(value) >= MAX_INT:
             raise QueryError(

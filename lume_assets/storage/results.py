@@ -99,12 +99,39 @@ def canonical_inputs(value: Any, path: str = "inputs") -> Any:
     )
 
 
+_CANONICAL_JSON = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def _canonical_flat(inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Return the canonical form of a flat mapping of plain Python scalars with ASCII text
+    (a scan point: the hot path), exactly as `canonical_inputs` gives it; None for anything
+    else (the general path decides, and raises its errors)."""
+    out: dict[str, Any] = {}
+    for key, value in inputs.items():
+        if type(key) is not str or not key.isascii():
+            return None
+        kind = type(value)
+        if kind is float:
+            if value.is_integer():
+                value = int(value)
+            elif value - value != 0:  # NaN or an infinity: spelled as a string
+                return None
+        elif kind is str:
+            if not value.isascii():
+                return None
+        elif kind is not int and kind is not bool and value is not None:
+            return None
+        out[key] = value
+    return out
+
+
 def compute_inputs_hash(model: str, version: str, inputs: Mapping[str, Any]) -> str:
     """Return the sha256 hex digest identifying (model, version, canonical inputs)."""
-    payload = {"inputs": canonical_inputs(dict(inputs)), "model": model, "version": version}
-    text = json.dumps(
-        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    flat = _canonical_flat(inputs)
+    canonical = flat if flat is not None else canonical_inputs(dict(inputs))
+    text = _CANONICAL_JSON.encode({"inputs": canonical, "model": model, "version": version})
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -39,7 +39,17 @@ Writes are upserts keyed by (project, inputs_hash) (``INSERT ... ON CONFLICT DO 
 databases); a ``put_many`` call is one transaction, written in statements of `BATCH` rows, and
 the index rows of results that existed before are replaced in it, so a reader never sees a
 document without its index rows. SQLite writers take the lock up front (``BEGIN IMMEDIATE``,
-WAL journal, busy timeout) so concurrent writers queue instead of failing. Strings are compared
+WAL journal, busy timeout) so concurrent writers queue instead of failing.
+
+The write path is kept to a few dict lookups per result: a flat inputs/outputs dict of plain
+values is stored as it is (no codec walk), a batch's documents are JSON-encoded in one encoder
+call, a provenance record is encoded and hashed once per distinct object (a scan chunk's points
+share one), and a plain number's index row is sent as three values into a statement that holds
+the constant columns. Durability: WAL with ``synchronous=NORMAL`` — a committed batch survives a
+crash of the writing process (the WAL holds it before COMMIT returns); an OS crash or power loss
+can roll back the last commits but never corrupts the file (``FULL`` would add an fsync to
+every commit). Each connection gets 32 MiB of page cache so a bulk transaction's dirty index
+pages are not spilled to the WAL and re-read mid-transaction. Strings are compared
 by bytes (``COLLATE "C"`` on PostgreSQL), as MongoDB does. Limits (documented in the README):
 integers beyond 2**53 compare as float64; strings longer than 1024 bytes (UTF-8) or paths longer
 than 500 bytes are stored but not indexed, so they cannot be queried here.
@@ -73,7 +83,7 @@ from lume_assets.errors import (
     StoreUnavailableError,
 )
 from lume_assets.storage.blobs import HDF5BlobStore
-from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD, Codec
+from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD, Codec, check_key
 from lume_assets.storage.filesystems import LocalFilesystem
 from lume_assets.storage.query import (
     ARRAY,
@@ -202,6 +212,8 @@ _UPSERT = (
     + " RETURNING inputs_hash, id"
 )
 _ROW_COLS = "model, version, inputs_hash, created_ms, published, document, provenance_id"
+_FIELD_COLUMNS = ("owner_id", "path_id", "seq", "kind", "num", "text")
+_NUMBER_ROW = "{}, {}, 0, " + str(NUMBER) + ", {}, NULL"  # a plain number at seq 0
 
 
 def _indexable(leaf: Leaf) -> bool:
@@ -256,9 +268,35 @@ def _leaf_value(value: Any) -> tuple[str, Any]:
     return "num", float(value)
 
 
+# one encoder for every document: json.dumps(..., separators=...) builds a new one per call
+_JSON = json.JSONEncoder(allow_nan=True, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> str:
     """Return compact JSON text (NaN and infinities allowed, as in the stored documents)."""
-    return json.dumps(value, allow_nan=True, separators=(",", ":"))
+    return _JSON.encode(value)
+
+
+_BODY_START = '{"inputs":'
+
+
+def _dumps_flat(bodies: list[dict[str, Any]]) -> list[str]:
+    """Return the JSON text of each body {"inputs": {...}, "outputs": {...}} in ONE encoder call.
+
+    Only for bodies whose two dicts hold plain scalars: then a ``{`` follows a comma only where
+    a body starts (inside a string every quote is escaped), so the list's text splits exactly
+    into the bodies' texts.
+    """
+    if not bodies:
+        return []
+    texts = _JSON.encode(bodies)[1:-1].split("," + _BODY_START)
+    return [texts[0]] + [_BODY_START + t for t in texts[1:]]
+
+
+# Values a document holds exactly as they are (the codec would return them unchanged): a flat
+# dict of only these is stored without walking it through the codec.
+_AS_IS = frozenset({float, np.float64, bool, type(None)})
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass
@@ -376,7 +414,14 @@ class SqlResultStore(ResultStore):
             dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at each checkpoint
+            # WAL + NORMAL: a committed transaction survives a crash of the process (the WAL
+            # is written before COMMIT returns); only an OS crash or power loss can roll back
+            # the last commits, never corrupt the file. FULL would add an fsync per commit.
+            cur.execute("PRAGMA synchronous=NORMAL")
+            # 32 MiB of page cache (default 2 MiB): a bulk transaction's dirty index pages stay
+            # in memory instead of spilling to the WAL mid-transaction and being re-read
+            cur.execute("PRAGMA cache_size=-32768")
+            cur.execute("PRAGMA temp_store=MEMORY")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
             cur.close()
@@ -528,17 +573,23 @@ class SqlResultStore(ResultStore):
     ) -> None:
         """Insert the index rows of the documents `owners` (owner id -> {root: dict}).
 
-        The rows are those of `iter_leaves` under each root (not the root itself); plain
-        scalars, the common case, take a direct path.
+        The rows are those of `iter_leaves` under each root (not the root itself). Plain
+        scalars, the common case, take a direct path, and a plain number (kind NUMBER, seq 0)
+        is sent as three values (owner, path id, number) to a statement holding the constants.
         """
-        rows: list[tuple[Any, ...]] = []
+        numbers: list[tuple[Any, ...]] = []  # (owner, path id, num) of plain numbers
+        rows: list[tuple[Any, ...]] = []  # every other row, all six columns
+        add_number, add_row = numbers.append, rows.append
         lists: set[str] = set()
         memo: dict[str, dict[str, int | None]] = {}
+        kinds = _FAST_KINDS
         for owner, doc in owners.items():
             for root, value in doc.items():
-                ids = memo.setdefault(root, {})
+                ids = memo.get(root)
+                if ids is None:
+                    ids = memo[root] = {}
                 for key, item in value.items():
-                    kind = _FAST_KINDS.get(type(item))
+                    kind = kinds.get(type(item))
                     if kind is None:
                         self._nested_rows(conn, owner, item, f"{root}.{key}", rows, lists, local)
                         continue
@@ -548,18 +599,17 @@ class SqlResultStore(ResultStore):
                     if pid is None:
                         continue
                     if kind == NUMBER:
-                        rows.append(
-                            (owner, pid, 0, kind, None if item != item else float(item), None)
-                        )
+                        add_number((owner, pid, float(item) if item == item else None))
                     elif kind == STRING:
                         if len(item) * 4 <= MAX_INDEXED_TEXT or _fits(item):
-                            rows.append((owner, pid, 0, kind, None, item))
+                            add_row((owner, pid, 0, kind, None, item))
                     elif kind == BOOL:
-                        rows.append((owner, pid, 0, kind, 1.0 if item else 0.0, None))
+                        add_row((owner, pid, 0, kind, 1.0 if item else 0.0, None))
                     else:
-                        rows.append((owner, pid, 0, kind, None, None))
+                        add_row((owner, pid, 0, kind, None, None))
         self._flag_lists(conn, lists, local)
-        self._bulk_insert(conn, table, ("owner_id", "path_id", "seq", "kind", "num", "text"), rows)
+        self._bulk_insert(conn, table, _FIELD_COLUMNS, rows)
+        self._bulk_insert(conn, table, _FIELD_COLUMNS, numbers, values=_NUMBER_ROW)
 
     def _nested_rows(
         self,
@@ -592,18 +642,22 @@ class SqlResultStore(ResultStore):
         columns: tuple[str, ...],
         rows: list[tuple[Any, ...]],
         suffix: str = "",
+        values: str | None = None,
     ) -> list[Any]:
         """Insert row tuples straight through the driver (executemany / execute_values).
 
         The rows are already plain Python values, so SQLAlchemy's per-row parameter
         processing is skipped; `suffix` (ON CONFLICT ..., RETURNING ...) is appended.
-        Returns the fetched rows when `suffix` has a RETURNING clause (PostgreSQL).
+        `values` is a row template with a ``{}`` per value sent (constants written in it),
+        by default one per column. Returns the fetched rows when `suffix` has a RETURNING
+        clause (PostgreSQL).
         """
         if not rows:
             return []
         names = ", ".join(columns)
+        template = values or ", ".join(["{}"] * len(columns))
         if self.kind == "sqlite":
-            marks = ", ".join("?" * len(columns))
+            marks = template.replace("{}", "?")
             conn.exec_driver_sql(
                 f"INSERT INTO {table.name} ({names}) VALUES ({marks}){suffix}", rows
             )
@@ -617,6 +671,7 @@ class SqlResultStore(ResultStore):
                     cur,
                     f"INSERT INTO {table.name} ({names}) VALUES %s{suffix}",
                     rows,
+                    template=None if values is None else f"({template.replace('{}', '%s')})",
                     page_size=BATCH,
                     fetch="RETURNING" in suffix,
                 )
@@ -625,49 +680,86 @@ class SqlResultStore(ResultStore):
         finally:
             cur.close()
 
+    def _flat(self, value: dict[str, Any], root: str, keys: set[str]) -> dict[str, Any]:
+        """Return the stored form of inputs or outputs: `value` itself when it is flat and
+        holds only values the codec keeps as they are (the common case), else the codec's.
+
+        `keys` holds the keys already checked in this batch (results share their keys).
+        """
+        for key, item in value.items():
+            kind = type(item)
+            if kind in _AS_IS:
+                pass
+            elif kind is int:
+                if not _INT64[0] <= item <= _INT64[1]:
+                    return self.codec.encode(value, root)
+            elif kind is not str or not item.isascii():
+                return self.codec.encode(value, root)
+            if key not in keys:
+                check_key(key, root)
+                keys.add(key)
+        return value
+
     def _write_batch(self, conn: sa.Connection, results: list[Result], local: _PathIds) -> int:
-        """Upsert a batch: provenance, documents, then their index rows."""
+        """Upsert a batch: provenance, documents, then their index rows.
+
+        Per result this is a few dict lookups and one JSON encoding: provenance is encoded
+        and hashed once per distinct record (a scan chunk's results share one object), a flat
+        dict of plain values skips the codec, `created` is converted once per distinct time.
+        """
         latest = {r.inputs_hash: r for r in results}  # a hash twice in a batch: last wins
         hashes = sorted(latest)  # a fixed order: concurrent batches cannot deadlock
-        provenance: dict[str, str] = {}
-        prov_of: dict[str, str] = {}
-        bodies: dict[str, dict[str, Any]] = {}
-        seen: dict[tuple[Any, ...], str] = {}  # a chunk's points share one provenance
+        provenance: dict[str, str] = {}  # digest -> JSON of the distinct records
+        prov_of: list[str] = []  # digest of each result, in `hashes` order
+        bodies: list[dict[str, Any]] = []
+        flat = True  # every body a pair of flat dicts of plain values (see _dumps_flat)
+        by_object: dict[int, str] = {}  # id(provenance) -> digest (objects live in `latest`)
+        seen: dict[tuple[Any, ...], str] = {}  # equal records without files share a digest
+        created: dict[datetime, float] = {}
+        keys_in: set[str] = set()
+        keys_out: set[str] = set()
         for h in hashes:
             r = latest[h]
             p = r.provenance
-            # records with files (each result's own) are not shared: no lookup for those
-            key = (
-                (p.run_id, p.asset_key, p.partition_key, p.code_sha)
-                + (type(p.deployment_id), p.deployment_id)
-                if not p.files
-                else None
-            )
-            digest = seen.get(key) if key else None
+            digest = by_object.get(id(p))
             if digest is None:
-                prov = _dumps(p.model_dump())
-                digest = hashlib.sha256(prov.encode()).hexdigest()
-                if key:
-                    seen[key] = digest
-                provenance[digest] = prov
-            prov_of[h] = digest
-            bodies[h] = {
-                "inputs": self.codec.encode(r.inputs, "inputs"),
-                "outputs": self.codec.encode(r.outputs, "outputs"),
-            }
+                # records with files or input files are each result's own: no content lookup
+                key = (
+                    (p.run_id, p.asset_key, p.partition_key, p.code_sha)
+                    + (type(p.deployment_id), p.deployment_id)
+                    if not p.files and not p.input_files
+                    else None
+                )
+                digest = seen.get(key) if key else None
+                if digest is None:
+                    prov = _dumps(p.model_dump())
+                    digest = hashlib.sha256(prov.encode()).hexdigest()
+                    if key:
+                        seen[key] = digest
+                    provenance[digest] = prov
+                by_object[id(p)] = digest
+            prov_of.append(digest)
+            inputs = self._flat(r.inputs, "inputs", keys_in)
+            outputs = self._flat(r.outputs, "outputs", keys_out)
+            flat = flat and inputs is r.inputs and outputs is r.outputs
+            bodies.append({"inputs": inputs, "outputs": outputs})
+            if r.created not in created:
+                created[r.created] = datetime_ms(r.created)
+        texts = _dumps_flat(bodies) if flat else [_dumps(b) for b in bodies]
         prov_ids = self._provenance_ids(conn, provenance, local)
+        project = self.project
         rows = [
             (
-                self.project,
+                project,
                 h,
-                latest[h].model,
-                latest[h].version,
-                datetime_ms(latest[h].created),
-                latest[h].published,
-                prov_ids[prov_of[h]],
-                _dumps(bodies[h]),
+                (r := latest[h]).model,
+                r.version,
+                created[r.created],
+                r.published,
+                prov_ids[digest],
+                text,
             )
-            for h in hashes
+            for h, digest, text in zip(hashes, prov_of, texts, strict=True)
         ]
         if self.kind == "sqlite":
             ids = self._sqlite_rows(conn, hashes, rows)
@@ -677,7 +769,9 @@ class SqlResultStore(ResultStore):
             stale = list(ids.values())
             for start in range(0, len(stale), BATCH):
                 conn.execute(sa.delete(F).where(F.c.owner_id.in_(stale[start : start + BATCH])))
-        self._write_fields(conn, F, {ids[h]: bodies[h] for h in hashes}, local)
+        self._write_fields(
+            conn, F, {ids[h]: body for h, body in zip(hashes, bodies, strict=True)}, local
+        )
         self._written += len(hashes)
         return len(results)
 
@@ -690,10 +784,10 @@ class SqlResultStore(ResultStore):
         that exist: they are updated in place (their index rows dropped), the others inserted
         with the next ids.
         """
-        found = conn.execute(
-            sa.select(R.c.inputs_hash, R.c.id).where(
-                R.c.project == self.project, R.c.inputs_hash.in_(hashes)
-            )
+        marks = ", ".join("?" * len(hashes))
+        found = conn.exec_driver_sql(
+            f"SELECT inputs_hash, id FROM {R.name} WHERE project = ? AND inputs_hash IN ({marks})",
+            (self.project, *hashes),
         ).all()
         ids = dict(found)
         if ids:
@@ -708,12 +802,12 @@ class SqlResultStore(ResultStore):
             stale = list(ids.values())
             for start in range(0, len(stale), BATCH):
                 conn.execute(sa.delete(F).where(F.c.owner_id.in_(stale[start : start + BATCH])))
-        new = [row for row in rows if row[1] not in ids]
+        new = [row for row in rows if row[1] not in ids] if ids else rows
         if new:
-            top = conn.execute(sa.select(sa.func.max(R.c.id))).scalar() or 0
+            top = conn.exec_driver_sql(f"SELECT max(id) FROM {R.name}").scalar() or 0
             ids.update((row[1], top + i) for i, row in enumerate(new, start=1))
             self._bulk_insert(
-                conn, R, ("id", *_RESULT_COLUMNS), [(ids[row[1]], *row) for row in new]
+                conn, R, ("id", *_RESULT_COLUMNS), [(top + i, *row) for i, row in enumerate(new, 1)]
             )
         return ids
 

@@ -38,7 +38,7 @@ def materialize(graph: AssetGraph, resources: dict, instance: Any, **kwargs: Any
 def upstream_value(graph: AssetGraph, meta: dict, store: Any, node: str, output: str) -> Any:
     """An output as stored: arrays read from their HDF5 file with h5py, the rest from the store."""
     key = graph.key(node, output)
-    if key.path[-1] == output and "path" in meta[key]:
+    if key != graph.result_key(node) and "path" in meta[key]:
         path = Path(str(meta[key]["path"].value))
         if path.suffix == ".h5":
             with h5py.File(path, "r") as f:
@@ -309,3 +309,14 @@ def test_a_graphs_schedules_are_registered_and_run_its_job(
     ):
         [request] = schedule.evaluate_tick(context).run_requests
     assert request.run_key.startswith("nightly_night:2026-07-01T02:00:00+02:00")
+
+
+def test_graph_asset_names_carry_the_node() -> None:
+    """Dagit's lineage card shows a key's last part: each node's assets are `<node>_<output>`."""
+    chain = load_asset_graph(example_graph("beam_chain"))
+    assert chain.result_key("sim").path == ["beam_chain", "sim", "beam_envelope", "sim_result"]
+    assert chain.key("sim", "sigma_x").path[-1] == "sim_sigma_x"
+    assert chain.key("sim", "max_sigma") == chain.result_key("sim")  # scalars: the record
+    names = {key.path[-1] for asset in chain.assets for key in asset.keys}
+    assert {"sim_result", "sim_sigma_x", "analysis_result", "analysis_report"} <= names
+    assert not names & {"result", "sigma_x", "report"}

@@ -137,6 +137,29 @@ def test_config_shows_inputs_with_defaults_and_ranges() -> None:
     assert not fields["x"].is_required
 
 
+def test_run_config_lists_the_inputs_in_declared_order_with_units() -> None:
+    """Dagster shows config fields alphabetically: each input's description carries its place
+    and units, and the config's description (Dagit's launchpad help) lists them in order."""
+    import re
+
+    from lume_assets.demo.beam_model import BEAM_ENVELOPE
+
+    config = model_asset(BEAM_ENVELOPE).op.config_schema.as_field()
+    fields = config.config_type.fields
+    names = [var.name for var in BEAM_ENVELOPE.inputs]
+    assert names[:2] == ["k_f", "k_d"]  # declared order, not alphabetical
+    for place, name in enumerate(names, start=1):
+        assert fields[name].description.startswith(f"input {place} of {len(names)}"), name
+    assert fields["k_f"].description == (
+        "input 1 of 10 [1/m^2]: focusing quad strength; allowed: [0, 10] 1/m^2"
+    )
+    assert fields["force"].description.startswith("Run setting, not a model input")
+    summary = config.description
+    assert re.findall(r"(?:declared order: | \| )(\w+)", summary) == names
+    assert "k_d [1/m^2]: defocusing quad strength; allowed: [-10, 0] 1/m^2" in summary
+    assert "Storage (result store, registry, file roots) is set under resources:" in summary
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [

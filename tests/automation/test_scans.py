@@ -12,9 +12,12 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+import lume_assets.assets.evaluation as evaluation_module
+import lume_assets.storage.results as results_module
 from lume_assets.assets.scan_asset import scan_asset
 from lume_assets.assets.scan_grid import LinSpace, ScanSpec
 from lume_assets.automation.progress import subscribe
+from lume_assets.storage.results import compute_inputs_hash
 from tests.automation.conftest import make_cheap_spec
 
 
@@ -32,11 +35,21 @@ SCAN = ScanSpec(
 
 
 @pytest.mark.parametrize("batch", [True, False])
-def test_whole_scan_is_one_run_writing_every_chunk_and_every_result(scan_resources, batch):
+def test_whole_scan_is_one_run_writing_every_chunk_and_every_result(
+    scan_resources, batch, monkeypatch
+):
     spec = make_cheap_spec(batch=batch)
     asset = scan_asset(spec, SCAN)
     keys = SCAN.chunk_keys()
     assert len(keys) == 4
+    hashed: list[str] = []  # every inputs hash computed, by the evaluation core or a Result
+
+    def counted(*args):
+        hashed.append(args[0])
+        return compute_inputs_hash(*args)
+
+    monkeypatch.setattr(results_module, "compute_inputs_hash", counted)
+    monkeypatch.setattr(evaluation_module, "compute_inputs_hash", counted)
     lines: list[str] = []
     with dg.instance_for_test() as instance, subscribe(lines.append):
         result = dg.materialize(
@@ -46,6 +59,7 @@ def test_whole_scan_is_one_run_writing_every_chunk_and_every_result(scan_resourc
         assert len(instance.get_runs()) == 1
         materialized = instance.get_materialized_partitions(asset.key)
     assert materialized == set(keys)
+    assert len(hashed) == SCAN.size  # each point hashed once: the Results reuse its hash
     # one progress line per chunk, ending at 100 %
     assert len(lines) == 4 and "600/600 points (100%)" in lines[-1]
     # HDF5: one readable file per chunk with inputs, outputs and hashes
@@ -65,6 +79,7 @@ def test_whole_scan_is_one_run_writing_every_chunk_and_every_result(scan_resourc
     hits = store.find("cheap", {"inputs.x": {"$eq": 3.0}, "inputs.y": {"$eq": 2.0}})
     assert len(hits) == 1 and hits[0].outputs["p"] == pytest.approx(12.0)
     assert hits[0].provenance.run_id == result.run_id
+    assert hits[0].inputs_hash == compute_inputs_hash("cheap", spec.version, hits[0].inputs)
     chunk = hits[0].provenance.files["scan"]  # the record points at its chunk's file + sha256
     assert chunk.sha256 == hashlib.sha256((root / chunk.path).read_bytes()).hexdigest()
 

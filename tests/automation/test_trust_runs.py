@@ -109,11 +109,23 @@ def test_a_held_result_is_treated_alike_by_every_builder(resources, build) -> No
 X_A = [0.25 * i for i in range(20)]
 Y = [0.5 * j for j in range(10)]
 POINT_SECONDS = 0.01  # the re-scan's model is slow enough that a kill lands inside its run
+NEW_POINTS = 200  # the points of each re-scan that are not stored yet (20 fresh x, 10 y)
+#: In the forked re-scan: the event its model sets at the first new point, and its calls.
+_first_point: Any = None
+_calls = 0
 
 
 def _slow_cheap(x: float, y: float, gain: float = 1.0) -> dict:
-    """The cheap model, 10 ms per point (no batch function)."""
-    time.sleep(POINT_SECONDS)
+    """The cheap model, 10 ms per point (no batch function).
+
+    It signals its first point, and never returns from the last new point: the re-scan cannot
+    finish before the test kills it, however the two processes are scheduled.
+    """
+    global _calls
+    _calls += 1
+    if _calls == 1 and _first_point is not None:
+        _first_point.set()
+    time.sleep(POINT_SECONDS if _calls < NEW_POINTS else 600)
     return cheap_model(x, y, gain)
 
 
@@ -124,7 +136,8 @@ def _rescan(resources: dict, round_no: int, started) -> None:  # runs in the for
         name="grid", axes={"x": X_A + fresh, "y": Y}, fixed={"gain": 2.0}, chunk_size=20
     )
     asset = scan_asset(spec, scan, requires_approval=True)
-    started.set()
+    global _first_point
+    _first_point = started  # set by the model itself: the re-scan is evaluating points
     dg.materialize([asset], resources=resources, tags=whole_range(scan.chunk_keys()))
     os._exit(0)
 
@@ -147,18 +160,21 @@ def test_approved_results_survive_re_scans_killed_at_random_points(resources) ->
         started = fork.Event()
         child = fork.Process(target=_rescan, args=(resources, round_no, started))
         child.start()
-        assert started.wait(60)
-        # 200 new points at 10 ms each: the run lasts > 2 s after the Dagster start-up
+        # a real condition, however slow the machine: the re-scan evaluates its first new point
+        assert started.wait(600), "the re-scan never reached its model"
+        # 198 more new points at >= 10 ms each before the last one, which never returns: the
+        # kill lands while the re-scan evaluates points or writes its chunks
         time.sleep(rng.uniform(0.05, 1.8))
-        if child.pid is not None and child.is_alive():
-            os.kill(child.pid, signal.SIGKILL)
-            killed += 1
+        assert child.pid is not None and child.is_alive()
+        os.kill(child.pid, signal.SIGKILL)
+        killed += 1
         child.join()
+        assert child.exitcode == -signal.SIGKILL  # killed, not finished
         published = store.count("cheap", {"inputs_hash": {"$in": approved}})
         assert published == 200  # every approved result stays published and queryable
         report = verify_files(store, root)
         assert report.ok, report.of_kind("missing", "mismatch")[:3]
-    assert killed >= 6  # the random moments did land inside running re-scans
+    assert killed == 8  # every random moment landed inside a running re-scan
 
 
 def test_verify_gc_and_rerun_on_the_demo_model(lume_home: Path, monkeypatch) -> None:

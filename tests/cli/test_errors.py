@@ -121,6 +121,9 @@ def test_results_refuse_values_they_cannot_compare(env: dict[str, str]) -> None:
     refused(lume(env, "results", "--limit", HUGE), "--limit", "not in the range")
     refused(lume(env, "results", "--where", "created>yesterday"), "is not a date")
     refused(lume(env, "approve", f"#{HUGE}"))
+    # bytes that are not UTF-8 arrive as lone surrogates: refused, never a UnicodeEncodeError
+    refused(lume(env, "results", "--where", "inputs.k_f>\udcff"), "argument 3", "not valid UTF-8")
+    refused(lume(env, "status", "\udcff"), "argument 2 '\\udcff' is not valid UTF-8")
     missing = Path(env["LUME_HOME"]) / "no" / "such" / "x.db"
     refused(lume(env, "results", "--results-url", f"sqlite:///{missing}"), "No result store at")
     assert not missing.parent.exists()  # a read-only command created nothing

@@ -25,7 +25,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return project_env(base / "lume", base / "dagster")
 
 
-def lume(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def lume(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `lume-assets ARGS` and return the finished process."""
     return subprocess.run(
         [lume_assets_exe(), *args], env=env, capture_output=True, text=True, timeout=timeout

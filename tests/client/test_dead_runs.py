@@ -60,7 +60,7 @@ def test_a_sigkilled_run_is_failed_and_status_wait_returns(tmp_path: Path) -> No
     try:
         assert child.stdout is not None
         run_id = child.stdout.readline().strip()
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # a real condition: the model runs
         while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert marker.exists(), "the model never started"
@@ -82,7 +82,7 @@ def test_a_sigkilled_run_is_failed_and_status_wait_returns(tmp_path: Path) -> No
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,  # without dead-run detection this waits forever
+        timeout=600,  # without dead-run detection this waits forever
     )
     assert waited.returncode == 1, waited.stderr
     assert f"run {run_id}: FAILURE" in waited.stdout

@@ -10,7 +10,13 @@ import h5py
 import pytest
 
 from lume_assets.client import LumeClient
-from lume_assets.errors import ClientError, ModelInputError, RunFailedError
+from lume_assets.errors import (
+    ClientError,
+    ModelError,
+    ModelInputError,
+    QueryError,
+    RunFailedError,
+)
 from lume_assets.storage.results import Result
 
 
@@ -64,11 +70,39 @@ def test_bad_input_fails_before_any_run(client: LumeClient) -> None:
         client.run("beam_envelope", {"k_f": 50})
     with pytest.raises(ModelInputError, match="unknown input"):
         client.run("beam_envelope", {"k_ff": 1.0})
+    # issue 15 #11/#13: each refused in one line naming the input, never a raw error or a run
+    for inputs, expected in [
+        ({"k_f": None}, "input 'k_f' is null"),  # once the default, silently
+        ({"k_f": True}, "input 'k_f' = True is not a number (got bool)"),
+        ({"k_f": 1 + 2j}, "input 'k_f' = (1+2j) is not a number (got complex)"),
+        ({"k_f": 10**400}, "input 'k_f' = <int of ~401 digits> is too large for a float"),
+        ({"k_f": "\udcff"}, "input 'k_f' = '\\udcff' is not a number (got str)"),
+        ([("k_f", 1.0)], "must be a dict of name: value, not list"),  # once submitted
+        ({"k_f": 2.0, 1: 2.0}, "input names of model 'beam_envelope' must be strings; got int"),
+    ]:
+        with pytest.raises(ModelInputError) as caught:
+            client.submit("beam_envelope", inputs)  # type: ignore[arg-type]
+        assert expected in str(caught.value) and "\n" not in str(caught.value), inputs
     assert len(client.backend.instance.get_runs()) == runs_before
     with pytest.raises(ClientError, match="No model 'nope'.*beam_envelope"):
         client.submit("nope", {})
     with pytest.raises(ClientError, match="No run 'not-a-run'"):
         client.status("not-a-run")
+
+
+def test_text_that_is_not_unicode_is_refused_in_one_line(client: LumeClient) -> None:
+    """Issue 15 #11: lone surrogates (undecodable bytes) give a QueryError naming the field,
+    never a UnicodeEncodeError from the database driver."""
+    calls = [
+        (lambda: client.results("\udcff"), "model name"),
+        (lambda: client.results("beam_envelope", {"inputs.k_f": "\udcff"}), "inputs.k_f $eq"),
+        (lambda: client.results("beam_envelope", {"inputs.\udcff": 1}), "query path"),
+        (lambda: client.status("\udcff"), "run id"),
+    ]
+    for call, what in calls:
+        with pytest.raises(QueryError, match="lone surrogate") as caught:
+            call()
+        assert str(caught.value).startswith(what) and "\n" not in str(caught.value)
 
 
 def test_results_as_list_and_dataframe(client: LumeClient, first: Result) -> None:
@@ -114,7 +148,7 @@ def test_failed_run_raises_run_failed_with_the_models_message(module_home: Path)
     from lume_assets.serving import build_resources
 
     def unstable(k: float) -> dict:
-        raise RuntimeError(f"lattice unstable at k={k}")
+        raise ModelError(f"lattice unstable at k={k}")  # a class outside builtins
 
     spec = ModelSpec(
         name="unstable",
@@ -128,7 +162,47 @@ def test_failed_run_raises_run_failed_with_the_models_message(module_home: Path)
         with pytest.raises(RunFailedError, match="lattice unstable at k=3") as caught:
             client.run("unstable", {"k": 3})
         assert caught.value.run.status == "FAILURE"
-        assert "lattice unstable" in client.status(caught.value.run.run_id).error
+        # the class is named once, short (issue 15 #11: 'ModelError: lume_assets.errors.Mo...')
+        assert str(caught.value).endswith(" failed: ModelError: lattice unstable at k=3.0")
+        error = client.status(caught.value.run.run_id).error
+        assert error == "ModelError: lattice unstable at k=3.0"
+
+
+@pytest.mark.parametrize(
+    "partitions",
+    [None, ["line-00000", "line-00002"]],
+    ids=["one-run", "a-run-per-partition"],
+)
+def test_a_failed_scan_never_reports_itself_complete(
+    module_home: Path, partitions: list[str] | None
+) -> None:
+    """Issue 15 #13: a scan whose model fails mid-way ends below its total, never at N/N."""
+    from lume_assets.assets.scan_asset import scan_asset
+    from lume_assets.assets.scan_grid import ScanSpec
+    from lume_assets.models.model import ModelSpec
+    from lume_assets.models.variables import ScalarVariable
+    from lume_assets.serving import build_resources
+
+    def fragile(x: float) -> dict:
+        if x >= 3:
+            raise RuntimeError(f"lattice unstable at x={x}")
+        return {"y": 2 * x}
+
+    spec = ModelSpec(
+        name="fragile",
+        version="1",
+        inputs=[ScalarVariable(name="x", default=0.0, value_range=(0.0, 10.0))],
+        outputs=[ScalarVariable(name="y")],
+        function=fragile,
+    )
+    scan = ScanSpec(name="line", axes={"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]}, chunk_size=2)
+    defs = dg.Definitions(assets=[scan_asset(spec, scan)], resources=build_resources())
+    seen: list[tuple[int, int]] = []
+    with LumeClient(definitions=defs, models=[spec]) as client:
+        with pytest.raises(RunFailedError, match="lattice unstable at x=[34]"):
+            client.backfill("fragile/line", partitions, progress=lambda d, t: seen.append((d, t)))
+    assert seen, "the scan reported no progress"
+    assert all(done < total for done, total in seen), seen  # never 'complete'
 
 
 def test_gated_scan_is_published_by_approve(client: LumeClient) -> None:

@@ -106,7 +106,8 @@ def test_unreachable_server_is_a_client_error() -> None:
 
 def test_remote_backfill_through_the_daemon(remote: LumeClient, dagit_backfill: dict) -> None:
     backfill = dagit_backfill
-    backfill["thread"].join(timeout=300)
+    backfill["thread"].join(timeout=600)
+    assert not backfill["thread"].is_alive(), "the remote backfill did not end"
     assert "error" not in backfill, backfill.get("error")
     info = backfill["info"]
     assert info.succeeded and info.partitions == ["2.20"] and info.partitions_done == 1

@@ -54,6 +54,7 @@ def _ping(base_url: str) -> docker.DockerClient | None:
     try:
         client = docker.DockerClient(base_url=base_url, version="auto", timeout=10)
         client.ping()
+        client.api.timeout = 300  # the work (image import, containers) on a loaded machine
         return client
     except Exception:
         return None
@@ -71,7 +72,7 @@ class DockerEngine:
     _lock_fd: int | None = field(default=None, repr=False)
 
     @classmethod
-    def start(cls, timeout: float = 60.0) -> DockerEngine:
+    def start(cls, timeout: float = 300.0) -> DockerEngine:
         """Use a running engine, or start `dockerd` on a private socket; raise why if neither."""
         for url in filter(None, [os.environ.get("DOCKER_HOST"), DEFAULT_SOCKET]):
             client = _ping(url)

@@ -10,9 +10,14 @@ from pathlib import Path
 
 from tests.dagit_server import ROOT, project_env
 
-#: What every command does first: open the instance at DAGSTER_HOME and read from it.
+#: What every command does first: open the instance at DAGSTER_HOME and read from it. Each
+#: process imports first, says it is ready and waits for "go", so all of them open the fresh
+#: instance at the same moment however slowly they started (the imports take seconds).
 OPEN = (
+    "import sys\n"
     "from lume_assets.deploy.instance import open_instance\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.readline()\n"
     "with open_instance() as instance:\n"
     "    instance.get_runs(limit=1)\n"
     "print('ok')\n"
@@ -29,7 +34,8 @@ def alembic_rows(db: Path) -> int:
 def test_concurrent_first_commands_on_a_fresh_home_leave_one_valid_instance(
     tmp_path: Path,
 ) -> None:
-    # without the lock, 6 processes corrupted a fresh home in 3 of 3 trials on 2 cores
+    # without the lock, 6 processes released together corrupted a fresh home (two
+    # alembic_version rows or a failed command) in every trial on 2 cores
     home = tmp_path / "dagster_home"
     home.mkdir()
     # the repository's dagster.yaml (SQLite storage under DAGSTER_HOME, queued runs)
@@ -39,13 +45,27 @@ def test_concurrent_first_commands_on_a_fresh_home_leave_one_valid_instance(
         subprocess.Popen(
             [sys.executable, "-c", OPEN],
             env=env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(PROCESSES)
     ]
-    outcomes = [p.communicate(timeout=180) for p in procs]
+    try:
+        for proc in procs:  # a real condition, however long the imports take
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert not home.joinpath("history").exists()  # nobody touched the storage yet
+        for proc in procs:  # release them together
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        outcomes = [p.communicate(timeout=600) for p in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     for proc, (out, err) in zip(procs, outcomes, strict=True):
         assert proc.returncode == 0 and out.strip() == "ok", err[-2000:]
     for db in ("history/runs.db", "schedules/schedules.db", "history/runs/index.db"):

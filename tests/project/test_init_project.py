@@ -68,7 +68,7 @@ def test_dg_lists_checks_and_knows_the_component(project: tuple[Path, dict[str, 
     assert listed.returncode == 0, listed.stderr[-3000:]
     defs = json.loads(listed.stdout)
     keys = {a["asset_key"] for a in defs["assets"]}
-    assert {"bounces/throw/projectile/result", "bounces/bounce/projectile/x"} <= keys
+    assert {"bounces/throw/projectile/throw_result", "bounces/bounce/projectile/bounce_x"} <= keys
     assert [j["name"] for j in defs["jobs"]] == ["bounces_job"]
     assert {"result_store", "hdf5_io_manager", "registry"} <= {r["name"] for r in defs["resources"]}
     checked = dg_cli(env, root, "check", "defs")
@@ -123,7 +123,7 @@ def test_run_graph_then_query_with_the_client(
         get_settings.cache_clear()
     status = lume(env, root, "status", json.loads(ran.stdout)["run_id"])
     assert status.returncode == 0 and "SUCCESS" in status.stdout
-    assert "materialized bounces/bounce/projectile/result" in status.stdout
+    assert "materialized bounces/bounce/projectile/bounce_result" in status.stdout
 
 
 def test_client_run_graph_in_the_project_folder(

@@ -65,7 +65,7 @@ def test_la_definitions_serves_models_and_graphs(lume_home: Path) -> None:
 
     defs = la.definitions(models=[FOCUS], graphs=[example_graph("beam_chain")])
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert {"focus/result", "beam_chain/sim/beam_envelope/result"} <= keys
+    assert {"focus/result", "beam_chain/sim/beam_envelope/sim_result"} <= keys
     assert defs.resolve_job_def("beam_chain_job")
     assert set(la.resources()) <= set(defs.resources)
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process(

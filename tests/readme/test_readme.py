@@ -115,5 +115,5 @@ def test_add_your_own_model_block(tmp_path: Path) -> None:
     finally:
         server.stop()
     keys = {"/".join(n["assetKey"]["path"]) for n in data["assetNodes"]}
-    assert "bounces/throw/projectile/result" in keys
+    assert "bounces/throw/projectile/throw_result" in keys
     assert [e["name"] for e in data["workspaceOrError"]["locationEntries"]] == ["my_models"]

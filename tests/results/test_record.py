@@ -21,6 +21,27 @@ def test_hash_is_the_sha256_of_the_documented_canonical_json() -> None:
     assert compute_inputs_hash("m", "1", inputs) == hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def test_flat_scalar_inputs_hash_as_the_documented_canonical_json() -> None:
+    # flat dicts of plain scalars (scan points) take a fast path: it must spell every value as
+    # the canonical form does (integral floats as integers, -0.0 as 0, NaN/inf as strings)
+    cases = [
+        (
+            {"k": 0.1, "n": 3, "s": "a", "b": True, "z": None},
+            '{"b":true,"k":0.1,"n":3,"s":"a","z":null}',
+        ),
+        ({"x": -0.0, "y": 2.0**53, "w": 1e300}, f'{{"w":{int(1e300)},"x":0,"y":9007199254740992}}'),
+        (
+            {"x": 5e-324, "y": float("nan"), "z": -float("inf")},
+            '{"x":5e-324,"y":"NaN","z":"-Infinity"}',
+        ),
+        ({"t": "é"}, '{"t":"é"}'),
+    ]
+    for inputs, canonical in cases:
+        text = f'{{"inputs":{canonical},"model":"m","version":"1"}}'
+        expected = hashlib.sha256(text.encode()).hexdigest()
+        assert compute_inputs_hash("m", "1", inputs) == expected, inputs
+
+
 def test_hash_is_stable_across_key_order_number_spelling_and_numpy_types() -> None:
     base = compute_inputs_hash("sim", "1.0", {"x": 1, "y": 2.5, "v": [1, 2, 3], "s": "a"})
     same = [

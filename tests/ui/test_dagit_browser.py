@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from lume_assets.demo.beam_model import BEAM_ENVELOPE
 from tests.dagit_server import DagitServer, graphql
 
 CHROMIUM_FLAGS = [
@@ -28,21 +29,7 @@ SCREEN, TALL = "--window-size=1400,1000", "--window-size=1400,4000"
 #: Where the screenshots go (kept after the run, to look at).
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}
-"""
 NODES = """{ assetNodes { assetKey { path } groupName repository { location { name } } } }"""
-RUN_STATUS = "query S($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
-REPO = (
-    "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
-)
 
 
 def chromium() -> str:
@@ -58,7 +45,7 @@ def chromium() -> str:
 def browse(url: str, *args: str) -> str:
     """Load `url` headless with extra chromium args; return stdout (the DOM for --dump-dom)."""
     done = subprocess.run(
-        [chromium(), *CHROMIUM_FLAGS, *args, url], capture_output=True, text=True, timeout=90
+        [chromium(), *CHROMIUM_FLAGS, *args, url], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -70,14 +57,16 @@ def visible_text(dom: str) -> str:
     return re.sub(r"\|[\s|]*", "|", re.sub(r"<[^>]+>", "|", dom))
 
 
-def rendered(url: str, expected: list[str], attempts: int = 4) -> str:
-    """The page's text once it shows every `expected` piece (the UI loads data after paint)."""
-    text = ""
-    for _ in range(attempts):
-        text = visible_text(browse(url, TALL, "--dump-dom"))
-        if all(piece in text for piece in expected):
-            break
+def rendered(url: str, expected: list[str], seconds: float = 300) -> str:
+    """The page's text once it shows every `expected` piece (the UI loads data after paint).
+
+    Loads again until the pieces show or `seconds` pass: a loaded server answers slowly.
+    """
+    deadline = time.monotonic() + seconds
+    text = visible_text(browse(url, TALL, "--dump-dom"))
+    while not all(piece in text for piece in expected) and time.monotonic() < deadline:
         time.sleep(1)
+        text = visible_text(browse(url, TALL, "--dump-dom"))
     return text
 
 
@@ -120,27 +109,10 @@ def test_asset_graph_lists_the_demo_assets(ui: DagitServer) -> None:
 
 
 def test_materialization_launched_from_graphql_shows_up(ui: DagitServer) -> None:
-    (repo,) = graphql(ui.url, REPO)["repositoriesOrError"]["nodes"]
-    params = {
-        "selector": {
-            "repositoryLocationName": repo["location"]["name"],
-            "repositoryName": repo["name"],
-            "jobName": "__ASSET_JOB",
-            "assetSelection": [
-                {"path": ["beam_envelope", k]}
-                for k in ("result", "s", "sigma_x", "sigma_y", "report")
-            ],
-        },
-        "runConfigData": {"ops": {"beam_envelope": {"config": {"k_f": 2.45, "k_d": -2.35}}}},
-    }
-    launched = graphql(ui.url, LAUNCH, {"params": params})["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
-    deadline = time.monotonic() + 120
-    status = ""
-    while time.monotonic() < deadline and status not in ("SUCCESS", "FAILURE", "CANCELED"):
-        time.sleep(0.5)
-        status = graphql(ui.url, RUN_STATUS, {"id": run_id})["runOrError"]["status"]
+    keys = [["beam_envelope", k] for k in ("result", "s", "sigma_x", "sigma_y", "report")]
+    config = {"ops": {"beam_envelope": {"config": {"k_f": 2.45, "k_d": -2.35}}}}
+    run_id = ui.launch(keys, config)
+    status = ui.finished(run_id)
     assert status == "SUCCESS"
     page = f"{ui.url}/assets/beam_envelope/result?view=events"
     text = rendered(page, [f"Materialized in run |{run_id[:8]}|"])
@@ -150,3 +122,84 @@ def test_materialization_launched_from_graphql_shows_up(ui: DagitServer) -> None
     shot = SHOTS / "beam_envelope_result.png"
     browse(page, SCREEN, f"--screenshot={shot}")
     assert shot.stat().st_size > 20_000
+
+
+def _location(ui: DagitServer) -> str:
+    """The name of the code location serving the beam_chain graph."""
+    nodes = graphql(ui.url, NODES)["assetNodes"]
+    return next(
+        n["repository"]["location"]["name"] for n in nodes if n["groupName"] == "beam_chain"
+    )
+
+
+def test_graph_lineage_cards_name_the_nodes(ui: DagitServer, tmp_path: Path) -> None:
+    """A YAML graph's lineage: each card reads `<node>_<output>`, not `result` for every node."""
+    page = f"{ui.url}/locations/{_location(ui)}/asset-groups/beam_chain"
+    cards = ["|sim_result|Latest event|", "|analysis_result|Latest event|"]
+    text = rendered(page, cards)
+    for card in [*cards, "|sim_sigma_x|Latest event|", "|analysis_report|Latest event|"]:
+        assert card in text, card
+    assert "|result|Latest event|" not in text  # no card is a bare `result` any more
+    shot = tmp_path / "graph_lineage_beam_chain.png"
+    browse(page, "--window-size=1400,1800", f"--screenshot={shot}")  # the whole graph
+    assert shot.stat().st_size > 20_000
+    shutil.copy(shot, SHOTS / shot.name)
+
+
+def test_launchpad_shows_the_inputs_first_in_declared_order_with_units(
+    ui: DagitServer, tmp_path: Path
+) -> None:
+    """The asset's launchpad: the model's block comes before the storage resources, and its
+    help lists the inputs in declared order with units and ranges (Dagster sorts the YAML)."""
+    from tests.ui.cdp import Browser  # it imports this module's chromium flags
+
+    browser = Browser(tmp_path / "chromium")
+    try:
+        browser.goto(f"{ui.url}/assets/beam_envelope/result")
+        browser.wait_for("document.body.innerText.includes('Materialize')", 120)
+        # the caret beside "Materialize" opens its menu (once the page is live): "Open
+        # launchpad", then confirm the multi-asset's siblings
+        browser.wait_for(
+            "(() => { const m = [...document.querySelectorAll('*')].filter("
+            "x => x.innerText && x.innerText.trim() === 'Open launchpad');"
+            " if (m.length) { m.pop().click(); return true; }"
+            " const b = [...document.querySelectorAll('button')];"
+            " const i = b.findIndex(x => x.innerText.trim() === 'Materialize');"
+            " if (i >= 0 && b[i + 1]) b[i + 1].click(); return false; })()",
+            120,
+        )
+        yaml_text = browser.wait_for(
+            "(() => { const e = document.querySelector('.CodeMirror');"
+            " const v = e && e.CodeMirror.getValue();"
+            " if (v && v.includes('resources:')) return v;"
+            " const c = [...document.querySelectorAll('button')].find("
+            "x => x.innerText.trim() === 'Confirm'); if (c) c.click(); return false; })()",
+            120,
+        )
+        # inputs first: the model's block, then the storage settings under resources
+        assert yaml_text.index("beam_envelope:") < yaml_text.index("k_f:")
+        assert yaml_text.index("k_f:") < yaml_text.index("resources:")
+        assert yaml_text.index("resources:") < yaml_text.index("result_store:")
+        assert "url" not in yaml_text[: yaml_text.index("resources:")]
+        # the help of the model's block: every input in declared order, units and ranges
+        browser.evaluate(
+            "(() => { const cm = document.querySelector('.CodeMirror').CodeMirror;"
+            " cm.focus(); cm.setCursor({line: 1, ch: 6}); })()"
+        )
+        help_text = browser.wait_for(
+            "(() => { const t = [...document.querySelectorAll('[role=dialog]')]"
+            ".map(d => d.innerText).join(' '); return t.includes('in declared order') && t; })()"
+        )
+        help_text = " ".join(help_text.split())
+        summary = help_text[help_text.index("Inputs of model beam_envelope") :]
+        names = [var.name for var in BEAM_ENVELOPE.inputs]
+        found = re.findall(r"(?:declared order: | \| )(\w+)", summary)
+        assert found[: len(names)] == names
+        assert "k_f [1/m^2]: focusing quad strength; allowed: [0, 10] 1/m^2" in summary
+        assert "emittance_x [m rad]: geometric emittance, x" in summary
+        assert "is set under resources:, apart from the inputs" in summary
+        shot = browser.screenshot(tmp_path / "launchpad_beam_envelope.png")
+    finally:
+        browser.close()
+    assert shot.stat().st_size > 20_000
+    shutil.copy(shot, SHOTS / shot.name)
