@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,22 +17,41 @@ from tests.dagit_server import DagitServer
 from tests.servers import MongoServer, PostgresServer
 from tests.slurm_cluster import SlurmCluster, slurm_available
 
-#: Session/module fixtures that are one expensive process (or one lock) per test process: under
-#: pytest-xdist (`scripts/test` runs `-n 2 --dist loadgroup`) every test using one of them goes to
-#: the same worker, so the suite starts one Dagit, one dockerd and one Slurm cluster, not one per
-#: worker (a second dockerd would wait for the first one's data-root lock).
-SHARED_PROCESS_GROUPS = {"dagit": "dagit", "docker_setup": "docker", "slurm_cluster": "slurm"}
+#: Under pytest-xdist (`scripts/test` runs `-n 2`) tests are handed out by scope: a module's tests
+#: stay together on one worker, in file order (some build on a module fixture's earlier run);
+#: every test of tests/deploy (one dockerd, one Slurm cluster) and every module using the
+#: session Dagit share one scope each, so the suite starts each of those servers once, not once
+#: per worker (a second dockerd would wait for the first one's data-root lock).
+SHARED_DAGIT = re.compile(r"def \w+\([^)]*\bdagit\b")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks (loadgroup)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put each test in an xdist group: its shared server's, else its module's (loadfile-like)."""
-    for item in items:
-        group = next(
-            (g for name, g in SHARED_PROCESS_GROUPS.items() if name in item.fixturenames),
-            item.nodeid.split("::", 1)[0],
-        )
-        item.add_marker(pytest.mark.xdist_group(group))
+@functools.cache
+def _uses_dagit(path: Path) -> bool:
+    """Whether a test module asks for the session Dagit in a test or fixture signature."""
+    try:
+        return bool(SHARED_DAGIT.search(path.read_text()))
+    except OSError:
+        return False
+
+
+def xdist_scope(rootdir: Path, nodeid: str) -> str:
+    """The scheduling scope of a test: its shared server's, else its module."""
+    module = nodeid.split("::", 1)[0]
+    if module.startswith("tests/deploy/"):
+        return "deploy"
+    return "dagit" if _uses_dagit(rootdir / module) else module
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Hand out whole scopes (see `xdist_scope`); pytest 9 ignores xdist_group's id suffix."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedServerScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(config.rootpath, nodeid)
+
+    return SharedServerScheduling(config, log)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from typing import Any
 
 import dagster as dg
@@ -331,7 +332,10 @@ class LocalBackend:
                 return self.status(run_id)
             if deadline is not None and time.monotonic() > deadline:
                 raise ClientError(f"Run {run_id} did not finish within {timeout:g} s.")
-            time.sleep(POLL_S)
+            if future is not None:
+                wait_for([future], timeout=POLL_S)  # wakes as soon as the run ends
+            else:
+                time.sleep(POLL_S)
 
     def materialization_metadata(self, run_id: str, asset: str) -> dict[str, Any]:
         """Metadata values of `asset`'s materialization in the run (empty if none)."""
