@@ -27,7 +27,7 @@ from lume_assets.api.catalog import (
     model_entries,
     run_config,
 )
-from lume_assets.api.records import BackfillInfo, Progress, RunInfo, utc_time
+from lume_assets.api.records import STEPS_DONE, BackfillInfo, Progress, RunInfo, utc_time
 from lume_assets.deploy.liveness import fail_dead_runs, fail_if_dead, process_tags
 from lume_assets.errors import ClientError, LumeError
 
@@ -306,7 +306,7 @@ class LocalBackend:
             job_name=run.job_name,
             assets=list(dict.fromkeys(assets)),
             steps_total=len(run.step_keys_to_execute or []) or len(steps),
-            steps_done=sum(1 for s in steps if s.end_time is not None),
+            steps_done=sum(1 for s in steps if s.status.value in STEPS_DONE),
             started=utc_time(stats.start_time),
             ended=utc_time(stats.end_time),
             error=next((e for e in errors if e), None),

@@ -13,6 +13,8 @@ Progress = Callable[[int, int], None]
 
 #: Dagster run statuses after which a run never changes again.
 FINISHED = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+#: Step statuses that count as done in progress (a failed step never does).
+STEPS_DONE = frozenset({"SUCCESS", "SKIPPED"})
 #: Backfill (bulk action) statuses after which a backfill never changes again.
 BACKFILL_FINISHED = frozenset(
     {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
@@ -62,7 +64,7 @@ class RunInfo(BaseModel):
     job_name: str = ""
     assets: list[str] = Field(default_factory=list, description="Assets materialized so far.")
     steps_total: int = 0
-    steps_done: int = 0
+    steps_done: int = Field(default=0, description="Steps that succeeded (or were skipped).")
     started: datetime | None = None
     ended: datetime | None = None
     error: str | None = Field(default=None, description="The first failure message, if any.")

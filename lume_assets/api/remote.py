@@ -26,6 +26,7 @@ from lume_assets.api.catalog import (
 )
 from lume_assets.api.local import error_text
 from lume_assets.api.records import (
+    STEPS_DONE,
     BackfillInfo,
     ModelInfo,
     Progress,
@@ -279,7 +280,7 @@ class RemoteBackend:
                 dict.fromkeys(_key(m["assetKey"]["path"]) for m in run["assetMaterializations"])
             ),
             steps_total=len(run["stepKeysToExecute"] or []) or len(steps),
-            steps_done=sum(1 for s in steps if s["endTime"] is not None),
+            steps_done=sum(1 for s in steps if s["status"] in STEPS_DONE),
             started=utc_time(run["startTime"]),
             ended=utc_time(run["endTime"]),
             error=self.failure(run_id) if run["status"] in ("FAILURE", "CANCELED") else None,

@@ -166,6 +166,13 @@ def test_failed_run_raises_run_failed_with_the_models_message(module_home: Path)
         assert str(caught.value).endswith(" failed: ModelError: lattice unstable at k=3.0")
         error = client.status(caught.value.run.run_id).error
         assert error == "ModelError: lattice unstable at k=3.0"
+        failed = client.status(caught.value.run.run_id)
+        assert failed.steps_total == 1 and failed.steps_done == 0  # a failed step is not done
+        seen: list[tuple[int, int]] = []
+        run_id = client.submit("unstable", {"k": 2})
+        info = client.backend.wait(run_id, progress=lambda d, t: seen.append((d, t)))
+        assert info.status == "FAILURE" and seen
+        assert all(done < total for done, total in seen), seen  # never shows 1/1
 
 
 @pytest.mark.parametrize(
