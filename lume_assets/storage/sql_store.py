@@ -1101,16 +1101,22 @@ class SqlResultStore(ResultStore):
         sql = f"SELECT {_ROW_COLS} FROM {R.name} WHERE project = ? AND inputs_hash = ?"
         if not include_unpublished:
             sql += " AND published"
-        try:
+        with self._raw_errors():
             row = raw.execute(sql, (self.project, inputs_hash)).fetchone()
             if row is None:
                 return None
             provenance = self._provenance_cached(raw, row[6])
-        except sqlite3.Error as exc:  # raised by the driver, outside SQLAlchemy
+        return self._row_to_result(row, {row[6]: provenance})
+
+    @contextmanager
+    def _raw_errors(self) -> Iterator[None]:
+        """Turn errors of the raw SQLite connection (outside SQLAlchemy) into one lume error."""
+        try:
+            yield
+        except sqlite3.Error as exc:
             raise StoreUnavailableError(
                 f"{self._where} is not usable ({str(exc).splitlines()[0]}); check LUME_RESULTS_URL."
             ) from None
-        return self._row_to_result(row, {row[6]: provenance})
 
     def _raw_connection(self) -> Any:
         """Return this thread's raw SQLite connection (autocommit: each SELECT is a snapshot)."""
@@ -1163,13 +1169,8 @@ class SqlResultStore(ResultStore):
         inputs_hash = check_inputs_hash(inputs_hash)
         if self.kind == "sqlite":
             sql = f"SELECT id FROM {R.name} WHERE project = ? AND inputs_hash = ?"
-            try:
+            with self._raw_errors():
                 row = self._raw_connection().execute(sql, (self.project, inputs_hash)).fetchone()
-            except sqlite3.Error as exc:  # raised by the driver, outside SQLAlchemy
-                raise StoreUnavailableError(
-                    f"{self._where} is not usable ({str(exc).splitlines()[0]}); "
-                    "check LUME_RESULTS_URL."
-                ) from None
             return None if row is None else str(row[0])
         q = sa.select(R.c.id).where(R.c.project == self.project, R.c.inputs_hash == inputs_hash)
         with self._read() as conn:
