@@ -28,11 +28,23 @@ from lume_assets.storage.filesystems import LocalFilesystem, MountedFilesystem
 from lume_assets.storage.locator import partition_file_stem, result_file_path, run_file_id
 from lume_assets.storage.serializers import Serializer, get_serializer
 
-__all__ = ["FILES_KEY", "STAMP_KEYS", "FileIOManager", "partition_file_stem"]
+__all__ = [
+    "FILES_KEY",
+    "STAMP_KEYS",
+    "FileIOManager",
+    "definition_metadata",
+    "partition_file_stem",
+]
 
 Context = dg.OutputContext | dg.InputContext
 FILES_KEY = "lume/files"  # materialization metadata: {partition or "": root-relative path}
 STAMP_KEYS = ("model", "version", "inputs_hash", "run_id")
+
+
+def definition_metadata(context: Context) -> Mapping[str, Any]:
+    """The definition metadata of the asset an output context writes or an input context reads."""
+    out = context if isinstance(context, dg.OutputContext) else context.upstream_output
+    return (out.definition_metadata if out is not None else None) or {}
 
 
 class FileIOManager(dg.ConfigurableIOManager):
@@ -107,12 +119,8 @@ class FileIOManager(dg.ConfigurableIOManager):
         chosen = self.get_serializer(record.serializer or self.serializer)
         return self.unstamp(read_file(fs, record.path, chosen))
 
-    def _definition_metadata(self, context: Context) -> Mapping[str, Any]:
-        out = context if isinstance(context, dg.OutputContext) else context.upstream_output
-        return (out.definition_metadata if out is not None else None) or {}
-
     def _asset_path(self, context: dg.OutputContext) -> list[str]:
-        meta = self._definition_metadata(context)
+        meta = definition_metadata(context)
         if meta.get("path"):
             return [str(meta["path"])]  # the filesystem refuses a path escaping its root
         if context.has_asset_key:
@@ -161,7 +169,7 @@ class FileIOManager(dg.ConfigurableIOManager):
         """Write `obj` (or one file per partition of it) and record path, bytes and sha256."""
         if obj is None and context.dagster_type.is_nothing:
             return
-        meta = self._definition_metadata(context)
+        meta = definition_metadata(context)
         name = str(meta.get("serializer", self.serializer))
         base = {
             "model": str(meta.get("lume/model", "")),
@@ -266,7 +274,7 @@ class FileIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> Any:
         """Load the upstream file (one partition: its value; several: a dict by partition key)."""
         fs = self.filesystem()
-        name = str(self._definition_metadata(context).get("serializer", self.serializer))
+        name = str(definition_metadata(context).get("serializer", self.serializer))
         serializer = self.get_serializer(name)
 
         def load(key: str | None) -> Any:

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import PrivateAttr
 
 from lume_assets.errors import ResultNotFoundError, ResultStoreError
+from lume_assets.io_managers.files import definition_metadata
 from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD
 from lume_assets.storage.result_stores import ResultStore, open_result_store
 from lume_assets.storage.results import Result
@@ -72,9 +73,7 @@ class ResultStoreResource(dg.ConfigurableResource):
 
 def results_project(context: dg.OutputContext | dg.InputContext) -> str | None:
     """The store project the asset's definition metadata names (None: the configured one)."""
-    out = context if isinstance(context, dg.OutputContext) else context.upstream_output
-    meta = (out.definition_metadata if out is not None else None) or {}
-    value = meta.get(PROJECT_KEY)
+    value = definition_metadata(context).get(PROJECT_KEY)
     return str(getattr(value, "value", value)) if value else None
 
 
