@@ -44,6 +44,7 @@ from pathlib import Path
 import dagster as dg
 
 from lume_assets.storage.files import FileRecord
+from lume_assets.storage.filesystems import LocalFilesystem
 
 __all__ = ["PLOTS_NAMESPACE", "PREVIEW_WIDTH", "plot_metadata", "served_plot_urls"]
 
@@ -64,17 +65,15 @@ def _place(target: Path, write: Callable[[Path], None]) -> None:
     """Create `target` atomically with `write(staging path)`, unless it exists."""
     if target.is_file():
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    staged.unlink(missing_ok=True)
-    write(staged)
-    os.replace(staged, target)
+    with LocalFilesystem(target.parent).atomic_path(target.name) as staged:
+        write(staged)
 
 
 def _link(source: Path) -> Callable[[Path], None]:
     """Write a hard link to `source` (a copy across filesystems)."""
 
     def write(staged: Path) -> None:
+        staged.unlink()  # the staging file is created empty; the link takes its name
         try:
             os.link(source, staged)
         except OSError:
