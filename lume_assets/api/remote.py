@@ -6,7 +6,6 @@ Runs are launched with `DagsterGraphQLClient.submit_job_execution`; what that cl
 """
 
 import json
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,6 +33,7 @@ from lume_assets.api.records import (
     VariableInfo,
     utc_time,
 )
+from lume_assets.assets.model_config import description_parts
 from lume_assets.assets.model_display import (
     INPUT_SPECS_METADATA,
     INPUTS_METADATA,
@@ -455,17 +455,13 @@ def _config_inputs(
             out.append(_variable({**row, "spec": (specs or {}).get(field["name"])}))
             continue
         raw = field.get("defaultValueAsJson")
-        description = field.get("description") or ""
-        allowed = description.split("allowed: ", 1)[1] if "allowed: " in description else ""
+        text, allowed = description_parts(field.get("description") or "")
         out.append(
             VariableInfo(
                 name=field["name"],
                 default=json.loads(raw) if raw is not None else None,
                 allowed=allowed,
-                # "input 1 of 3 [m]: text; allowed: ..." (model_config._describe) -> "text"
-                description=re.sub(
-                    r"^input \d+ of \d+( \[[^\]]*\])?(: )?", "", description.split("; allowed: ")[0]
-                ),
+                description=text,
             )
         )
     return out

@@ -19,7 +19,7 @@ from lume_assets.errors import ModelError
 from lume_assets.models.catalogue import CATALOGUE, ModelCatalogue, did_you_mean
 from lume_assets.models.model import ModelSpec
 from lume_assets.models.model_refs import resolve_node_model
-from lume_assets.models.variables import ARRAY_KINDS
+from lume_assets.models.variables import ARRAY_KINDS, with_units
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,8 @@ def describe_kind(var: Any, shape: Shape = None, indexed: bool = False) -> str:
         if shape == ():
             return f"a single {var.dtype} element"
         return f"a {var.dtype} {var.kind} of shape {_shape_text(shape)}"
-    units = f" [{var.units}]" if getattr(var, "units", None) else ""
-    kinds = {"scalar": f"a scalar{units}", "text": "text", "file": "a file path"}
+    scalar = with_units("a scalar", getattr(var, "units", None))
+    kinds = {"scalar": scalar, "text": "text", "file": "a file path"}
     return {**kinds, "particles": "a ParticleGroup"}.get(var.kind, var.kind)
 
 

@@ -1,5 +1,6 @@
 """A model's run config (a Dagster `Config` built from its inputs) and its RetryPolicy."""
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -8,7 +9,7 @@ import pydantic
 
 from lume_assets.deploy.placement import placement_tags
 from lume_assets.models.model import ModelSpec
-from lume_assets.models.variables import ArrayVariable, FileVariable, ScalarVariable
+from lume_assets.models.variables import ArrayVariable, FileVariable, ScalarVariable, with_units
 
 FORCE_FIELD = "force"
 
@@ -27,19 +28,27 @@ def _allowed(var: Any) -> str:
 def _describe(var: Any, position: int = 0, count: int = 0) -> str:
     """Launchpad description of an input: its place among the inputs (Dagster lists config
     fields alphabetically), units, text and allowed range/shape."""
-    units = getattr(var, "units", None)
-    head = f"input {position} of {count}" if position else ""
-    head += f" [{units}]" if units else ""
+    place = f"input {position} of {count}" if position else ""
+    head = with_units(place, getattr(var, "units", None))
     text = f"{head}: {var.description}" if head and var.description else head or var.description
     return "; ".join(p for p in (text, _allowed(var)) if p)
+
+
+_PLACE = re.compile(r"^input \d+ of \d+( \[[^\]]*\])?(: )?")  # the head `_describe` writes
+
+
+def description_parts(description: str) -> tuple[str, str]:
+    """(the input's own text, what it allows) from a launchpad description `_describe` wrote:
+    "input 1 of 3 [m]: text; allowed: ..." -> ("text", "...")."""
+    allowed = description.split("allowed: ", 1)[1] if "allowed: " in description else ""
+    return _PLACE.sub("", description.split("; allowed: ")[0]), allowed
 
 
 def inputs_summary(spec: ModelSpec, exclude: Sequence[str] = ()) -> str:
     """The run config's description: the inputs in declared order with units and ranges, then
     the run setting, and where storage is set (Dagit shows it in the launchpad's help)."""
     lines = [
-        f"{var.name}"
-        + (f" [{var.units}]" if getattr(var, "units", None) else "")
+        with_units(var.name, getattr(var, "units", None))
         + ": "
         + "; ".join(p for p in (var.description, _allowed(var)) if p)
         for var in spec.inputs

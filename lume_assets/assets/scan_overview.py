@@ -25,7 +25,7 @@ import numpy as np
 from lume_assets.errors import ModelError
 from lume_assets.models.model import ModelSpec
 from lume_assets.models.plotting import draw, png
-from lume_assets.models.variables import ScalarVariable
+from lume_assets.models.variables import ScalarVariable, with_units
 
 __all__ = ["MAX_GRID_BINS", "MAX_LINE_BINS", "OVERVIEW_FOLDER", "ScanOverview"]
 
@@ -172,7 +172,7 @@ class ScanOverview:
         """An axis label with units."""
         variables = self.spec.inputs if inputs else self.spec.outputs
         units = next((getattr(v, "units", None) for v in variables if v.name == name), None)
-        return f"{name} [{units}]" if units else name
+        return with_units(name, units)
 
     def png(self, title: str) -> bytes | None:
         """The overview plot as PNG bytes; None when nothing plottable was seen."""

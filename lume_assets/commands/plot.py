@@ -17,6 +17,7 @@ import click
 from lume_assets.commands.results import MAX_LIMIT, check_names, missing_sqlite, parse_where
 from lume_assets.errors import ClientError
 from lume_assets.models.plotting import draw
+from lume_assets.models.variables import with_units
 
 
 def _number(value: Any) -> float | None:
@@ -82,9 +83,7 @@ def plot(
         info = served[model]
         units = {f"inputs.{v.name}": v.units for v in info.inputs}
         units.update({f"outputs.{v.name}": v.units for v in info.outputs})
-    labels = tuple(
-        f"{p} [{units[p]}]" if p and units.get(p) else (p or "") for p in (x_path, y_path, c_path)
-    )
+    labels = tuple(with_units(p, units.get(p)) if p else "" for p in (x_path, y_path, c_path))
     figure = draw(
         [p[0] for p in points],
         [p[1] for p in points],

@@ -45,6 +45,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def with_units(name: str, units: str | None) -> str:
+    """`name` labelled with its units, e.g. 'k_f [1/m^2]' (the name alone without units)."""
+    return f"{name} [{units}]" if units else name
+
+
 class _Variable(BaseModel):
     """Fields shared by every variable kind."""
 
