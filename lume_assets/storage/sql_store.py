@@ -60,6 +60,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -116,7 +117,8 @@ MAX_PATH_BYTES = 500
 BATCH = 5000  # rows per statement; a put_many call is one transaction
 RANGES = ("$gt", "$gte", "$lt", "$lte")
 UNKNOWN_PATH = -1  # the id of a path no result ever held: matches no index row
-_PREPARED: set[tuple[str, int, int, int]] = set()  # SQLite files set up by this process
+# SQLite files set up by this process -> whether they hold hashes as raw bytes
+_PREPARED: dict[tuple[str, int, int, int], bool] = {}
 
 
 def _bytes_text(length: int | None = None) -> sa.types.TypeEngine:
@@ -141,20 +143,42 @@ provenance_table = sa.Table(
     sa.Column("document", sa.Text, nullable=False),
     sa.UniqueConstraint("project", "digest", name="uq_lume_provenance_digest"),
 )
+
+
+class _Blob(sa.types.UserDefinedType):
+    """A BLOB column passed through as it is (bytes in, bytes out; no driver processing)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_kw: Any) -> str:
+        """Return the column type."""
+        return "BLOB"
+
+
 results_table = sa.Table(
     "lume_results",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("project", _bytes_text(200), nullable=False),
-    sa.Column("inputs_hash", _bytes_text(64), nullable=False),
+    # SQLite: the sha256 as 32 raw bytes (files written by older versions keep 64-char text)
+    sa.Column("inputs_hash", _bytes_text(64).with_variant(_Blob(), "sqlite"), nullable=False),
     sa.Column("model", _bytes_text(200), nullable=False),
     sa.Column("version", _bytes_text(200), nullable=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("published", sa.Boolean, nullable=False),
     sa.Column("provenance_id", sa.Integer, nullable=False),
+    # inputs/outputs JSON; for a result with a shape only the values its columns do not hold
     sa.Column("document", sa.Text, nullable=False),
+    sa.Column("shape_id", sa.Integer, nullable=True),  # added to older databases on open
     sa.UniqueConstraint("project", "inputs_hash", name="uq_lume_results_hash"),
     sa.Index("ix_lume_results_model", "project", "model", "created_ms"),
+)
+shapes_table = sa.Table(
+    "lume_shapes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("digest", _bytes_text(64), nullable=False, unique=True),  # of the key lists
+    sa.Column("layout", sa.Text, nullable=False),
 )
 
 
@@ -186,12 +210,13 @@ def _fields_table(name: str) -> sa.Table:
 
 fields_table = _fields_table("lume_result_fields")
 provenance_fields_table = _fields_table("lume_provenance_fields")
-R, F, P, PF, PATHS = (
+R, F, P, PF, PATHS, SHAPES = (
     results_table,
     fields_table,
     provenance_table,
     provenance_fields_table,
     paths_table,
+    shapes_table,
 )
 # Top-level paths are columns of fixed kind: compared directly, no index rows needed.
 COLUMNS = {
@@ -200,7 +225,15 @@ COLUMNS = {
     "inputs_hash": (R.c.inputs_hash, STRING),
     "created": (R.c.created_ms, DATE),
 }
-_REPLACED = ("model", "version", "created_ms", "published", "provenance_id", "document")
+_REPLACED = (
+    "model",
+    "version",
+    "created_ms",
+    "published",
+    "provenance_id",
+    "document",
+    "shape_id",
+)
 _RESULT_COLUMNS = ("project", "inputs_hash", *_REPLACED)
 # published is sticky: a re-run, retry or held copy never unpublishes a result
 _SET = {c: f"excluded.{c}" for c in _REPLACED} | {
@@ -211,7 +244,12 @@ _UPSERT = (
     + ", ".join(f"{c} = {v}" for c, v in _SET.items())
     + " RETURNING inputs_hash, id"
 )
-_ROW_COLS = "model, version, inputs_hash, created_ms, published, document, provenance_id"
+_ROW_COLS = (
+    "id, model, version, inputs_hash, created_ms, published, provenance_id, document, shape_id"
+)
+_FIND_ONE = f"SELECT {_ROW_COLS} FROM lume_results WHERE project = ? AND inputs_hash = ?"
+_FIND_ONE_PUBLISHED = _FIND_ONE + " AND published"
+_HASH = re.compile("[0-9a-f]{64}")
 _FIELD_COLUMNS = ("owner_id", "path_id", "seq", "kind", "num", "text")
 _NUMBER_ROW = "{}, {}, 0, " + str(NUMBER) + ", {}, NULL"  # a plain number at seq 0
 
@@ -236,6 +274,11 @@ _PathIds = dict[str, tuple[int, bool]]  # path -> (id, holds a list)
 
 
 _PLAIN_DECODED = frozenset({float, int, str, bool, type(None)})
+
+
+def _hex(value: str | bytes) -> str:
+    """Return a stored inputs hash as 64-char hex (SQLite files of this layout hold bytes)."""
+    return value if type(value) is str else value.hex()
 
 
 def _created(ms: int) -> datetime:
@@ -277,38 +320,171 @@ def _dumps(value: Any) -> str:
     return _JSON.encode(value)
 
 
-_BODY_START = '{"inputs":'
-
-
-def _dumps_flat(bodies: list[dict[str, Any]]) -> list[str]:
-    """Return the JSON text of each body {"inputs": {...}, "outputs": {...}} in ONE encoder call.
-
-    Only for bodies whose two dicts hold plain scalars: then a ``{`` follows a comma only where
-    a body starts (inside a string every quote is escaped), so the list's text splits exactly
-    into the bodies' texts.
-    """
-    if not bodies:
-        return []
-    texts = _JSON.encode(bodies)[1:-1].split("," + _BODY_START)
-    return [texts[0]] + [_BODY_START + t for t in texts[1:]]
-
-
 # Values a document holds exactly as they are (the codec would return them unchanged): a flat
 # dict of only these is stored without walking it through the codec.
 _AS_IS = frozenset({float, np.float64, bool, type(None)})
 _INT64 = (-(2**63), 2**63 - 1)
 
 
+# Shape column kinds: the letter stored in a layout -> the MongoDB kind its values have.
+_COLUMN_KINDS = {"f": NUMBER, "i": NUMBER, "b": BOOL, "s": STRING}
+_RESIDUAL = "r"  # a key whose values always stay in the document (lists, dicts, None, ...)
+MAX_SHAPE_COLUMNS = 64
+MAX_SHAPES = 256
+_EXACT_INT = 2**53  # integers a DOUBLE column holds exactly
+
+
+def _kind_letter(value: Any) -> str:
+    """Return the shape column kind of a stored value ('r': not held in a column)."""
+    t = type(value)
+    if t is float or t is np.float64:
+        return "f"
+    if t is int:
+        return "i"
+    if t is bool:
+        return "b"
+    if t is str:
+        return "s"
+    return _RESIDUAL
+
+
+def _column_value(kind: str, value: Any) -> Any:
+    """Return `value` as its shape column holds it, or None when the document must hold it.
+
+    Floats other than NaN and -0.0 (a REAL column keeps neither), integers a double holds
+    exactly, booleans as 0.0/1.0, indexable strings without NUL; the rest keeps its type in
+    the document and its typed index rows in the general index.
+    """
+    t = type(value)
+    if kind == "f":
+        if (t is float or t is np.float64) and value == value:
+            if value or math.copysign(1.0, value) > 0:
+                return float(value)
+    elif kind == "i":
+        if t is int and -_EXACT_INT <= value <= _EXACT_INT:
+            return value
+    elif kind == "s":
+        if (
+            t is str
+            and "\x00" not in value
+            and (len(value) * 4 <= MAX_INDEXED_TEXT or _fits(value))
+        ):
+            return value
+    elif kind == "b" and t is bool:
+        return 1.0 if value else 0.0
+    return None
+
+
+_FROM_COLUMN = {"f": float, "i": int, "b": bool, "s": str}
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A key layout of inputs/outputs: results with it keep their scalars in its own table.
+
+    `spec` is ((root, ((key, kind letter, column index or -1), ...)), ...) for "inputs" then
+    "outputs", in the results' key order; the table is ``lume_shape_<id>`` (result_id, c0,
+    c1, ...), one index per column.
+    """
+
+    id: int
+    spec: tuple[tuple[str, tuple[tuple[str, str, int], ...]], ...]
+    ncols: int
+
+    @property
+    def name(self) -> str:
+        """Return the table name."""
+        return f"lume_shape_{self.id}"
+
+    @property
+    def table(self) -> sa.TableClause:
+        """Return the table as a lightweight clause (result_id, c0, c1, ...)."""
+        return sa.table(
+            self.name,
+            sa.column("result_id"),
+            *(sa.column(f"c{i}") for i in range(self.ncols)),
+        )
+
+    @classmethod
+    def parse(cls, shape_id: int, layout: str) -> _Shape:
+        """Build a shape from its stored layout {"inputs": [[key, kind], ...], ...}."""
+        spec = []
+        col = 0
+        for root, items in json.loads(layout).items():
+            keys = []
+            for key, kind in items:
+                if kind == _RESIDUAL:
+                    keys.append((key, kind, -1))
+                else:
+                    keys.append((key, kind, col))
+                    col += 1
+            spec.append((root, tuple(keys)))
+        return cls(shape_id, tuple(spec), col)
+
+    def columns(self) -> Iterator[tuple[str, str, int]]:
+        """Yield (path, kind letter, column index) of every column."""
+        for root, items in self.spec:
+            for key, kind, col in items:
+                if col >= 0:
+                    yield f"{root}.{key}", kind, col
+
+    def body(self, values: Sequence[Any], residual: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Rebuild [inputs, outputs] from a row (result_id, c0, ...) and the residual document."""
+        out = []
+        for root, items in self.spec:
+            rest = residual.get(root, {})
+            d: dict[str, Any] = {}
+            for key, kind, col in items:
+                v = values[col + 1] if col >= 0 else None
+                d[key] = rest[key] if v is None else _FROM_COLUMN[kind](v)
+            out.append(d)
+        return out
+
+
+def _shape_layout(keys: tuple[tuple[str, ...], tuple[str, ...]], bodies: list[dict]) -> str:
+    """Return the layout of a new shape: each key's kind taken from its first non-null value."""
+    layout: dict[str, list[list[str]]] = {}
+    ncols = 0
+    for root, names in zip(("inputs", "outputs"), keys, strict=True):
+        items = layout[root] = []
+        for key in names:
+            kind = _RESIDUAL
+            for body in bodies:
+                value = body[root][key]
+                if value is not None:
+                    kind = _kind_letter(value)
+                    break
+            if kind != _RESIDUAL and (
+                ncols >= MAX_SHAPE_COLUMNS or len(f"{root}.{key}".encode()) > MAX_PATH_BYTES
+            ):
+                kind = _RESIDUAL
+            ncols += kind != _RESIDUAL
+            items.append([key, kind])
+    return _dumps(layout) if ncols else ""
+
+
+_Columns = dict[str, list[tuple[sa.TableClause, sa.ColumnClause[Any], int]]]
+
+
 @dataclass
 class _Paths:
-    """Path ids and list flags of the paths one query uses (read in the query's transaction)."""
+    """Path ids and list flags of the paths one query uses (read in the query's transaction),
+    and the shape columns holding each path."""
 
     ids: dict[str, int] = field(default_factory=dict)
     multi: set[str] = field(default_factory=set)
+    columns: _Columns = field(default_factory=dict)
+    shapes: dict[int, _Shape] = field(default_factory=dict)
 
-    def id(self, path: str) -> int:
-        """Return the id of a path (UNKNOWN_PATH if no result ever held it)."""
-        return self.ids.get(path, UNKNOWN_PATH)
+
+@dataclass
+class _Tx:
+    """What one write transaction created (cached by the store once it commits)."""
+
+    paths: _PathIds = field(default_factory=dict)
+    shapes: dict[tuple[tuple[str, ...], tuple[str, ...]], _Shape | None] = field(
+        default_factory=dict
+    )
 
 
 class SqlResultStore(ResultStore):
@@ -349,13 +525,19 @@ class SqlResultStore(ResultStore):
         self._written = 0  # rows written by this process since then
         self._local = threading.local()  # per-thread raw SQLite connection for find_one
         self._raw: list[Any] = []
+        # committed shapes (immutable once committed): by id, and by key lists
+        self._shapes: dict[int, _Shape] = {}
+        self._shape_of: dict[tuple[tuple[str, ...], tuple[str, ...]], _Shape | None] = {}
+        self._columns: _Columns = {}
         ready = self._ready_key()
         if ready is None or ready not in _PREPARED:
             with self._errors():
-                self._check_layout()
-                metadata.create_all(self.engine)
+                raw_hash = self._check_layout()
             if ready is not None:
-                _PREPARED.add(ready)
+                _PREPARED[ready] = raw_hash
+        else:
+            raw_hash = _PREPARED[ready]
+        self._raw_hash = raw_hash  # SQLite files of this layout hold the hash as 32 bytes
 
     def _ready_key(self) -> tuple[str, int, int, int] | None:
         """Return (file, device, inode, mtime) of an existing SQLite file, else None.
@@ -373,18 +555,31 @@ class SqlResultStore(ResultStore):
         return (str(Path(db).expanduser()), st.st_dev, st.st_ino, st.st_mtime_ns)
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _check_layout(self) -> None:
-        """Refuse a database written by the first layout (path text and sort key per row)."""
-        columns = (
-            {c["name"] for c in sa.inspect(self.engine).get_columns(F.name)}
-            if sa.inspect(self.engine).has_table(F.name)
-            else set()
-        )
-        if "skey" in columns:
-            raise ConfigError(
-                f"{self._where} holds results in an older lume_assets layout "
-                f"({F.name} has a 'skey' column); use a new database file or name."
-            )
+    def _check_layout(self) -> bool:
+        """Create missing tables and bring an older database to this layout, in ONE write
+        transaction (SQLite: BEGIN IMMEDIATE, so concurrent openers queue); return whether
+        the database holds inputs hashes as raw bytes (new SQLite files).
+
+        A database of the previous layout (no ``shape_id`` column) gets the column and the
+        shape registry; its results stay as they are — documents with every value and typed
+        index rows — and are read and queried as they are. The first layout (path text and a
+        sort key per index row) is refused.
+        """
+        with self._write() as conn:
+            inspector = sa.inspect(conn)
+            if inspector.has_table(F.name):
+                if "skey" in {c["name"] for c in inspector.get_columns(F.name)}:
+                    raise ConfigError(
+                        f"{self._where} holds results in an older lume_assets layout "
+                        f"({F.name} has a 'skey' column); use a new database file or name."
+                    )
+            metadata.create_all(conn)
+            columns = {c["name"]: c for c in sa.inspect(conn).get_columns(R.name)}
+            if "shape_id" not in columns:
+                conn.exec_driver_sql(f"ALTER TABLE {R.name} ADD COLUMN shape_id INTEGER")
+            if self.kind != "sqlite":
+                return False
+            return str(columns["inputs_hash"]["type"]).upper() == "BLOB"
 
     def _make_engine(self) -> sa.Engine:
         """Create the engine; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE writers."""
@@ -498,17 +693,21 @@ class SqlResultStore(ResultStore):
     def put_many(self, results: Iterable[Result]) -> int:
         """Upsert results in one transaction (statements of BATCH rows); return how many."""
         total = 0
-        local: _PathIds = {}  # paths created or flagged by this transaction
+        tx = _Tx()  # paths and shapes created by this transaction
         with self._write() as conn:
             batch: list[Result] = []
             for result in results:
                 batch.append(result)
                 if len(batch) >= BATCH:
-                    total += self._write_batch(conn, batch, local)
+                    total += self._write_batch(conn, batch, tx)
                     batch = []
             if batch:
-                total += self._write_batch(conn, batch, local)
-        self._path_cache.update(local)  # cached once committed
+                total += self._write_batch(conn, batch, tx)
+        self._path_cache.update(tx.paths)  # cached once committed
+        for keys, shape in tx.shapes.items():
+            self._shape_of[keys] = shape
+            if shape is not None:
+                self._add_shape(shape)
         self._maybe_analyze()
         return total
 
@@ -700,19 +899,20 @@ class SqlResultStore(ResultStore):
                 keys.add(key)
         return value
 
-    def _write_batch(self, conn: sa.Connection, results: list[Result], local: _PathIds) -> int:
-        """Upsert a batch: provenance, documents, then their index rows.
+    def _write_batch(self, conn: sa.Connection, results: list[Result], tx: _Tx) -> int:
+        """Upsert a batch: provenance, result rows, shape rows, then the general index rows.
 
-        Per result this is a few dict lookups and one JSON encoding: provenance is encoded
-        and hashed once per distinct record (a scan chunk's results share one object), a flat
-        dict of plain values skips the codec, `created` is converted once per distinct time.
+        Per result this is a few dict lookups: provenance is encoded and hashed once per
+        distinct record (a scan chunk's results share one object), a flat dict of plain values
+        skips the codec, `created` is converted once per distinct time, and a result whose
+        key lists have a shape sends its scalars as one row of that shape's table — only what
+        no column holds goes to the JSON document and the general index.
         """
         latest = {r.inputs_hash: r for r in results}  # a hash twice in a batch: last wins
         hashes = sorted(latest)  # a fixed order: concurrent batches cannot deadlock
         provenance: dict[str, str] = {}  # digest -> JSON of the distinct records
         prov_of: list[str] = []  # digest of each result, in `hashes` order
         bodies: list[dict[str, Any]] = []
-        flat = True  # every body a pair of flat dicts of plain values (see _dumps_flat)
         by_object: dict[int, str] = {}  # id(provenance) -> digest (objects live in `latest`)
         seen: dict[tuple[Any, ...], str] = {}  # equal records without files share a digest
         created: dict[datetime, float] = {}
@@ -739,41 +939,186 @@ class SqlResultStore(ResultStore):
                     provenance[digest] = prov
                 by_object[id(p)] = digest
             prov_of.append(digest)
-            inputs = self._flat(r.inputs, "inputs", keys_in)
-            outputs = self._flat(r.outputs, "outputs", keys_out)
-            flat = flat and inputs is r.inputs and outputs is r.outputs
-            bodies.append({"inputs": inputs, "outputs": outputs})
+            bodies.append(
+                {
+                    "inputs": self._flat(r.inputs, "inputs", keys_in),
+                    "outputs": self._flat(r.outputs, "outputs", keys_out),
+                }
+            )
             if r.created not in created:
                 created[r.created] = datetime_ms(r.created)
-        texts = _dumps_flat(bodies) if flat else [_dumps(b) for b in bodies]
-        prov_ids = self._provenance_ids(conn, provenance, local)
+        shapes, cells, rests = self._split(conn, bodies, tx)
+        prov_ids = self._provenance_ids(conn, provenance, tx.paths)
         project = self.project
+        to_key = bytes.fromhex if self._raw_hash else str
         rows = [
             (
                 project,
-                h,
+                to_key(h),
                 (r := latest[h]).model,
                 r.version,
                 created[r.created],
                 r.published,
                 prov_ids[digest],
-                text,
+                _dumps(rest) if rest else "",
+                None if shape is None else shape.id,
             )
-            for h, digest, text in zip(hashes, prov_of, texts, strict=True)
+            for h, digest, rest, shape in zip(hashes, prov_of, rests, shapes, strict=True)
         ]
         if self.kind == "sqlite":
             ids = self._sqlite_rows(conn, hashes, rows)
-        else:  # writers run concurrently: upsert every row, replace all its index rows
-            returned = self._bulk_insert(conn, R, _RESULT_COLUMNS, rows, _UPSERT)
-            ids = dict(returned)
-            stale = list(ids.values())
-            for start in range(0, len(stale), BATCH):
-                conn.execute(sa.delete(F).where(F.c.owner_id.in_(stale[start : start + BATCH])))
-        self._write_fields(
-            conn, F, {ids[h]: body for h, body in zip(hashes, bodies, strict=True)}, local
-        )
+        else:
+            ids = self._postgres_rows(conn, rows)
+        by_shape: dict[int, tuple[_Shape, list[tuple[Any, ...]]]] = {}
+        for h, shape, row in zip(hashes, shapes, cells, strict=True):
+            if shape is not None:
+                by_shape.setdefault(shape.id, (shape, []))[1].append((ids[h], *row))
+        for shape, shape_rows in by_shape.values():
+            names = ("result_id", *(f"c{i}" for i in range(shape.ncols)))
+            self._bulk_insert(conn, shape.table, names, shape_rows)
+        general = {ids[h]: rest for h, rest in zip(hashes, rests, strict=True) if rest}
+        self._write_fields(conn, F, general, tx.paths)
         self._written += len(hashes)
         return len(results)
+
+    def _split(
+        self, conn: sa.Connection, bodies: list[dict[str, Any]], tx: _Tx
+    ) -> tuple[list[_Shape | None], list[list[Any]], list[dict[str, Any] | None]]:
+        """Split each body into its shape's column values and the rest (None if nothing).
+
+        A body without a shape is all rest (its document holds it whole).
+        """
+        shapes: list[_Shape | None] = []
+        cells: list[list[Any]] = []
+        rests: list[dict[str, Any] | None] = []
+        pending: dict[tuple[tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
+        keys_of = [(tuple(b["inputs"]), tuple(b["outputs"])) for b in bodies]
+        for keys, body in zip(keys_of, bodies, strict=True):
+            if keys not in tx.shapes and keys not in self._shape_of:
+                pending.setdefault(keys, []).append(body)
+        for keys, group in pending.items():
+            tx.shapes[keys] = self._shape_for(conn, keys, group[:100])
+        convert = _column_value
+        for keys, body in zip(keys_of, bodies, strict=True):
+            shape = tx.shapes[keys] if keys in tx.shapes else self._shape_of[keys]
+            shapes.append(shape)
+            if shape is None:
+                cells.append([])
+                rests.append(body)
+                continue
+            row: list[Any] = [None] * shape.ncols
+            rest: dict[str, Any] | None = None
+            for root, items in shape.spec:
+                value = body[root]
+                for key, kind, col in items:
+                    item = value[key]
+                    if col >= 0:
+                        if kind == "f" and type(item) is float and item == item and item:
+                            row[col] = item  # the common case, decided inline
+                            continue
+                        stored = convert(kind, item)
+                        if stored is not None:
+                            row[col] = stored
+                            continue
+                    if rest is None:
+                        rest = {}
+                    rest.setdefault(root, {})[key] = item
+            cells.append(row)
+            rests.append(rest)
+        return shapes, cells, rests
+
+    def _shape_for(
+        self, conn: sa.Connection, keys: tuple[tuple[str, ...], tuple[str, ...]], bodies: list
+    ) -> _Shape | None:
+        """Return the shape of these key lists, creating it (table + indexes) if new.
+
+        None when no key holds a column value, or the database has MAX_SHAPES shapes already:
+        such results keep the general layout.
+        """
+        digest = hashlib.sha256(_dumps([list(keys[0]), list(keys[1])]).encode()).hexdigest()
+        select = sa.select(SHAPES.c.id, SHAPES.c.layout).where(SHAPES.c.digest == digest)
+        row = conn.execute(select).first()
+        if row is not None:
+            return _Shape.parse(row[0], row[1])
+        layout = _shape_layout(keys, bodies)
+        if not layout:
+            return None
+        if conn.execute(sa.select(sa.func.count()).select_from(SHAPES)).scalar_one() >= MAX_SHAPES:
+            return None
+        inserted = conn.execute(
+            self._insert(SHAPES)
+            .on_conflict_do_nothing(index_elements=[SHAPES.c.digest])
+            .returning(SHAPES.c.id),
+            {"digest": digest, "layout": layout},
+        ).first()
+        if inserted is None:  # another writer created it meanwhile (PostgreSQL)
+            row = conn.execute(select).one()
+            return _Shape.parse(row[0], row[1])
+        shape = _Shape.parse(inserted[0], layout)
+        types = {"f": "REAL", "i": "REAL", "b": "REAL", "s": "TEXT"}
+        if self.kind == "postgresql":
+            types = {k: "DOUBLE PRECISION" for k in "fib"} | {"s": 'TEXT COLLATE "C"'}
+        kinds = [kind for _path, kind, _col in shape.columns()]
+        columns = ", ".join(f"c{i} {types[k]}" for i, k in enumerate(kinds))
+        conn.exec_driver_sql(
+            f"CREATE TABLE {shape.name} (result_id INTEGER PRIMARY KEY, {columns})"
+        )
+        owner = ", result_id" if self.kind == "postgresql" else ""  # SQLite: the rowid
+        for i in range(shape.ncols):
+            conn.exec_driver_sql(f"CREATE INDEX ix_{shape.name}_c{i} ON {shape.name} (c{i}{owner})")
+        return shape
+
+    def _add_shape(self, shape: _Shape) -> None:
+        """Cache a committed shape and the paths its columns hold."""
+        if shape.id in self._shapes:
+            return
+        self._shapes[shape.id] = shape
+        table = shape.table
+        for path, kind, col in shape.columns():
+            self._columns.setdefault(path, []).append(
+                (table, table.c[f"c{col}"], _COLUMN_KINDS[kind])
+            )
+
+    def _load_shapes(self, conn: Any) -> None:
+        """Cache the shapes committed since the last look (one small indexed read)."""
+        top = max(self._shapes, default=0)
+        sql = f"SELECT id, layout FROM {SHAPES.name} WHERE id > {int(top)} ORDER BY id"
+        rows = (
+            conn.exec_driver_sql(sql).all()
+            if isinstance(conn, sa.Connection)
+            else conn.execute(sql).fetchall()
+        )
+        for shape_id, layout in rows:
+            self._add_shape(_Shape.parse(shape_id, layout))
+
+    def _drop_stale(
+        self, conn: sa.Connection, ids: list[int], shapes: Mapping[int, list[int]]
+    ) -> None:
+        """Delete the general index rows of results about to be rewritten, and their rows in
+        the shape tables `shapes` (shape id -> result ids)."""
+        for start in range(0, len(ids), BATCH):
+            conn.execute(sa.delete(F).where(F.c.owner_id.in_(ids[start : start + BATCH])))
+        for shape_id, owners in shapes.items():
+            for start in range(0, len(owners), BATCH):
+                listed = ", ".join(str(int(i)) for i in owners[start : start + BATCH])
+                conn.exec_driver_sql(
+                    f"DELETE FROM lume_shape_{int(shape_id)} WHERE result_id IN ({listed})"
+                )
+
+    def _postgres_rows(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> dict[str, int]:
+        """Upsert result rows on PostgreSQL (writers run concurrently); return hash -> id.
+
+        Rows that existed (updated, not inserted: ``xmax <> 0``) lose their index rows and
+        their rows in every shape table (another writer may have given them another shape).
+        """
+        returned = self._bulk_insert(
+            conn, R, _RESULT_COLUMNS, rows, _UPSERT + ", (xmax = 0) AS inserted"
+        )
+        updated = [i for _, i, inserted in returned if not inserted]
+        if updated:
+            shape_ids = conn.exec_driver_sql(f"SELECT id FROM {SHAPES.name}").scalars().all()
+            self._drop_stale(conn, updated, dict.fromkeys(shape_ids, updated))
+        return {h: i for h, i, _ in returned}
 
     def _sqlite_rows(
         self, conn: sa.Connection, hashes: list[str], rows: list[tuple[Any, ...]]
@@ -781,15 +1126,16 @@ class SqlResultStore(ResultStore):
         """Write result rows on SQLite; return hash -> id.
 
         The writer holds the database lock (BEGIN IMMEDIATE), so the rows found here are all
-        that exist: they are updated in place (their index rows dropped), the others inserted
-        with the next ids.
+        that exist: they are updated in place (their index and shape rows dropped), the others
+        inserted with the next ids.
         """
         marks = ", ".join("?" * len(hashes))
         found = conn.exec_driver_sql(
-            f"SELECT inputs_hash, id FROM {R.name} WHERE project = ? AND inputs_hash IN ({marks})",
-            (self.project, *hashes),
+            f"SELECT inputs_hash, id, shape_id FROM {R.name} "
+            f"WHERE project = ? AND inputs_hash IN ({marks})",
+            (self.project, *(row[1] for row in rows)),
         ).all()
-        ids = dict(found)
+        ids = {_hex(h): i for h, i, _ in found}
         if ids:
             sets = ", ".join(
                 "published = (published OR ?)" if c == "published" else f"{c} = ?"
@@ -797,15 +1143,18 @@ class SqlResultStore(ResultStore):
             )
             conn.exec_driver_sql(
                 f"UPDATE {R.name} SET {sets} WHERE id = ?",
-                [(*row[2:], ids[row[1]]) for row in rows if row[1] in ids],
+                [(*row[2:], ids[h]) for h, row in zip(hashes, rows, strict=True) if h in ids],
             )
-            stale = list(ids.values())
-            for start in range(0, len(stale), BATCH):
-                conn.execute(sa.delete(F).where(F.c.owner_id.in_(stale[start : start + BATCH])))
-        new = [row for row in rows if row[1] not in ids] if ids else rows
+            shapes: dict[int, list[int]] = {}
+            for _, i, shape_id in found:
+                if shape_id is not None:
+                    shapes.setdefault(shape_id, []).append(i)
+            self._drop_stale(conn, list(ids.values()), shapes)
+        new = [row for h, row in zip(hashes, rows, strict=True) if h not in ids] if ids else rows
         if new:
             top = conn.exec_driver_sql(f"SELECT max(id) FROM {R.name}").scalar() or 0
-            ids.update((row[1], top + i) for i, row in enumerate(new, start=1))
+            keyed = [h for h in hashes if h not in ids] if ids else hashes
+            ids.update((h, top + i) for i, h in enumerate(keyed, start=1))
             self._bulk_insert(
                 conn, R, ("id", *_RESULT_COLUMNS), [(top + i, *row) for i, row in enumerate(new, 1)]
             )
@@ -825,8 +1174,14 @@ class SqlResultStore(ResultStore):
                 conn.exec_driver_sql("PRAGMA analysis_limit=1000")
                 conn.exec_driver_sql("ANALYZE")
             else:
-                conn.exec_driver_sql(f"ANALYZE {R.name}, {F.name}, {PF.name}")
+                ids = conn.exec_driver_sql(f"SELECT id FROM {SHAPES.name}").scalars().all()
+                tables = [R.name, F.name, PF.name, *(f"lume_shape_{int(i)}" for i in ids)]
+                conn.exec_driver_sql(f"ANALYZE {', '.join(tables)}")
         self._analyzed_rows = rows
+
+    def _key(self, inputs_hash: str) -> str | bytes:
+        """Return a checked hash as the database holds it (raw bytes in new SQLite files)."""
+        return bytes.fromhex(inputs_hash) if self._raw_hash else inputs_hash
 
     def publish(self, inputs_hash: str, published: bool = True) -> Result:
         """Set the published flag of a stored result."""
@@ -834,7 +1189,7 @@ class SqlResultStore(ResultStore):
         with self._write() as conn:
             n = conn.execute(
                 sa.update(R)
-                .where(R.c.project == self.project, R.c.inputs_hash == inputs_hash)
+                .where(R.c.project == self.project, R.c.inputs_hash == self._key(inputs_hash))
                 .values(published=published)
             ).rowcount
         if not n:
@@ -846,7 +1201,7 @@ class SqlResultStore(ResultStore):
 
     def publish_many(self, inputs_hashes: Iterable[str], published: bool = True) -> int:
         """Set the published flag of many results in one transaction (batched IN updates)."""
-        hashes = check_inputs_hashes(inputs_hashes)
+        hashes = [self._key(h) for h in check_inputs_hashes(inputs_hashes)]
         changed = 0
         with self._write() as conn:
             for start in range(0, len(hashes), BATCH):
@@ -862,15 +1217,17 @@ class SqlResultStore(ResultStore):
 
     # -- queries -------------------------------------------------------------------------------
     def _paths(self, conn: sa.Connection, paths: Iterable[str]) -> _Paths:
-        """Read the ids and list flags of `paths` in the query's own transaction."""
+        """Read the ids and list flags of `paths`, and the shapes, in the query's transaction."""
         wanted = sorted({p for p in paths if p not in COLUMNS})
-        found = _Paths()
+        self._load_shapes(conn)
+        found = _Paths(shapes=self._shapes)
         if wanted:
             rows = conn.execute(
                 sa.select(PATHS.c.path, PATHS.c.id, PATHS.c.multi).where(PATHS.c.path.in_(wanted))
             ).all()
             found.ids = {p: i for p, i, _ in rows}
             found.multi = {p for p, _, m in rows if m}
+            found.columns = {p: self._columns[p] for p in wanted if p in self._columns}
         return found
 
     @staticmethod
@@ -879,6 +1236,39 @@ class SqlResultStore(ResultStore):
         if path.startswith("provenance."):
             return PF, R.c.provenance_id
         return F, R.c.id
+
+    def _has(
+        self, path: str, paths: _Paths, alternatives: list[tuple[int | None, Any]]
+    ) -> sa.ColumnElement[bool]:
+        """Return "the result holds a value at `path` matching one of `alternatives`".
+
+        Each alternative is (kind, pred): a value of that kind (None: any value) for which
+        pred(column) -> [clauses] holds (pred None: no clause). The holders are the general
+        index rows of the path and the shape columns of that kind, as ONE uncorrelated
+        ``IN (SELECT ... [UNION ALL SELECT ...])``: each part is answered by its own index.
+        """
+        table, owner = self._index(path)
+        path_id = paths.ids.get(path)
+        selects: list[sa.Select] = []
+        for kind, pred in alternatives:
+            if path_id is not None:
+                where: list[Any] = [table.c.path_id == path_id]
+                if kind is not None:
+                    where.append(table.c.kind == kind)
+                    if pred is not None:
+                        where += pred(table.c.text if kind == STRING else table.c.num)
+                selects.append(sa.select(table.c.owner_id).where(*where))
+            for shape_table, col, col_kind in paths.columns.get(path, ()):
+                if kind is None or (kind == col_kind and pred is None):
+                    clauses = [col.isnot(None)]
+                elif kind == col_kind:
+                    clauses = pred(col)
+                else:
+                    continue
+                selects.append(sa.select(shape_table.c.result_id).where(*clauses))
+        if not selects:
+            return sa.false()
+        return owner.in_(selects[0] if len(selects) == 1 else sa.union_all(*selects))
 
     def _conditions(self, conds: list[Condition], paths: _Paths) -> list[sa.ColumnElement[bool]]:
         """Compile checked conditions, merging the range bounds on a path that holds no list."""
@@ -892,65 +1282,54 @@ class SqlResultStore(ResultStore):
             else:
                 out.append(self._condition(c, paths))
         for (path, kind), group in bounds.items():
-            table, owner = self._index(path)
-            col = table.c[_leaf_value(group[0].value)[0]]
-            ops = [_compare(col, c.op, _leaf_value(c.value)[1]) for c in group]
-            out.append(
-                owner.in_(
-                    sa.select(table.c.owner_id).where(
-                        table.c.path_id == paths.id(path), table.c.kind == kind, *ops
-                    )
-                )
-            )
+
+            def pred(col: Any, group: list[Condition] = group) -> list[Any]:
+                return [_compare(col, c.op, _leaf_value(c.value)[1]) for c in group]
+
+            out.append(self._has(path, paths, [(kind, pred)]))
         return out
 
     def _condition(self, c: Condition, paths: _Paths) -> sa.ColumnElement[bool]:
         """Compile one checked condition on an indexed path with MongoDB's semantics."""
-        table, owner = self._index(c.path)
-        path_id = paths.id(c.path)
-
-        def exists(*clauses: Any) -> sa.ColumnElement[bool]:
-            # An uncorrelated IN (sub-select): the index finds the matching rows once (a
-            # semi-join), instead of one probe per candidate result.
-            return owner.in_(
-                sa.select(table.c.owner_id).where(table.c.path_id == path_id, *clauses)
+        if c.op in RANGES:
+            _, value = _leaf_value(c.value)
+            return self._has(
+                c.path,
+                paths,
+                [(scalar_kind(c.value), lambda col: [_compare(col, c.op, value)])],
             )
-
-        def equals(values: Iterable[Any]) -> sa.ColumnElement[bool]:
-            by_kind: dict[int, list[Any]] = {}
-            for v in values:
-                by_kind.setdefault(scalar_kind(v), []).append(v)
-            parts: list[sa.ColumnElement[bool]] = []
-            if NULL in by_kind:
-                parts.append(sa.or_(exists(table.c.kind == NULL), ~exists()))
-            matches = []
-            for kind, vals in by_kind.items():
-                if kind == NULL:
-                    continue
-                col = table.c[_leaf_value(vals[0])[0]]
-                matches.append(
-                    sa.and_(table.c.kind == kind, col.in_([_leaf_value(v)[1] for v in vals]))
+        values = c.value if c.op == "$in" else (c.value,)
+        by_kind: dict[int, list[Any]] = {}
+        for v in values:
+            by_kind.setdefault(scalar_kind(v), []).append(None if v is None else _leaf_value(v)[1])
+        parts: list[sa.ColumnElement[bool]] = []
+        if NULL in by_kind:  # null or missing
+            parts.append(
+                sa.or_(
+                    self._has(c.path, paths, [(NULL, None)]),
+                    sa.not_(self._has(c.path, paths, [(None, None)])),
                 )
-            if matches:
-                parts.append(exists(sa.or_(*matches)))
-            return sa.or_(*parts) if parts else sa.false()
-
-        if c.op == "$eq":
-            return equals([c.value])
-        if c.op == "$ne":
-            return sa.not_(equals([c.value]))
-        if c.op == "$in":
-            return equals(c.value)
-        col_name, value = _leaf_value(c.value)
-        return exists(
-            table.c.kind == scalar_kind(c.value), _compare(table.c[col_name], c.op, value)
-        )
+            )
+        alternatives = [
+            (kind, lambda col, vals=vals: [col.in_(vals)])
+            for kind, vals in by_kind.items()
+            if kind != NULL
+        ]
+        if alternatives:
+            parts.append(self._has(c.path, paths, alternatives))
+        matched = sa.or_(*parts) if parts else sa.false()
+        return sa.not_(matched) if c.op == "$ne" else matched
 
     def _column_condition(self, c: Condition) -> sa.ColumnElement[bool]:
         """Compile a condition on a fixed-kind column (never missing, never null)."""
         col, kind = COLUMNS[c.path]
         values = c.value if c.op == "$in" else (c.value,)
         same = [_leaf_value(v)[1] for v in values if v is not None and scalar_kind(v) == kind]
+        if c.path == "inputs_hash" and self._raw_hash:
+            if c.op in RANGES:  # rare: compare the hex text (not indexed)
+                col = sa.func.lower(sa.func.hex(col))
+            else:  # a stored hash is 64 lowercase hex digits: nothing else can equal one
+                same = [bytes.fromhex(v) for v in same if _HASH.fullmatch(v)]
         if c.op in ("$eq", "$in"):
             return col.in_(same) if same else sa.false()
         if c.op == "$ne":
@@ -984,58 +1363,110 @@ class SqlResultStore(ResultStore):
         """Return the query and ORDER BY terms for a path in MongoDB order.
 
         Missing sorts as null; NaN lowest of the numbers; a list by its smallest element
-        ascending and its largest descending.
+        ascending and its largest descending. A result's value is in one place: a shape
+        column (joined by result id) or the general index; (kind, number, text) take the
+        first that holds it.
         """
         asc = direction == 1
         if path in COLUMNS:
             col = COLUMNS[path][0]
             return q, [col.asc() if asc else col.desc()]
         table, owner = self._index(path)
-        path_id = paths.id(path)
-        if path not in paths.multi:  # at most one index row per owner: join it
+        kinds: list[Any] = []
+        nums: list[Any] = []
+        texts: list[Any] = []
+        for j, (shape_table, col, col_kind) in enumerate(paths.columns.get(path, ())):
+            s = shape_table.alias(f"sort_{n}_{j}")
+            q = q.join_from(R, s, s.c.result_id == owner, isouter=True)
+            value = s.c[col.name]
+            kinds.append(sa.case((value.isnot(None), col_kind)))
+            (texts if col_kind == STRING else nums).append(value)
+        path_id = paths.ids.get(path)
+        if path_id is None:
+            pass
+        elif path not in paths.multi:  # at most one index row per owner: join it
             s = table.alias(f"sort_{n}")
             q = q.join_from(
                 R, s, sa.and_(s.c.owner_id == owner, s.c.path_id == path_id), isouter=True
             )
-            kind, num, text = sa.func.coalesce(s.c.kind, NULL), s.c.num, s.c.text
+            kinds.append(s.c.kind)
+            nums.append(s.c.num)
+            texts.append(s.c.text)
         else:  # lists: aggregate the smallest (ascending) or largest (descending) element
             agg = sa.func.min if asc else sa.func.max
 
-            def sub(expr: Any, *where: Any) -> Any:
+            def sub(t: Any, expr: Any, *where: Any) -> Any:
                 return (
                     sa.select(expr)
-                    .where(
-                        table.c.owner_id == owner,
-                        table.c.path_id == path_id,
-                        table.c.kind != ARRAY,
-                        *where,
-                    )
+                    .where(t.c.owner_id == owner, t.c.path_id == path_id, t.c.kind != ARRAY, *where)
+                    .correlate(R)
                     .scalar_subquery()
                 )
 
-            kind = sa.func.coalesce(sub(agg(table.c.kind)), NULL)
-            same = table.c.kind == kind
+            # the kind of the first/last element, from an alias: a subquery inside the value
+            # subqueries below must not correlate to their table
+            k = table.alias(f"sort_kind_{n}")
+            first_kind = sub(k, agg(k.c.kind))
+            same = table.c.kind == sa.func.coalesce(first_kind, NULL)
             nan_first = sa.case(
                 (sa.func.count() > sa.func.count(table.c.num), sa.null()), else_=agg(table.c.num)
             )
-            num = sub(nan_first if asc else agg(table.c.num), same)
-            text = sub(agg(table.c.text), same)
+            kinds.append(sub(table, agg(table.c.kind)))
+            nums.append(sub(table, nan_first if asc else agg(table.c.num), same))
+            texts.append(sub(table, agg(table.c.text), same))
+        if not kinds:  # no result holds the path: all missing, all equal
+            return q, []
+        if len(kinds) == 1 and paths.columns.get(path):
+            # one shape column holds every value of the path: one kind, missing is NULL
+            value = (nums or texts)[0]
+            return q, [value.asc().nulls_first() if asc else value.desc().nulls_last()]
+        terms = [sa.func.coalesce(*kinds, NULL)]
+        for parts in (nums, texts):
+            if parts:
+                terms.append(parts[0] if len(parts) == 1 else sa.func.coalesce(*parts))
         if asc:
-            return q, [kind.asc(), num.asc().nulls_first(), text.asc().nulls_first()]
-        return q, [kind.desc(), num.desc().nulls_last(), text.desc().nulls_last()]
+            return q, [terms[0].asc(), *(t.asc().nulls_first() for t in terms[1:])]
+        return q, [terms[0].desc(), *(t.desc().nulls_last() for t in terms[1:])]
 
-    def _row_to_result(self, row: Any, provenance: Mapping[int, Provenance]) -> Result:
-        """Rebuild a Result from a row (validated when written, so not re-hashed here)."""
-        body = json.loads(row[5])
+    def _bodies(self, conn: Any, rows: Sequence[Any], shapes: Mapping[int, _Shape]) -> list[Any]:
+        """Return [inputs, outputs] of each row (id, ..., document, shape_id at -2, -1)."""
+        values: dict[int, Sequence[Any]] = {}
+        by_shape: dict[int, list[int]] = {}
+        for row in rows:
+            if row[-1] is not None:
+                by_shape.setdefault(row[-1], []).append(row[0])
+        for shape_id, ids in by_shape.items():
+            for start in range(0, len(ids), BATCH):
+                listed = ", ".join(str(int(i)) for i in ids[start : start + BATCH])
+                sql = f"SELECT * FROM lume_shape_{int(shape_id)} WHERE result_id IN ({listed})"
+                found = (
+                    conn.exec_driver_sql(sql).all()
+                    if isinstance(conn, sa.Connection)
+                    else conn.execute(sql).fetchall()
+                )
+                values.update((v[0], v) for v in found)
+        out = []
+        for row in rows:
+            doc = json.loads(row[-2]) if row[-2] else {}
+            if row[-1] is None:
+                out.append([doc.get("inputs", {}), doc.get("outputs", {})])
+            else:
+                out.append(shapes[row[-1]].body(values[row[0]], doc))
+        return out
+
+    def _row_to_result(
+        self, row: Any, body: list[dict[str, Any]], provenance: Mapping[int, Provenance]
+    ) -> Result:
+        """Rebuild a Result from a row and its body (validated when written, not re-hashed)."""
         prov = provenance[row[6]]
         return Result.model_construct(
-            model=row[0],
-            version=row[1],
-            inputs=self._decode(body.get("inputs", {}), "inputs"),
-            outputs=self._decode(body.get("outputs", {}), "outputs"),
-            inputs_hash=row[2],
-            created=_created(row[3]),
-            published=bool(row[4]),
+            model=row[1],
+            version=row[2],
+            inputs=self._decode(body[0], "inputs"),
+            outputs=self._decode(body[1], "outputs"),
+            inputs_hash=_hex(row[3]),
+            created=_created(row[4]),
+            published=bool(row[5]),
             # a copy: the cached record is shared, the caller may change its result's files
             provenance=_own_copy(prov),
         )
@@ -1054,13 +1485,15 @@ class SqlResultStore(ResultStore):
         return {i: Provenance(**json.loads(doc)) for i, doc in rows}
 
     _COLS = (
+        R.c.id,
         R.c.model,
         R.c.version,
         R.c.inputs_hash,
         R.c.created_ms,
         R.c.published,
-        R.c.document,
         R.c.provenance_id,
+        R.c.document,
+        R.c.shape_id,
     )
 
     def find(
@@ -1087,7 +1520,8 @@ class SqlResultStore(ResultStore):
                 q = q.limit(n)
             rows = conn.execute(q).all()
             provenance = self._provenance(conn, {r[6] for r in rows})
-        return [self._row_to_result(r, provenance) for r in rows]
+            bodies = self._bodies(conn, rows, paths.shapes)
+        return [self._row_to_result(r, b, provenance) for r, b in zip(rows, bodies, strict=True)]
 
     def find_one(self, inputs_hash: str, include_unpublished: bool = False) -> Result | None:
         """Return the result with this hash (if published, unless asked), or None."""
@@ -1098,15 +1532,24 @@ class SqlResultStore(ResultStore):
             )
             return found[0] if found else None
         raw = self._raw_connection()
-        sql = f"SELECT {_ROW_COLS} FROM {R.name} WHERE project = ? AND inputs_hash = ?"
-        if not include_unpublished:
-            sql += " AND published"
+        sql = _FIND_ONE if include_unpublished else _FIND_ONE_PUBLISHED
         with self._raw_errors():
-            row = raw.execute(sql, (self.project, inputs_hash)).fetchone()
+            row = raw.execute(sql, (self.project, self._key(inputs_hash))).fetchone()
             if row is None:
                 return None
             provenance = self._provenance_cached(raw, row[6])
-        return self._row_to_result(row, {row[6]: provenance})
+            doc = json.loads(row[7]) if row[7] else {}
+            shape_id = row[8]
+            if shape_id is None:
+                body = [doc.get("inputs", {}), doc.get("outputs", {})]
+            else:
+                if shape_id not in self._shapes:
+                    self._load_shapes(raw)
+                values = raw.execute(
+                    f"SELECT * FROM lume_shape_{int(shape_id)} WHERE result_id = ?", (row[0],)
+                ).fetchone()
+                body = self._shapes[shape_id].body(values, doc)
+        return self._row_to_result(row, body, {row[6]: provenance})
 
     @contextmanager
     def _raw_errors(self) -> Iterator[None]:
@@ -1154,7 +1597,7 @@ class SqlResultStore(ResultStore):
             return int(conn.execute(q).scalar_one())
 
     def ensure_index(self, path: str) -> str:
-        """Check `path`; every stored path is already in the typed index, so nothing to build."""
+        """Check `path`; every stored path is already indexed (typed index or shape column)."""
         check_path(path)
         return path
 
@@ -1162,17 +1605,18 @@ class SqlResultStore(ResultStore):
         """Return every path stored so far (all are indexed), besides the fixed columns."""
         with self._read() as conn:
             paths = conn.execute(sa.select(PATHS.c.path).order_by(PATHS.c.path)).scalars().all()
-        return sorted({*COLUMNS, *paths})
+            self._load_shapes(conn)
+        return sorted({*COLUMNS, *paths, *self._columns})
 
     def document_id(self, inputs_hash: str) -> str | None:
         """Return the row id of the result with this hash."""
-        inputs_hash = check_inputs_hash(inputs_hash)
+        key = self._key(check_inputs_hash(inputs_hash))
         if self.kind == "sqlite":
             sql = f"SELECT id FROM {R.name} WHERE project = ? AND inputs_hash = ?"
             with self._raw_errors():
-                row = self._raw_connection().execute(sql, (self.project, inputs_hash)).fetchone()
+                row = self._raw_connection().execute(sql, (self.project, key)).fetchone()
             return None if row is None else str(row[0])
-        q = sa.select(R.c.id).where(R.c.project == self.project, R.c.inputs_hash == inputs_hash)
+        q = sa.select(R.c.id).where(R.c.project == self.project, R.c.inputs_hash == key)
         with self._read() as conn:
             value = conn.execute(q).scalar()
         return None if value is None else str(value)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from lume_assets.errors import QueryError
 from lume_assets.storage.result_stores import ResultStore
@@ -54,21 +56,29 @@ def test_sqlite_drives_a_range_from_the_typed_index_with_both_bounds(
         pytest.skip("a SQLite query plan")
     store = open_store()  # type: ignore[operator]
     store.put_many(result(i, float(i), [i]) for i in range(2000))
-    with store._read() as conn:
-        q, _ = store._select(
-            conn, [store_count()], "sim", {"inputs.x": {"$gte": 10, "$lt": 20}}, False
-        )
-        sql = str(q.compile(compile_kwargs={"literal_binds": True}))
-    raw = sqlite3.connect(backend_url.removeprefix("sqlite:///"))
-    plan = " ".join(row[-1] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}"))
-    raw.close()
+    # a nested value is not a shape column: the general typed index holds it
+    store.put_many(
+        Result(model="sim", version="2", inputs={"i": i, "p": {"v": float(i)}}, outputs={})
+        for i in range(2000)
+    )
+
+    def plan(path: str) -> tuple[str, str]:
+        with store._read() as conn:
+            q, _ = store._select(
+                conn, [sa.func.count()], "sim", {path: {"$gte": 10, "$lt": 20}}, False
+            )
+            sql = str(q.compile(compile_kwargs={"literal_binds": True}))
+        raw = sqlite3.connect(backend_url.removeprefix("sqlite:///"))
+        steps = " ".join(row[-1] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        raw.close()
+        return sql, steps
+
+    sql, steps = plan("inputs.x")  # a scalar of the result's shape: its column's index
     assert sql.count("IN (SELECT") == 1  # one condition for both bounds
-    assert "ix_lume_result_fields_num (path_id=? AND kind=? AND num>? AND num<?)" in plan
+    assert re.search(r"ix_lume_shape_\d+_c\d+ \(c\d+>\? AND c\d+<\?\)", steps), steps
+    sql, steps = plan("inputs.p.v")
+    assert sql.count("IN (SELECT") == 1
+    assert "ix_lume_result_fields_num (path_id=? AND kind=? AND num>? AND num<?)" in steps
     assert store.count("sim", {"inputs.x": {"$gte": 10, "$lt": 20}}) == 10
-
-
-def store_count() -> object:
-    """count(*) as a column."""
-    import sqlalchemy as sa
-
-    return sa.func.count()
+    assert store.count("sim", {"inputs.p.v": {"$gte": 10, "$lt": 20}}) == 10
+    assert store.count("sim", {"inputs.i": {"$gte": 10, "$lt": 20}}) == 20  # both shapes

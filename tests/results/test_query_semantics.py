@@ -232,3 +232,86 @@ def test_montydb_sorts_like_every_store(
     order = [*sort, ("inputs_hash", 1)]  # the tie-break every store applies
     got = [d["inputs"]["n"] for d in oracle.find({}, sort=order, limit=limit or 0)]
     assert got == labels(stores["sqlite"].find("q", sort=sort, limit=limit))
+
+
+# -- one key layout, values of every type at one key -------------------------------------------
+# The SQL stores keep the scalars of results sharing their keys in one typed table ("shape"),
+# a column per key, its kind set by the first value; values of another kind (and NaN, -0.0,
+# lists, dicts, None) stay in the document and the general index. Queries and sorts must not
+# see the difference.
+NAN, INF = float("nan"), float("inf")
+V = [1, 1.0, "1", True, None, NAN, -0.0, 2**60, [1, 2], {"k": 1}, 2.5, INF, -3, "b"]
+W = [0.5, 2, "x", False, -0.0, NAN, 1e300, None, 3.25, [0.5], True, "a", -1.0, 7]
+ALL = list(range(len(V)))
+SHAPE_CASES = [
+    ({"inputs.v": 1}, [0, 1, 8]),
+    ({"inputs.v": {"$gt": 0}}, [0, 1, 7, 8, 10, 11]),
+    ({"inputs.v": {"$lt": 0}}, [12]),
+    ({"inputs.v": 0}, [6]),
+    ({"inputs.v": None}, [4]),
+    ({"inputs.v": {"$ne": None}}, [n for n in ALL if n != 4]),
+    ({"inputs.v": "1"}, [2]),
+    ({"inputs.v": {"$gte": "a"}}, [13]),
+    ({"inputs.v": True}, [3]),
+    ({"inputs.v.k": 1}, [9]),
+    ({"inputs.v": {"$in": [2.5, "b", None]}}, [4, 10, 13]),
+    ({"outputs.w": {"$gte": 0, "$lt": 5}}, [0, 1, 4, 8, 9]),
+    ({"outputs.w": {"$gt": 100}}, [6]),
+    ({"outputs.w": {"$lte": -1}}, [12]),
+    ({"outputs.w": False}, [3]),
+    ({"outputs.w": None}, [7]),
+    ({"outputs.w": {"$ne": 2}}, [n for n in ALL if n != 1]),
+    ({"outputs.w": {"$in": [0.5, "a"]}}, [0, 9, 11]),
+    ({"outputs.w": {"$in": [0.5, "a"]}, "inputs.v": {"$gte": 1}}, [0, 11]),
+]
+
+
+@pytest.fixture
+def one_shape(backend: str, open_store: Callable[..., ResultStore]) -> ResultStore:
+    """A SQL store holding the rows of V and W (one key layout) plus one of another layout."""
+    if backend == "mongodb":
+        pytest.skip("the shape tables are the SQL stores' layout")
+    store = open_store()
+    store.put_many(
+        Result(model="u", version="1", inputs={"n": n, "v": v}, outputs={"w": w})
+        for n, (v, w) in enumerate(zip(V, W, strict=True))
+    )
+    return store
+
+
+@pytest.mark.parametrize("filter, expected", SHAPE_CASES, ids=[str(c[0]) for c in SHAPE_CASES])
+def test_one_key_layout_with_mixed_types_matches_as_mongodb(
+    one_shape: ResultStore, filter: dict, expected: list[int]
+) -> None:
+    assert sorted(labels(one_shape.find("u", filter))) == expected
+    assert one_shape.count("u", filter) == len(expected)
+
+
+def test_one_key_layout_sorts_and_round_trips_every_type(one_shape: ResultStore) -> None:
+    every = one_shape.find("u")
+    h = {r.inputs["n"]: r.inputs_hash for r in every}
+
+    def ties(ns: list[int]) -> list[int]:
+        return sorted(ns, key=h.__getitem__)
+
+    # null < numbers (NaN lowest; a list by its smallest element) < strings < objects < bools
+    assert labels(one_shape.find("u", sort="inputs.v")) == [
+        *[4, 5, 12, 6],
+        *ties([0, 1, 8]),
+        *[10, 7, 11, 2, 13, 9, 3],
+    ]
+    # descending: bools, strings, numbers (a list by its largest element), NaN, null
+    assert labels(one_shape.find("u", sort=[("outputs.w", -1)])) == [
+        *[10, 3, 2, 11, 6, 13, 8, 1],
+        *ties([0, 9]),
+        *[4, 12, 5, 7],
+    ]
+    assert labels(one_shape.find("u", sort=[("outputs.w", -1)], limit=3)) == [10, 3, 2]
+    for r in every:  # every value back with its type (int/float/bool, -0.0, NaN, big ints)
+        n = r.inputs["n"]
+        for got, want in ((r.inputs["v"], V[n]), (r.outputs["w"], W[n])):
+            assert type(got) is type(want)
+            assert repr(got) == repr(want)
+        found = one_shape.find_one(r.inputs_hash)
+        assert found is not None and repr(found.inputs) == repr(r.inputs)
+        assert repr(found.outputs) == repr(r.outputs)
