@@ -1,28 +1,63 @@
 """`SqlResultStore`: results in SQL (SQLite embedded by default, PostgreSQL for deployments).
 
-Layout — a typed key/value index beside each document, not JSON functions:
+Layout — typed columns per key layout, a typed key/value index for the rest, not JSON
+functions:
 
 - ``lume_results``: one row per result (project, inputs hash, model, version, created,
-  published, a provenance id, and the encoded inputs/outputs as JSON text).
-- ``lume_result_fields``: one row per queryable value of inputs and outputs: (result id, path
-  id, seq, kind, number, text), kind being the value's BSON sort rank. On SQLite it is a
-  ``WITHOUT ROWID`` table clustered by (result id, path id, seq), so the table itself is the
-  per-result index; a second B-tree on (path id, kind, number, result id) serves equality and
-  ranges, a partial one on (path id, kind, text, result id) strings.
-- ``lume_paths``: dotted path -> small integer id (the index rows repeat an integer, not the
-  path text), with a ``multi`` flag set once any result held a list at that path.
+  published, a provenance id, a shape id, and a JSON document holding what no shape column
+  holds — empty for a plain scan point). New SQLite files hold the sha256 as 32 raw bytes
+  (``BLOB``); PostgreSQL and files written before keep the 64-char hex text.
+- ``lume_shapes`` + ``lume_shape_<id>``: a *shape* is a key layout — the ordered keys of
+  inputs and outputs (a scan's points all share one). Its table has a row per result
+  (``result_id INTEGER PRIMARY KEY``, the rowid on SQLite) and a column per key whose first
+  non-null value was a float, int, bool or string (``REAL``/``DOUBLE PRECISION`` or ``TEXT``),
+  with ONE index per column: each scalar is written to one B-tree, as in a plain table with a
+  column and an index per value. A value a column cannot hold exactly — another type, NaN,
+  -0.0 (a REAL column stores integral floats as integers), ints beyond 2**53, a NUL or a string
+  over the index limit, None — stays in the document and the general index below (the column
+  is NULL); keys holding lists or dicts never get a column. The layout, stored as JSON, keeps
+  the key order, so a result reads back with its keys in their order and every value with its
+  type. At most `MAX_SHAPES` shapes of `MAX_SHAPE_COLUMNS` columns; beyond that, results keep
+  the general layout.
+- ``lume_result_fields``: the general typed index, one row per queryable value the shape
+  columns do not hold (result id, path id, seq, kind, number, text), kind being the value's
+  BSON sort rank. On SQLite a ``WITHOUT ROWID`` table clustered by (result id, path id, seq);
+  a second B-tree on (path id, kind, number, result id) serves equality and ranges, a partial
+  one on (path id, kind, text, result id) strings. Lists add one row per element.
+- ``lume_paths``: dotted path -> small integer id, with a ``multi`` flag set once any result
+  held a list at that path.
 - ``lume_provenance`` + ``lume_provenance_fields``: provenance documents stored once per
   distinct content (a scan chunk's points share their run, asset, partition and code), with
-  the same typed index; a result points at its provenance by id. Provenance strings are
-  therefore not indexed once per point.
+  the same typed index; a result points at its provenance by id.
 
-Filters compile to semi-joins on the index (``id IN (SELECT result_id ... WHERE path_id = ?
-AND kind = ? AND num >= ? AND num < ?)``). Bounds on one path are merged into one such
-condition when the path never held a list (MongoDB matches each bound against any element of
-a list, so for list paths they stay separate). Sorting joins the index row of the sort path
-(one row per result for a path that never held a list), falling back to min/max aggregates
-for list paths. After bulk writes the store runs ``ANALYZE`` (SQLite with an analysis limit)
-when the table has grown, so the planner drives range filters from the typed index.
+Why shapes (measured with ``bench/store_bench.py``, focus model, 100k results, SQLite): the
+previous layout (everything in the document + the general index) took 683 B a result and
+wrote each indexed value to two B-trees (the clustered index rows and the (path, kind, num)
+index), so its SQL alone cost ~2× a plain table's. With shape tables and the raw hash: 315 B
+a result (plain table with equal indexes: 506 B), range + sort + limit and count drive from
+one column index and sort by a joined column (0.6× plain), and `put_many` writes two rows per
+result (result + shape) where a plain table writes one. A single wide results table with
+generic "slot" columns was tried and measured slower to fill (137 ms vs 115 ms for 10k rows)
+because every slot index is then updated on the big row.
+
+Filters compile to semi-joins: ``id IN (SELECT result_id FROM lume_shape_<n> WHERE c<i> >= ?
+AND c<i> < ?  UNION ALL  SELECT owner_id FROM lume_result_fields WHERE path_id = ? AND kind =
+? AND num >= ? ...)`` — one part per shape holding the path in a column of the operand's kind,
+one for the general index if any result holds the path there; each part uses its index.
+Bounds on one path are merged into one such condition when the path never held a list
+(MongoDB matches each bound against any element of a list, so for list paths they stay
+separate). Sorting left-joins the shape tables holding the path by result id and the general
+index row (one per result for a path that never held a list), taking the kind, number and text
+from whichever holds the value (a result's value is in exactly one place), and falls back to
+min/max aggregates for list paths; a path held by one shape column sorts by that column alone.
+After bulk writes the store runs ``ANALYZE`` (SQLite with an analysis limit) when the table
+has grown, so the planner drives range filters from the right index.
+
+Databases written by the previous layout (no ``shape_id``) are brought to this one on open
+in one write transaction (``BEGIN IMMEDIATE`` on SQLite, so concurrent openers queue): the
+column and ``lume_shapes`` are added, nothing is rewritten — their rows keep the whole
+document and their general index rows, and are read and queried as they are (a rewrite of one
+such result moves it to a shape). Their hashes stay text.
 
 Why not JSON functions (``json_extract`` / ``->>``)?
 
@@ -35,18 +70,24 @@ Why not JSON functions (``json_extract`` / ``->>``)?
 - indexing arbitrary dotted paths needs one expression index per path with JSON functions; the
   index table serves every path with the same few indexes, on SQLite as on PostgreSQL.
 
-Writes are upserts keyed by (project, inputs_hash) (``INSERT ... ON CONFLICT DO UPDATE``, both
-databases); a ``put_many`` call is one transaction, written in statements of `BATCH` rows, and
-the index rows of results that existed before are replaced in it, so a reader never sees a
-document without its index rows. SQLite writers take the lock up front (``BEGIN IMMEDIATE``,
-WAL journal, busy timeout) so concurrent writers queue instead of failing.
+Writes are upserts keyed by (project, inputs_hash); a ``put_many`` call is one transaction,
+written in statements of `BATCH` rows, and the shape and index rows of results that existed
+before are replaced in it, so a reader never sees a document without its index rows. SQLite
+writers take the lock up front (``BEGIN IMMEDIATE``, WAL journal, busy timeout) so concurrent
+writers queue instead of failing; they give ids themselves and insert with ``ON CONFLICT DO
+NOTHING``, reading the existing rows only when some were there. PostgreSQL writers upsert
+(``ON CONFLICT DO UPDATE ... RETURNING``) and create new shapes in digest order (no deadlock
+between writers of two new layouts).
 
-The write path is kept to a few dict lookups per result: a flat inputs/outputs dict of plain
-values is stored as it is (no codec walk), a batch's documents are JSON-encoded in one encoder
-call, a provenance record is encoded and hashed once per distinct object (a scan chunk's points
-share one), and a plain number's index row is sent as three values into a statement that holds
-the constant columns. Durability: WAL with ``synchronous=NORMAL`` — a committed batch survives a
-crash of the writing process (the WAL holds it before COMMIT returns); an OS crash or power loss
+The write path is kept to a few dict lookups and two lists per result (its result row and its
+shape row, sent to the driver as they are): keys are checked once per key layout, a shape's
+values are checked by a function generated once per shape (straight-line type checks, no
+codec walk), a provenance record is encoded and hashed once per distinct object, and the cyclic
+garbage collector is paused for the loop (it allocates small acyclic containers; a full
+collection of the caller's heap would otherwise be charged to the write).
+
+Durability: WAL with ``synchronous=NORMAL`` — a committed batch survives a crash of the
+writing process (the WAL holds it before COMMIT returns); an OS crash or power loss
 can roll back the last commits but never corrupts the file (``FULL`` would add an fsync to
 every commit). Each connection gets 32 MiB of page cache so a bulk transaction's dirty index
 pages are not spilled to the WAL and re-read mid-transaction. Strings are compared
@@ -251,8 +292,7 @@ _UPSERT = (
 _ROW_COLS = (
     "id, model, version, inputs_hash, created_ms, published, provenance_id, document, shape_id"
 )
-_FIND_ONE = f"SELECT {_ROW_COLS} FROM lume_results WHERE project = ? AND inputs_hash = ?"
-_FIND_ONE_PUBLISHED = _FIND_ONE + " AND published"
+_FIND_ONE_COLS = ", ".join(f"r.{c}" for c in _ROW_COLS.split(", "))
 _HASH = re.compile("[0-9a-f]{64}")
 _FIELD_COLUMNS = ("owner_id", "path_id", "seq", "kind", "num", "text")
 _NUMBER_ROW = "{}, {}, 0, " + str(NUMBER) + ", {}, NULL"  # a plain number at seq 0
@@ -476,6 +516,8 @@ class _Shape:
                         f"    {v} = 1.0 if {v} else 0.0",
                     ]
         lines.append(f"    return [rid, {', '.join(values)}]")
+        # every name a default argument: read as a local, not looked up per call
+        lines[0] = f"def fast(ins, outs, rid, *, {', '.join(f'{n}={n}' for n in names)}):"
         exec("\n".join(lines), names)  # noqa: S102 - generated from the layout's kinds only
         return names["fast"]
 
@@ -785,11 +827,12 @@ class SqlResultStore(ResultStore):
             return hit[0]
         if len(path.encode()) > MAX_PATH_BYTES:
             return None
-        conn.execute(
-            self._insert(PATHS).on_conflict_do_nothing(index_elements=[PATHS.c.path]),
-            {"path": path, "multi": False},
-        )
-        row = conn.execute(sa.select(PATHS.c.id, PATHS.c.multi).where(PATHS.c.path == path)).one()
+        mark = "?" if self.kind == "sqlite" else "%s"
+        row = conn.exec_driver_sql(  # one statement, new or not (a no-op update returns it)
+            f"INSERT INTO {PATHS.name} (path, multi) VALUES ({mark}, false) "
+            "ON CONFLICT (path) DO UPDATE SET path = excluded.path RETURNING id, multi",
+            (path,),
+        ).one()
         local[path] = (row[0], bool(row[1]))
         return row[0]
 
@@ -1003,6 +1046,10 @@ class SqlResultStore(ResultStore):
         project = self.project
         to_key = bytes.fromhex if self._raw_hash else str
         last_keys: Any = None
+        last_p: Any = None
+        last_digest = ""
+        last_when: Any = None
+        ms = 0.0
         shape: _Shape | None = None
         fast: Any = None
         group: list[list[Any]] = []
@@ -1016,7 +1063,7 @@ class SqlResultStore(ResultStore):
             for h in hashes:
                 r = latest[h]
                 p = r.provenance
-                digest = by_object.get(id(p))
+                digest = last_digest if p is last_p else by_object.get(id(p))
                 if digest is None:
                     # records with files or input files are each result's own: no lookup
                     key = (
@@ -1033,9 +1080,13 @@ class SqlResultStore(ResultStore):
                             seen[key] = digest
                         provenance[digest] = prov
                     by_object[id(p)] = digest
-                ms = created.get(r.created)
-                if ms is None:
-                    ms = created[r.created] = datetime_ms(r.created)
+                last_p, last_digest = p, digest
+                when = r.created
+                if when is not last_when:  # a scan chunk's results share one
+                    ms = created.get(when)
+                    if ms is None:
+                        ms = created[when] = datetime_ms(when)
+                    last_when = when
                 ins, outs = r.inputs, r.outputs
                 keys = (tuple(ins), tuple(outs))
                 if keys != last_keys:  # a batch mostly holds one layout
@@ -1664,7 +1715,17 @@ class SqlResultStore(ResultStore):
             )
             return found[0] if found else None
         raw = self._raw_connection()
-        sql = _FIND_ONE if include_unpublished else _FIND_ONE_PUBLISHED
+        # one statement: the row joined to the shape table this thread last read from
+        guess = getattr(self._local, "shape", None)
+        if guess is None:
+            sql = "SELECT {}, NULL FROM lume_results r WHERE r.project = ? AND r.inputs_hash = ?"
+        else:
+            sql = (
+                "SELECT {}, s.* FROM lume_results r LEFT JOIN lume_shape_"
+                + str(int(guess))
+                + " s ON s.result_id = r.id WHERE r.project = ? AND r.inputs_hash = ?"
+            )
+        sql = sql.format(_FIND_ONE_COLS) + ("" if include_unpublished else " AND r.published")
         with self._raw_errors():
             row = raw.execute(sql, (self.project, self._key(inputs_hash))).fetchone()
             if row is None:
@@ -1677,9 +1738,13 @@ class SqlResultStore(ResultStore):
             else:
                 if shape_id not in self._shapes:
                     self._load_shapes(raw)
-                values = raw.execute(
-                    f"SELECT * FROM lume_shape_{int(shape_id)} WHERE result_id = ?", (row[0],)
-                ).fetchone()
+                if shape_id == guess:
+                    values = row[9:]
+                else:
+                    values = raw.execute(
+                        f"SELECT * FROM lume_shape_{int(shape_id)} WHERE result_id = ?", (row[0],)
+                    ).fetchone()
+                    self._local.shape = shape_id
                 body = self._shapes[shape_id].body(values, doc)
         return self._row_to_result(row, body, {row[6]: provenance})
 
