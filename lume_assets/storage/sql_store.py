@@ -694,6 +694,7 @@ class SqlResultStore(ResultStore):
         self._shapes: dict[int, _Shape] = {}
         self._shape_of: dict[tuple[tuple[str, ...], tuple[str, ...]], _Shape | None] = {}
         self._columns: _Columns = {}
+        self._shape_lock = threading.Lock()
         ready = self._ready_key()
         if ready is None or ready not in _PREPARED:
             with self._errors():
@@ -730,6 +731,18 @@ class SqlResultStore(ResultStore):
         index rows — and are read and queried as they are. The first layout (path text and a
         sort key per index row) is refused.
         """
+        with self._read() as conn:  # the common case, without taking the write lock
+            inspector = sa.inspect(conn)
+            tables = set(inspector.get_table_names())
+            first = F.name in tables and "skey" in {
+                c["name"] for c in inspector.get_columns(F.name)
+            }
+            if set(metadata.tables) <= tables and not first:
+                columns = {c["name"]: c for c in inspector.get_columns(R.name)}
+                if "shape_id" in columns:
+                    if self.kind != "sqlite":
+                        return False
+                    return str(columns["inputs_hash"]["type"]).upper() == "BLOB"
         with self._write() as conn:
             inspector = sa.inspect(conn)
             if inspector.has_table(F.name):
@@ -1303,15 +1316,17 @@ class SqlResultStore(ResultStore):
         return shape
 
     def _add_shape(self, shape: _Shape) -> None:
-        """Cache a committed shape and the paths its columns hold."""
-        if shape.id in self._shapes:
-            return
-        self._shapes[shape.id] = shape
-        table = shape.table
-        for path, kind, col in shape.columns():
-            self._columns.setdefault(path, []).append(
-                (table, table.c[f"c{col}"], _COLUMN_KINDS[kind])
-            )
+        """Cache a committed shape and the paths its columns hold (columns first: a query
+        that sees the shape sees its columns)."""
+        with self._shape_lock:
+            if shape.id in self._shapes:
+                return
+            table = shape.table
+            for path, kind, col in shape.columns():
+                self._columns.setdefault(path, []).append(
+                    (table, table.c[f"c{col}"], _COLUMN_KINDS[kind])
+                )
+            self._shapes[shape.id] = shape
 
     def _load_shapes(self, conn: Any) -> None:
         """Cache the shapes committed since the last look (one small indexed read)."""
@@ -1688,6 +1703,9 @@ class SqlResultStore(ResultStore):
                     else conn.execute(sql).fetchall()
                 )
                 values.update((v[0], v) for v in found)
+        if not by_shape.keys() <= shapes.keys():  # committed after the query's look (PostgreSQL)
+            self._load_shapes(conn)
+            shapes = self._shapes
         out = []
         for row in rows:
             doc = json.loads(row[-2]) if row[-2] else {}
