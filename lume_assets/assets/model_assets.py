@@ -31,7 +31,10 @@ from lume_assets.assets.evaluation import Evaluation, evaluate, result_of, valid
 from lume_assets.assets.file_inputs import file_input_digests, managed_file, restore_particles
 from lume_assets.assets.model_config import (
     FORCE_FIELD,
+    LAUNCHPAD_JOB,
     build_config_class,
+    launchpad_job_name,
+    launchpad_link,
     model_op_tags,
     partition_config_class,
     retry_policy_of,
@@ -231,6 +234,16 @@ def model_asset(
         backfill_policy = dg.BackfillPolicy.single_run()
 
     owners = list(spec.owners)
+    op_name = "__".join([*prefix, spec.name])
+    # Dagit's own launchpad lists config fields alphabetically: link one in declared order (a
+    # model run alone; graph nodes run with their graph, partitions per partition)
+    launchpad = node is None and partitions_def is None
+    link = (
+        "\n\n[Open the launchpad: inputs in declared order, with units and ranges]"
+        f"({launchpad_link(spec, op_name, [*upstream])})"
+        if launchpad
+        else ""
+    )
     # Dagit groups a model's assets by its project unless a group is given.
     group = group_name or spec.project
     common = {"code_version": spec.version, "owners": owners, "group_name": group}
@@ -238,12 +251,13 @@ def model_asset(
         RESULT_OUTPUT: dg.AssetOut(
             key=keys[RESULT_OUTPUT],
             io_manager_key="result_io_manager",
-            description=f"{spec.description} — result record (inputs, outputs, provenance).",
+            description=f"{spec.description} — result record (inputs, outputs, provenance).{link}",
             metadata={
                 "lume/model": spec.name,
                 "lume/version": spec.version,
                 "lume/requires_approval": requires_approval,
                 **({PROJECT_KEY: results_project} if results_project else {}),
+                **({LAUNCHPAD_JOB: launchpad_job_name(op_name)} if launchpad else {}),
                 **variables_metadata(spec.inputs, spec.outputs),
             },
             tags={"lume/kind": "result"},
@@ -506,7 +520,7 @@ def model_asset(
     compute.__doc__ = spec.description or f"Evaluate model {spec.name} v{spec.version}."
 
     return dg.multi_asset(
-        name="__".join([*prefix, spec.name]),
+        name=op_name,
         outs=outs,
         ins=ins,
         check_specs=[check] if range_check else None,

@@ -3,11 +3,13 @@
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import dagster as dg
 import pydantic
+import yaml
 
-from lume_assets.deploy.placement import placement_tags
+from lume_assets.deploy.placement import placement_tags, run_placement_tags
 from lume_assets.models.model import ModelSpec
 from lume_assets.models.variables import ArrayVariable, FileVariable, ScalarVariable, with_units
 
@@ -60,6 +62,90 @@ def inputs_summary(spec: ModelSpec, exclude: Sequence[str] = ()) -> str:
         + f" || Run setting: {FORCE_FIELD}. Storage (result store, registry, file roots) is set "
         "under resources:, apart from the inputs."
     )
+
+
+#: Metadata key of a model's result asset naming its launchpad job (`launchpad_jobs`).
+LAUNCHPAD_JOB = "lume/launchpad_job"
+
+
+def launchpad_job_name(op_name: str) -> str:
+    """The name of the job whose launchpad the model asset `op_name` links to."""
+    return f"{op_name}_launchpad"
+
+
+def _yaml_value(value: Any) -> str:
+    """`value` as one line of YAML that Dagster's loader reads back (PyYAML: `1e-06` would be
+    a string, `1.0e-06` is a float)."""
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=2**31).removesuffix("\n...\n").strip()
+    )
+
+
+def launchpad_yaml(spec: ModelSpec, op_name: str, exclude: Sequence[str] = ()) -> str:
+    """The run config YAML of `spec`'s op as a physicist reads it: the inputs in declared order,
+    each with a comment giving its units, text and allowed range, then `force` apart, and a
+    closing note that storage is set under resources."""
+    rows = []
+    for var in (var for var in spec.inputs if var.name not in exclude):
+        default, units = getattr(var, "default", None), getattr(var, "units", None)
+        text = f"[{units}] {var.description}".strip() if units else var.description
+        note = (text, _allowed(var), "required" if default is None else "")
+        rows.append((f"{var.name}: {_yaml_value(default)}", "; ".join(p for p in note if p)))
+    rows.append((f"{FORCE_FIELD}: false", "re-evaluate even if a stored result exists"))
+    width = max(len(code) for code, _ in rows) + 2
+    lines = [f"      {code.ljust(width)}# {note}".rstrip() for code, note in rows]
+    return "\n".join(
+        [
+            f"# {spec.name} {spec.version}: its inputs in declared order "
+            "(units, text; allowed range)",
+            "ops:",
+            f"  {op_name}:",
+            "    config:",
+            *lines[:-1],
+            "      # run setting, not a model input:",
+            lines[-1],
+            "# storage (result store, registry, file roots) is set under resources:, apart from",
+            "# the inputs; the deployment's defaults apply.",
+            "",
+        ]
+    )
+
+
+def launchpad_link(spec: ModelSpec, op_name: str, exclude: Sequence[str] = ()) -> str:
+    """A Dagit link opening the model's launchpad job on `launchpad_yaml`, comments kept.
+
+    It goes through Dagit's launchpad setup route (`/guess/<job>` finds the job's code
+    location): the only way in that keeps the text as written. Every other (Materialize ->
+    Open launchpad, a job's scaffold or default preset) regenerates the YAML from a dict,
+    alphabetically (dagster `_config/snap.py` sorts a Shape's fields, `dump_run_config_yaml`
+    sorts keys) and without comments. The implicit asset job's launchpad ignores the route (it
+    opens a fresh session), hence a job of the model's own.
+    """
+    config = quote(launchpad_yaml(spec, op_name, exclude), safe="")
+    return f"/guess/{launchpad_job_name(op_name)}/playground/setup?config={config}"
+
+
+def launchpad_jobs(assets: Sequence[Any]) -> list[Any]:
+    """A job per model asset of `assets` that links a launchpad (its `LAUNCHPAD_JOB` metadata):
+    the model's assets and checks, placed like the model (CPU, memory, image run tags)."""
+    jobs = []
+    for asset in assets:
+        names = {
+            spec.metadata[LAUNCHPAD_JOB]
+            for spec in getattr(asset, "specs", ())
+            if LAUNCHPAD_JOB in spec.metadata
+        }
+        for name in sorted(names):
+            jobs.append(
+                dg.define_asset_job(
+                    name,
+                    selection=dg.AssetSelection.assets(*asset.keys),
+                    tags=run_placement_tags([asset.op.tags]),
+                    description="Run one model, its inputs listed in declared order with units "
+                    "and ranges (open it from the model's result asset).",
+                )
+            )
+    return jobs
 
 
 def _config_type(var: Any) -> Any:
