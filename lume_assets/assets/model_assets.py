@@ -237,10 +237,14 @@ def model_asset(
     op_name = "__".join([*prefix, spec.name])
     # Dagit's own launchpad lists config fields alphabetically: link one in declared order (a
     # model run alone; graph nodes run with their graph, partitions per partition)
-    launchpad = node is None and partitions_def is None
+    url = (
+        launchpad_link(spec, op_name, [*upstream])
+        if node is None and partitions_def is None
+        else None
+    )
+    launchpad = url is not None
     link = (
-        "\n\n[Open the launchpad: inputs in declared order, with units and ranges]"
-        f"({launchpad_link(spec, op_name, [*upstream])})"
+        f"\n\n[Open the launchpad: inputs in declared order, with units and ranges]({url})"
         if launchpad
         else ""
     )

@@ -3,7 +3,7 @@
 import re
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote_plus
 
 import dagster as dg
 import pydantic
@@ -64,6 +64,9 @@ def inputs_summary(spec: ModelSpec, exclude: Sequence[str] = ()) -> str:
     )
 
 
+#: The longest launchpad link: a click on it is a GET the webserver reads in one request line
+#: (uvicorn/h11 refuses more than 16 kB of request head).
+MAX_LINK = 12_000
 #: Metadata key of a model's result asset naming its launchpad job (`launchpad_jobs`).
 LAUNCHPAD_JOB = "lume/launchpad_job"
 
@@ -81,14 +84,17 @@ def _yaml_value(value: Any) -> str:
     )
 
 
-def launchpad_yaml(spec: ModelSpec, op_name: str, exclude: Sequence[str] = ()) -> str:
+def launchpad_yaml(
+    spec: ModelSpec, op_name: str, exclude: Sequence[str] = (), texts: bool = True
+) -> str:
     """The run config YAML of `spec`'s op as a physicist reads it: the inputs in declared order,
-    each with a comment giving its units, text and allowed range, then `force` apart, and a
-    closing note that storage is set under resources."""
+    each with a comment giving its units, text (unless `texts` is False) and allowed range,
+    then `force` apart, and a closing note that storage is set under resources."""
     rows = []
     for var in (var for var in spec.inputs if var.name not in exclude):
         default, units = getattr(var, "default", None), getattr(var, "units", None)
-        text = f"[{units}] {var.description}".strip() if units else var.description
+        text = var.description if texts else ""
+        text = f"[{units}] {text}".strip() if units else text
         note = (text, _allowed(var), "required" if default is None else "")
         rows.append((f"{var.name}: {_yaml_value(default)}", "; ".join(p for p in note if p)))
     rows.append((f"{FORCE_FIELD}: false", "re-evaluate even if a stored result exists"))
@@ -111,8 +117,9 @@ def launchpad_yaml(spec: ModelSpec, op_name: str, exclude: Sequence[str] = ()) -
     )
 
 
-def launchpad_link(spec: ModelSpec, op_name: str, exclude: Sequence[str] = ()) -> str:
-    """A Dagit link opening the model's launchpad job on `launchpad_yaml`, comments kept.
+def launchpad_link(spec: ModelSpec, op_name: str, exclude: Sequence[str] = ()) -> str | None:
+    """A Dagit link opening the model's launchpad job on `launchpad_yaml`, comments kept (None
+    when even without the inputs' texts it is longer than the webserver takes, `MAX_LINK`).
 
     It goes through Dagit's launchpad setup route (`/guess/<job>` finds the job's code
     location): the only way in that keeps the text as written. Every other (Materialize ->
@@ -121,8 +128,11 @@ def launchpad_link(spec: ModelSpec, op_name: str, exclude: Sequence[str] = ()) -
     sorts keys) and without comments. The implicit asset job's launchpad ignores the route (it
     opens a fresh session), hence a job of the model's own.
     """
-    config = quote(launchpad_yaml(spec, op_name, exclude), safe="")
-    return f"/guess/{launchpad_job_name(op_name)}/playground/setup?config={config}"
+    base = f"/guess/{launchpad_job_name(op_name)}/playground/setup?config="
+    link = base + quote_plus(launchpad_yaml(spec, op_name, exclude), safe=":,/;")
+    if len(link) > MAX_LINK:  # a large model: the comments keep units and ranges only
+        link = base + quote_plus(launchpad_yaml(spec, op_name, exclude, False), safe=":,/;")
+    return link if len(link) <= MAX_LINK else None
 
 
 def launchpad_jobs(assets: Sequence[Any]) -> list[Any]:

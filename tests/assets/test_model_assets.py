@@ -174,7 +174,7 @@ def test_the_result_asset_links_a_launchpad_in_declared_order(resources: dict) -
 
     import yaml
 
-    from lume_assets.assets.model_config import launchpad_jobs
+    from lume_assets.assets.model_config import MAX_LINK, launchpad_jobs, launchpad_link
     from lume_assets.demo.beam_model import BEAM_ENVELOPE
 
     asset = model_asset(BEAM_ENVELOPE)
@@ -208,6 +208,32 @@ def test_the_result_asset_links_a_launchpad_in_declared_order(resources: dict) -
     parts = dg.StaticPartitionsDefinition(["a"])
     others = [model_asset(toy, node="sim"), model_asset(toy, partitions_def=parts)]
     assert launchpad_jobs(others) == []
+
+    # a large model: the comments drop the texts (a click is one GET), then the link goes
+    def big(count: int) -> ModelSpec:
+        text = "gradient of a quadrupole in the second arc"
+        inputs = [
+            ScalarVariable(
+                name=f"q{i}", default=1.0, units="T/m", value_range=(-5, 5), description=text
+            )
+            for i in range(count)
+        ]
+        return ModelSpec(
+            name="big",
+            version="1",
+            function=lambda **kw: {"y": 0.0},
+            inputs=inputs,
+            outputs=[ScalarVariable(name="y")],
+        )
+
+    short = launchpad_link(big(120), "big")
+    assert short is not None and len(short) <= MAX_LINK
+    text = parse_qs(urlsplit(short).query)["config"][0]
+    assert (
+        "q119: 1.0" in text and "# [T/m]; allowed: [-5, 5] T/m" in text and "quadrupole" not in text
+    )
+    assert launchpad_link(big(400), "big") is None
+    assert launchpad_jobs([model_asset(big(400))]) == []
 
 
 @pytest.mark.parametrize(
