@@ -32,6 +32,8 @@ from lume_assets.assets.file_inputs import file_input_digests, managed_file, res
 from lume_assets.assets.model_config import (
     FORCE_FIELD,
     LAUNCHPAD_JOB,
+    LAUNCHPAD_TEXT,
+    LaunchpadBlock,
     build_config_class,
     launchpad_job_name,
     launchpad_link,
@@ -46,6 +48,7 @@ from lume_assets.assets.model_keys import (
     FromOutput,
     Upstream,
     file_outputs,
+    model_op_name,
     model_output_key,
     model_result_key,
     output_binding,
@@ -187,6 +190,7 @@ def model_asset(
     result_kind: str | None = None,
     results_project: str | None = None,
     node: str | None = None,
+    launchpad: str | None = None,
 ) -> dg.AssetsDefinition:
     """Turn `spec` into a multi-asset (result record + one file asset per array/text output).
 
@@ -204,6 +208,8 @@ def model_asset(
       `project:`; default: the store's configured project).
     - `node` (a graph node's name) names the assets `<node>_<output>`, so that Dagit's lineage
       cards, which show a key's last component, tell the nodes of a graph apart.
+    - `launchpad` is the link a graph node's result asset shows (its graph's launchpad); a
+      model of its own links the launchpad of its own job (`launchpad_jobs`).
 
     Every run goes through the evaluation core (`lume_assets.assets.evaluation`): a stored
     result with the same inputs hash is reused, published or held alike. The assets are grouped
@@ -234,20 +240,13 @@ def model_asset(
         backfill_policy = dg.BackfillPolicy.single_run()
 
     owners = list(spec.owners)
-    op_name = "__".join([*prefix, spec.name])
-    # Dagit's own launchpad lists config fields alphabetically: link one in declared order (a
-    # model run alone; graph nodes run with their graph, partitions per partition)
-    url = (
-        launchpad_link(spec, op_name, [*upstream])
-        if node is None and partitions_def is None
-        else None
-    )
-    launchpad = url is not None
-    link = (
-        f"\n\n[Open the launchpad: inputs in declared order, with units and ranges]({url})"
-        if launchpad
-        else ""
-    )
+    op_name = model_op_name(spec, prefix)
+    # Dagit's own launchpad lists config fields alphabetically: link one in declared order, of
+    # the model's own job (a graph node's is its graph's, `launchpad`; none for partitions)
+    job = launchpad_job_name(op_name) if node is None and partitions_def is None else None
+    if job is not None:
+        launchpad = launchpad_link(job, [LaunchpadBlock(spec, op_name, [*upstream])])
+    link = f"\n\n[{LAUNCHPAD_TEXT}]({launchpad})" if launchpad else ""
     # Dagit groups a model's assets by its project unless a group is given.
     group = group_name or spec.project
     common = {"code_version": spec.version, "owners": owners, "group_name": group}
@@ -261,7 +260,7 @@ def model_asset(
                 "lume/version": spec.version,
                 "lume/requires_approval": requires_approval,
                 **({PROJECT_KEY: results_project} if results_project else {}),
-                **({LAUNCHPAD_JOB: launchpad_job_name(op_name)} if launchpad else {}),
+                **({LAUNCHPAD_JOB: job} if job is not None and launchpad else {}),
                 **variables_metadata(spec.inputs, spec.outputs),
             },
             tags={"lume/kind": "result"},

@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote_plus
 
 import dagster as dg
@@ -69,6 +69,8 @@ def inputs_summary(spec: ModelSpec, exclude: Sequence[str] = ()) -> str:
 MAX_LINK = 12_000
 #: Metadata key of a model's result asset naming its launchpad job (`launchpad_jobs`).
 LAUNCHPAD_JOB = "lume/launchpad_job"
+#: The text of the launchpad link in a result asset's description.
+LAUNCHPAD_TEXT = "Open the launchpad: inputs in declared order, with units and ranges"
 
 
 def launchpad_job_name(op_name: str) -> str:
@@ -84,14 +86,20 @@ def _yaml_value(value: Any) -> str:
     )
 
 
-def launchpad_yaml(
-    spec: ModelSpec, op_name: str, exclude: Sequence[str] = (), texts: bool = True
-) -> str:
-    """The run config YAML of `spec`'s op as a physicist reads it: the inputs in declared order,
-    each with a comment giving its units, text (unless `texts` is False) and allowed range,
-    then `force` apart, and a closing note that storage is set under resources."""
+class LaunchpadBlock(NamedTuple):
+    """One op's block of a launchpad YAML: its model, op name and the inputs left out (bound
+    to upstream assets)."""
+
+    spec: ModelSpec
+    op_name: str
+    exclude: Sequence[str] = ()
+
+
+def _block_lines(block: LaunchpadBlock, texts: bool) -> list[str]:
+    """The YAML lines of one op: the inputs in declared order, each with a comment giving its
+    units, text (unless `texts` is False) and allowed range, then `force` apart."""
     rows = []
-    for var in (var for var in spec.inputs if var.name not in exclude):
+    for var in (var for var in block.spec.inputs if var.name not in block.exclude):
         default, units = getattr(var, "default", None), getattr(var, "units", None)
         text = var.description if texts else ""
         text = f"[{units}] {text}".strip() if units else text
@@ -100,16 +108,25 @@ def launchpad_yaml(
     rows.append((f"{FORCE_FIELD}: false", "re-evaluate even if a stored result exists"))
     width = max(len(code) for code, _ in rows) + 2
     lines = [f"      {code.ljust(width)}# {note}".rstrip() for code, note in rows]
+    spec = block.spec
+    return [
+        f"  {block.op_name}:  # model {spec.name} {spec.version}",
+        "    config:",
+        *lines[:-1],
+        "      # run setting, not a model input:",
+        lines[-1],
+    ]
+
+
+def launchpad_yaml(blocks: Sequence[LaunchpadBlock], texts: bool = True) -> str:
+    """The run config YAML of the ops of `blocks` as a physicist reads it: each op's inputs in
+    declared order with units, text and allowed range as comments, then `force` apart, and a
+    closing note that storage is set under resources."""
     return "\n".join(
         [
-            f"# {spec.name} {spec.version}: its inputs in declared order "
-            "(units, text; allowed range)",
+            "# the inputs in declared order: [units] text; allowed range",
             "ops:",
-            f"  {op_name}:",
-            "    config:",
-            *lines[:-1],
-            "      # run setting, not a model input:",
-            lines[-1],
+            *(line for block in blocks for line in _block_lines(block, texts)),
             "# storage (result store, registry, file roots) is set under resources:, apart from",
             "# the inputs; the deployment's defaults apply.",
             "",
@@ -117,8 +134,8 @@ def launchpad_yaml(
     )
 
 
-def launchpad_link(spec: ModelSpec, op_name: str, exclude: Sequence[str] = ()) -> str | None:
-    """A Dagit link opening the model's launchpad job on `launchpad_yaml`, comments kept (None
+def launchpad_link(job: str, blocks: Sequence[LaunchpadBlock]) -> str | None:
+    """A Dagit link opening `job`'s launchpad on `launchpad_yaml(blocks)`, comments kept (None
     when even without the inputs' texts it is longer than the webserver takes, `MAX_LINK`).
 
     It goes through Dagit's launchpad setup route (`/guess/<job>` finds the job's code
@@ -126,12 +143,12 @@ def launchpad_link(spec: ModelSpec, op_name: str, exclude: Sequence[str] = ()) -
     Open launchpad, a job's scaffold or default preset) regenerates the YAML from a dict,
     alphabetically (dagster `_config/snap.py` sorts a Shape's fields, `dump_run_config_yaml`
     sorts keys) and without comments. The implicit asset job's launchpad ignores the route (it
-    opens a fresh session), hence a job of the model's own.
+    opens a fresh session), hence a job of the model's own (`launchpad_jobs`) or the graph's.
     """
-    base = f"/guess/{launchpad_job_name(op_name)}/playground/setup?config="
-    link = base + quote_plus(launchpad_yaml(spec, op_name, exclude), safe=":,/;")
+    base = f"/guess/{job}/playground/setup?config="
+    link = base + quote_plus(launchpad_yaml(blocks), safe=":,/;")
     if len(link) > MAX_LINK:  # a large model: the comments keep units and ranges only
-        link = base + quote_plus(launchpad_yaml(spec, op_name, exclude, False), safe=":,/;")
+        link = base + quote_plus(launchpad_yaml(blocks, texts=False), safe=":,/;")
     return link if len(link) <= MAX_LINK else None
 
 

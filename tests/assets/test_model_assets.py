@@ -174,7 +174,12 @@ def test_the_result_asset_links_a_launchpad_in_declared_order(resources: dict) -
 
     import yaml
 
-    from lume_assets.assets.model_config import MAX_LINK, launchpad_jobs, launchpad_link
+    from lume_assets.assets.model_config import (
+        MAX_LINK,
+        LaunchpadBlock,
+        launchpad_jobs,
+        launchpad_link,
+    )
     from lume_assets.demo.beam_model import BEAM_ENVELOPE
 
     asset = model_asset(BEAM_ENVELOPE)
@@ -226,13 +231,13 @@ def test_the_result_asset_links_a_launchpad_in_declared_order(resources: dict) -
             outputs=[ScalarVariable(name="y")],
         )
 
-    short = launchpad_link(big(120), "big")
+    short = launchpad_link("big_launchpad", [LaunchpadBlock(big(120), "big")])
     assert short is not None and len(short) <= MAX_LINK
     text = parse_qs(urlsplit(short).query)["config"][0]
     assert (
         "q119: 1.0" in text and "# [T/m]; allowed: [-5, 5] T/m" in text and "quadrupole" not in text
     )
-    assert launchpad_link(big(400), "big") is None
+    assert launchpad_link("big_launchpad", [LaunchpadBlock(big(400), "big")]) is None
     assert launchpad_jobs([model_asset(big(400))]) == []
 
 
