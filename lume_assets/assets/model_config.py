@@ -1,5 +1,6 @@
 """A model's run config (a Dagster `Config` built from its inputs) and its RetryPolicy."""
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -80,7 +81,15 @@ def launchpad_job_name(op_name: str) -> str:
 
 def _yaml_value(value: Any) -> str:
     """`value` as one line of YAML that Dagster's loader reads back (PyYAML: `1e-06` would be
-    a string, `1.0e-06` is a float)."""
+    a string, `1.0e-06` is a float); scalars without the YAML dumper (a link per model)."""
+    value = value.tolist() if hasattr(value, "tolist") else value  # numpy: plain Python
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float) and math.isfinite(value):
+        text = float.__repr__(value)
+        return text if "." in text or "e" not in text else text.replace("e", ".0e", 1)
     return (
         yaml.safe_dump(value, default_flow_style=True, width=2**31).removesuffix("\n...\n").strip()
     )

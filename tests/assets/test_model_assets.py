@@ -177,6 +177,7 @@ def test_the_result_asset_links_a_launchpad_in_declared_order(resources: dict) -
     from lume_assets.assets.model_config import (
         MAX_LINK,
         LaunchpadBlock,
+        _yaml_value,
         launchpad_jobs,
         launchpad_link,
     )
@@ -238,6 +239,11 @@ def test_the_result_asset_links_a_launchpad_in_declared_order(resources: dict) -
         "q119: 1.0" in text and "# [T/m]; allowed: [-5, 5] T/m" in text and "quadrupole" not in text
     )
     assert launchpad_link("big_launchpad", [LaunchpadBlock(big(400), "big")]) is None
+    # every default reads back as itself through PyYAML (floats keep a dot, numpy is plain)
+    values = [1e20, -1.5e-7, 3, True, None, "a: b", [1.0, 1e-9], np.float64(2.5), np.arange(3)]
+    for value in values:
+        back = yaml.safe_load(_yaml_value(value))
+        assert back == (value.tolist() if isinstance(value, np.ndarray) else value), value
     assert launchpad_jobs([model_asset(big(400))]) == []
 
 
