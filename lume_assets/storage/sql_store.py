@@ -1796,39 +1796,43 @@ class SqlResultStore(ResultStore):
         """Return the result with this hash (if published, unless asked), or None."""
         inputs_hash = check_inputs_hash(inputs_hash)
         if self.kind != "sqlite":
-            found = self.find(
-                filter={"inputs_hash": inputs_hash}, include_unpublished=include_unpublished
-            )
-            return found[0] if found else None
+            with self._read() as conn:
+                return self._find_one(conn, conn.exec_driver_sql, inputs_hash, include_unpublished)
         raw = self._raw_connection()
-        # one statement: the row joined to the shape table this thread last read from
-        guess = getattr(self._local, "shape", None)
-        if guess is None:
-            sql = "SELECT {}, NULL FROM lume_results r WHERE r.project = ? AND r.inputs_hash = ?"
-        else:
-            sql = (
-                "SELECT {}, s.* FROM lume_results r LEFT JOIN lume_shape_"
-                + str(int(guess))
-                + " s ON s.result_id = r.id WHERE r.project = ? AND r.inputs_hash = ?"
-            )
-        sql = sql.format(_FIND_ONE_COLS) + ("" if include_unpublished else " AND r.published")
         try:
-            row = raw.execute(sql, (self.project, self._key(inputs_hash))).fetchone()
-            if row is None:
-                return None
-            provenance = self._provenance_cached(raw, row[6])
-            shape_id = row[8]
-            if shape_id is not None and shape_id not in self._shapes:
-                self._load_shapes(raw)
-            if shape_id is not None and shape_id != guess:
-                values = raw.execute(
-                    f"SELECT * FROM lume_shape_{int(shape_id)} WHERE result_id = ?", (row[0],)
-                ).fetchone()
-                self._local.shape = shape_id
-            else:
-                values = row[9:]
+            return self._find_one(raw, raw.execute, inputs_hash, include_unpublished)
         except sqlite3.Error as exc:
             raise self._unusable(exc) from None
+
+    def _find_one(
+        self, conn: Any, run: Callable[..., Any], inputs_hash: str, include_unpublished: bool
+    ) -> Result | None:
+        """find_one through the driver: one statement, the row joined to the shape table this
+        thread last read from (a second one only when the result is in another shape)."""
+        mark = "?" if self.kind == "sqlite" else "%s"
+        guess = getattr(self._local, "shape", None)
+        if guess is None:
+            sql = "SELECT {}, NULL FROM lume_results r"
+        else:
+            sql = "SELECT {}, s.* FROM lume_results r LEFT JOIN lume_shape_" + str(int(guess))
+            sql += " s ON s.result_id = r.id"
+        sql = sql.format(_FIND_ONE_COLS) + f" WHERE r.project = {mark} AND r.inputs_hash = {mark}"
+        if not include_unpublished:
+            sql += " AND r.published"
+        row = run(sql, (self.project, self._key(inputs_hash))).fetchone()
+        if row is None:
+            return None
+        provenance = self._provenance_cached(run, mark, row[6])
+        shape_id = row[8]
+        if shape_id is not None and shape_id not in self._shapes:
+            self._load_shapes(conn)
+        if shape_id is not None and shape_id != guess:
+            values = run(
+                f"SELECT * FROM lume_shape_{int(shape_id)} WHERE result_id = {mark}", (row[0],)
+            ).fetchone()
+            self._local.shape = shape_id
+        else:
+            values = row[9:]
         if shape_id is not None and not row[7]:  # every value in its column
             read = self._shapes[shape_id].read
             body = read(values) if read is not None else None
@@ -1865,7 +1869,7 @@ class SqlResultStore(ResultStore):
             self._raw.append(raw)
         return raw
 
-    def _provenance_cached(self, raw: Any, prov_id: int) -> Provenance:
+    def _provenance_cached(self, run: Callable[..., Any], mark: str, prov_id: int) -> Provenance:
         """Return a provenance record by id (content-addressed, so cached once read)."""
         cache = getattr(self._local, "provenance", None)
         if cache is None:
@@ -1873,9 +1877,7 @@ class SqlResultStore(ResultStore):
         if prov_id not in cache:
             if len(cache) > 10_000:
                 cache.clear()
-            (doc,) = raw.execute(
-                f"SELECT document FROM {P.name} WHERE id = ?", (prov_id,)
-            ).fetchone()
+            (doc,) = run(f"SELECT document FROM {P.name} WHERE id = {mark}", (prov_id,)).fetchone()
             cache[prov_id] = Provenance(**json.loads(doc))
         return cache[prov_id]
 
