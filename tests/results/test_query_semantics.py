@@ -315,3 +315,20 @@ def test_one_key_layout_sorts_and_round_trips_every_type(one_shape: ResultStore)
         found = one_shape.find_one(r.inputs_hash)
         assert found is not None and repr(found.inputs) == repr(r.inputs)
         assert repr(found.outputs) == repr(r.outputs)
+
+
+def test_a_rewrite_with_other_keys_leaves_nothing_of_the_old_layout(
+    backend: str, open_store: Callable[..., ResultStore]
+) -> None:
+    if backend == "mongodb":
+        pytest.skip("the shape tables are the SQL stores' layout")
+    store = open_store()
+    first = Result(model="u", version="1", inputs={"n": 1}, outputs={"a": 1.5, "b": "x"})
+    store.put_many([first, Result(model="u", version="1", inputs={"n": 2}, outputs={"a": 2.5})])
+    again = Result(model="u", version="1", inputs={"n": 1}, outputs={"c": [1, 2], "a": "s"})
+    store.put_many([again])  # same hash, another key layout (and kinds)
+    assert store.count("u", {"outputs.a": {"$gte": 0}}) == 1  # only n=2 still has a number
+    assert store.count("u", {"outputs.b": "x"}) == 0
+    assert store.count("u", {"outputs.c": 2, "outputs.a": "s"}) == 1
+    assert store.find_one(first.inputs_hash).outputs == {"c": [1, 2], "a": "s"}
+    assert [r.inputs["n"] for r in store.find("u", sort=[("outputs.a", -1)])] == [1, 2]
