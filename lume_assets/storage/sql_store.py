@@ -162,7 +162,6 @@ MAX_INDEXED_TEXT = 1024  # bytes of UTF-8
 MAX_PATH_BYTES = 500
 BATCH = 5000  # rows per statement; a put_many call is one transaction
 RANGES = ("$gt", "$gte", "$lt", "$lte")
-UNKNOWN_PATH = -1  # the id of a path no result ever held: matches no index row
 # SQLite files set up by this process -> whether they hold hashes as raw bytes
 _PREPARED: dict[tuple[str, int, int, int], bool] = {}
 
