@@ -49,7 +49,9 @@ Bounds on one path are merged into one such condition when the path never held a
 separate). Sorting left-joins the shape tables holding the path by result id and the general
 index row (one per result for a path that never held a list), taking the kind, number and text
 from whichever holds the value (a result's value is in exactly one place), and falls back to
-min/max aggregates for list paths; a path held by one shape column sorts by that column alone.
+min/max aggregates for list paths; a path held by one shape column sorts by that column alone,
+and one held by more than `MAX_SORT_JOINS` shapes looks each row's value up through its shape
+id instead of joining every table (SQLite joins at most 64 tables).
 After bulk writes the store runs ``ANALYZE`` (SQLite with an analysis limit) when the table
 has grown, so the planner drives range filters from the right index.
 
@@ -405,6 +407,7 @@ _COLUMN_KINDS = {"f": NUMBER, "i": NUMBER, "b": BOOL, "s": STRING}
 _RESIDUAL = "r"  # a key whose values always stay in the document (lists, dicts, None, ...)
 MAX_SHAPE_COLUMNS = 64
 MAX_SHAPES = 256
+MAX_SORT_JOINS = 8  # shape tables a sort joins; more are looked up through the row's shape id
 _EXACT_INT = 2**53  # integers a DOUBLE column holds exactly
 
 
@@ -1126,9 +1129,12 @@ class SqlResultStore(ResultStore):
         fast: Any = None
         group: list[list[Any]] = []
         if not sqlite:  # concurrent writers: create new shapes in one order (no deadlock)
-            layouts = {(tuple(r.inputs), tuple(r.outputs)) for r in latest.values()}
-            for keys in sorted(layouts - tx.shapes.keys() - known.keys(), key=_layout_digest):
-                tx.shapes[keys] = self._shape_for(conn, keys, latest.values())
+            firsts: dict[tuple[tuple[str, ...], tuple[str, ...]], Result] = {}
+            for r in latest.values():
+                firsts.setdefault((tuple(r.inputs), tuple(r.outputs)), r)
+            for keys in sorted(firsts.keys() - tx.shapes.keys() - known.keys(), key=_layout_digest):
+                body = {"inputs": firsts[keys].inputs, "outputs": firsts[keys].outputs}
+                tx.shapes[keys] = self._shape_for(conn, keys, latest.values(), body)
         collect = gc.isenabled()
         gc.disable()
         try:
@@ -1164,7 +1170,9 @@ class SqlResultStore(ResultStore):
                 if keys != last_keys:  # a batch mostly holds one layout
                     shape = tx.shapes[keys] if keys in tx.shapes else known.get(keys, _UNSEEN)
                     if shape is _UNSEEN:
-                        shape = tx.shapes[keys] = self._shape_for(conn, keys, latest.values())
+                        body = {"inputs": ins, "outputs": outs}
+                        shape = self._shape_for(conn, keys, latest.values(), body)
+                        tx.shapes[keys] = shape
                     last_keys = keys
                     if shape is not None:
                         fast = shape.fast
@@ -1264,6 +1272,7 @@ class SqlResultStore(ResultStore):
         conn: sa.Connection,
         keys: tuple[tuple[str, ...], tuple[str, ...]],
         results: Iterable[Result],
+        first: dict[str, Any],
     ) -> _Shape | None:
         """Check the keys of a key layout new to this process and return its shape, creating
         it (table + one index per column) if the database has none; a column's kind is that
@@ -1280,16 +1289,17 @@ class SqlResultStore(ResultStore):
         row = conn.execute(select).first()
         if row is not None:
             return _Shape.parse(row[0], row[1])
+        if conn.execute(sa.select(sa.func.count()).select_from(SHAPES)).scalar_one() >= MAX_SHAPES:
+            return None
+        # kinds from the first results with these keys among the batch's first 1,000 (a batch
+        # of many layouts must not cost a pass over the batch per layout)
         sample = [
             {"inputs": r.inputs, "outputs": r.outputs}
-            for r in itertools.islice(
-                (r for r in results if (tuple(r.inputs), tuple(r.outputs)) == keys), 100
-            )
-        ]
+            for r in itertools.islice(results, 1000)
+            if (tuple(r.inputs), tuple(r.outputs)) == keys
+        ][:100] or [first]
         layout = _shape_layout(keys, sample)
         if not layout:
-            return None
-        if conn.execute(sa.select(sa.func.count()).select_from(SHAPES)).scalar_one() >= MAX_SHAPES:
             return None
         inserted = conn.execute(
             self._insert(SHAPES)
@@ -1632,12 +1642,28 @@ class SqlResultStore(ResultStore):
         kinds: list[Any] = []
         nums: list[Any] = []
         texts: list[Any] = []
-        for j, (shape_table, col, col_kind) in enumerate(paths.columns.get(path, ())):
-            s = shape_table.alias(f"sort_{n}_{j}")
-            q = q.join_from(R, s, s.c.result_id == owner, isouter=True)
-            value = s.c[col.name]
-            kinds.append(sa.case((value.isnot(None), col_kind)))
-            (texts if col_kind == STRING else nums).append(value)
+        sources = paths.columns.get(path, [])
+        if len(sources) <= MAX_SORT_JOINS:  # join each shape table by result id
+            for j, (shape_table, col, col_kind) in enumerate(sources):
+                s = shape_table.alias(f"sort_{n}_{j}")
+                q = q.join_from(R, s, s.c.result_id == owner, isouter=True)
+                value = s.c[col.name]
+                kinds.append(sa.case((value.isnot(None), col_kind)))
+                (texts if col_kind == STRING else nums).append(value)
+        else:  # many shapes (a join holds at most 64 tables): one lookup by the row's shape
+            for col_kind in sorted({k for _, _, k in sources}):
+                value = sa.case(
+                    *(
+                        (
+                            R.c.shape_id == int(t.name.rsplit("_", 1)[1]),
+                            sa.select(col).where(t.c.result_id == owner).scalar_subquery(),
+                        )
+                        for t, col, k in sources
+                        if k == col_kind
+                    )
+                )
+                kinds.append(sa.case((value.isnot(None), col_kind)))
+                (texts if col_kind == STRING else nums).append(value)
         path_id = paths.ids.get(path)
         if path_id is None:
             pass
