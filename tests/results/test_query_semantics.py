@@ -267,11 +267,17 @@ SHAPE_CASES = [
 
 
 @pytest.fixture
-def one_shape(backend: str, open_store: Callable[..., ResultStore]) -> ResultStore:
-    """A SQL store holding the rows of V and W (one key layout) plus one of another layout."""
+def sql_store(backend: str, open_store: Callable[..., ResultStore]) -> ResultStore:
+    """A fresh SQL store (the shape tables are the SQL stores' layout)."""
     if backend == "mongodb":
         pytest.skip("the shape tables are the SQL stores' layout")
-    store = open_store()
+    return open_store()
+
+
+@pytest.fixture
+def one_shape(sql_store: ResultStore) -> ResultStore:
+    """A SQL store holding the rows of V and W (one key layout)."""
+    store = sql_store
     store.put_many(
         Result(model="u", version="1", inputs={"n": n, "v": v}, outputs={"w": w})
         for n, (v, w) in enumerate(zip(V, W, strict=True))
@@ -317,12 +323,8 @@ def test_one_key_layout_sorts_and_round_trips_every_type(one_shape: ResultStore)
         assert repr(found.outputs) == repr(r.outputs)
 
 
-def test_a_rewrite_with_other_keys_leaves_nothing_of_the_old_layout(
-    backend: str, open_store: Callable[..., ResultStore]
-) -> None:
-    if backend == "mongodb":
-        pytest.skip("the shape tables are the SQL stores' layout")
-    store = open_store()
+def test_a_rewrite_with_other_keys_leaves_nothing_of_the_old_layout(sql_store: ResultStore) -> None:
+    store = sql_store
     first = Result(model="u", version="1", inputs={"n": 1}, outputs={"a": 1.5, "b": "x"})
     store.put_many([first, Result(model="u", version="1", inputs={"n": 2}, outputs={"a": 2.5})])
     again = Result(model="u", version="1", inputs={"n": 1}, outputs={"c": [1, 2], "a": "s"})
@@ -334,13 +336,9 @@ def test_a_rewrite_with_other_keys_leaves_nothing_of_the_old_layout(
     assert [r.inputs["n"] for r in store.find("u", sort=[("outputs.a", -1)])] == [1, 2]
 
 
-def test_a_path_held_by_many_shapes_filters_and_sorts_as_one(
-    backend: str, open_store: Callable[..., ResultStore]
-) -> None:
+def test_a_path_held_by_many_shapes_filters_and_sorts_as_one(sql_store: ResultStore) -> None:
     """More key layouts hold outputs.y than one SQL join may hold (SQLite: 64 tables)."""
-    if backend == "mongodb":
-        pytest.skip("the shape tables are the SQL stores' layout")
-    store = open_store()
+    store = sql_store
     ys: list[Any] = [3.5, 1, "b", True, -2.0, "a", 0.25, False, 7, None, 2.5, "c"]
     ys += [100 + i for i in range(58)]  # 70 layouts
     store.put_many(
