@@ -20,13 +20,8 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 from dagster._core.utils import make_new_backfill_id, make_new_run_id
 
-from lume_assets.api.catalog import (
-    ModelEntry,
-    check_inputs,
-    find_model,
-    model_entries,
-    run_config,
-)
+from lume_assets.api.catalog import ModelEntry, find_model, model_entries, run_config
+from lume_assets.api.inputs import check_inputs
 from lume_assets.api.records import STEPS_DONE, BackfillInfo, Progress, RunInfo, utc_time
 from lume_assets.deploy.liveness import fail_dead_runs, fail_if_dead, process_tags
 from lume_assets.errors import ClientError, LumeError
@@ -126,9 +121,14 @@ class LocalBackend:
             definitions = self.definitions
             self._entries = model_entries(definitions, self._models)
             if self._default and not self._aliases and self.location_error is None:
+                from lume_assets.api.cache_hits import hit_facts
                 from lume_assets.api.model_snapshot import write_snapshot
 
-                write_snapshot(e.info for e in self._entries.values())
+                facts = {n: hit_facts(definitions, e) for n, e in self._entries.items()}
+                write_snapshot(
+                    (e.info for e in self._entries.values()),
+                    {n: f.model_dump() for n, f in facts.items() if f is not None},
+                )
         return self._entries
 
     @property
