@@ -97,6 +97,9 @@ def test_run_answers_a_cache_hit_from_the_store_without_dagster(tmp_path: Path) 
     ran = json.loads(miss.stdout)  # a miss runs the model in a Dagster run
     assert ran["cache_hit"] is False and ran["run_id"] == ran["provenance"]["run_id"]
     assert runs_in(env) == 1
+    snapshot = json.loads(next((tmp_path / "lume" / "cache").glob("models-*.json")).read_text())
+    assert "beam_envelope" in snapshot["cache_hits"]
+    assert "envelope_analysis" not in snapshot["cache_hits"]  # a graph node: always a run
     modules, out = loaded_modules(env, RUN_HIT)
     assert modules == [], modules  # no Dagster (nor Kubernetes, Docker, matplotlib, pandas)
     assert runs_in(env) == 1  # no new run
