@@ -253,8 +253,9 @@ def entry() -> None:
     A command that ran Dagster has loaded ~1,700 modules and ~200,000 objects; tearing the
     interpreter down costs a few tenths of a second after the output is complete. The exit
     handlers still run and the output is flushed; only that teardown is skipped, and only
-    when no other non-daemon thread is alive. (`main()` itself returns or raises SystemExit,
-    for callers in the same process.)
+    when no other non-daemon thread is alive and no profiler or tracer (`python -m cProfile`,
+    coverage) waits to write its report. (`main()` itself returns or raises SystemExit, for
+    callers in the same process.)
     """
     try:
         main()
@@ -272,8 +273,9 @@ def quick_exit(code: object) -> None:
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if code is None:
         code = 0
-    if not isinstance(code, int) or any(t.is_alive() and not t.daemon for t in others):
-        sys.exit(code)  # a message to print, or threads to join: the ordinary exit
+    traced = sys.getprofile() is not None or sys.gettrace() is not None  # cProfile, coverage
+    if traced or not isinstance(code, int) or any(t.is_alive() and not t.daemon for t in others):
+        sys.exit(code)  # a profiler to report, a message to print, threads to join: as usual
     atexit._run_exitfuncs()  # logging, multiprocessing and file-lock cleanup, as on any exit
     for stream in (sys.stdout, sys.stderr):
         try:
