@@ -118,6 +118,14 @@ def _kept(record: Result, name: str, files_root: str) -> bool:
 def hit_facts(definitions: Any, entry: Any) -> HitFacts | None:
     """The facts letting a hit of `entry`'s model (a `ModelEntry` of `definitions`) be answered
     from the store, or None if its run could differ from a lookup (module docstring)."""
+    try:
+        return _hit_facts(definitions, entry)
+    except Exception:  # noqa: BLE001 - only a shortcut: a model it cannot describe always runs
+        return None
+
+
+def _hit_facts(definitions: Any, entry: Any) -> HitFacts | None:
+    """`hit_facts` (exceptions propagate)."""
     import dagster as dg
 
     from lume_assets.api.local import graph_node
@@ -182,9 +190,9 @@ def _stamped(spec: Any) -> bool:
         if str(getattr(fn, "__module__", "")).startswith(ADAPTER_MODULES):
             return False
         try:
-            path = Path(inspect.getsourcefile(fn) or "").resolve()
+            source = inspect.getsourcefile(fn)
         except TypeError:  # a builtin or C function
             return False
-        if not any(path.is_relative_to(folder) for folder in folders):
+        if source is None or not any(Path(source).resolve().is_relative_to(f) for f in folders):
             return False
     return True
