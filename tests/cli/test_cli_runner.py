@@ -65,11 +65,18 @@ def test_run_prints_the_result(ran: dict) -> None:
     assert re.search(rf"^cache hit: the result of run {stored_by} \(", text.stdout, re.M)
     assert "no new run was started" in text.stdout
     assert "max_sigma" in text.output and ran["inputs_hash"] in text.output
+    # a file the run would write again (the plot is gone): not answered from the store
+    plot = Path(ran["provenance"]["files"]["plot"]["host_path"])
+    plot.unlink()
+    rerun = invoke("run", "beam_envelope", "-i", "k_f=2.2", "-i", "k_d=-2.1")
+    assert rerun.exit_code == 0, rerun.output
+    assert re.search(r"^run [0-9a-f-]{36} succeeded \(cache hit", rerun.stdout, re.M)
+    assert plot.is_file() and runs_in(home) == before + 1
     # --record-run: a Dagster run that records the hit as a materialization
     recorded = invoke("run", "beam_envelope", "-i", "k_f=2.2", "-i", "k_d=-2.1", "--record-run")
     assert recorded.exit_code == 0, recorded.output
     assert re.search(r"^run [0-9a-f-]{36} succeeded \(cache hit", recorded.stdout, re.M)
-    assert stored_by not in recorded.stdout.splitlines()[0] and runs_in(home) == before + 1
+    assert stored_by not in recorded.stdout.splitlines()[0] and runs_in(home) == before + 2
 
 
 @pytest.mark.parametrize(
