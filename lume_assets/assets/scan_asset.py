@@ -19,9 +19,11 @@ published. `force: true` in the run config re-evaluates stored points and rewrit
 files, keeping each point's published flag (never unpublishing).
 """
 
+import gc
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +35,13 @@ from lume_assets.assets.evaluation import (
     Evaluation,
     EvaluationPlan,
     plan,
-    result_of,
+    results_of_chunk,
     validate_points,
 )
 from lume_assets.assets.model_config import ScanConfig, model_op_tags
 from lume_assets.assets.model_keys import prefix_parts
 from lume_assets.assets.plot_links import plot_metadata
-from lume_assets.assets.scan_grid import ScanSpec
+from lume_assets.assets.scan_grid import ScanSpec, check_axes
 from lume_assets.assets.scan_overview import OVERVIEW_FOLDER, ScanOverview
 from lume_assets.automation.progress import Progress
 from lume_assets.deploy.chunk_runners import RUNNER_KEY
@@ -48,7 +50,7 @@ from lume_assets.io_managers.files import FileIOManager
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.files import FileRecord, sha256_file, write_bytes
 from lume_assets.storage.locator import chunk_file_id, result_file_path
-from lume_assets.storage.results import Provenance, Result, utc_now_ms
+from lume_assets.storage.results import Provenance, utc_now_ms
 
 __all__ = ["SCAN_FILE", "SCAN_IO_MANAGER", "scan_asset", "stack_columns"]
 
@@ -77,6 +79,26 @@ def _columns(evals: Sequence[Evaluation]) -> dict[str, Any]:
         "outputs": stack_columns([ev.outputs for ev in evals]),
         "inputs_hash": np.asarray([ev.inputs_hash for ev in evals], dtype=str),
     }
+
+
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a scan's chunks come and go.
+
+    A chunk allocates ~10 objects a point (dicts, Evaluations, Results) that reference
+    counting frees when the chunk is written, but the allocations alone keep triggering
+    collections, whose full passes re-walk the whole heap (Dagster's included): 1.2 s of CPU
+    per 100,000 focus points, 20 % of the scan step. The loop makes no reference cycles of its
+    own; what others make meanwhile (Dagster's logging: ~900 objects a chunk) is collected
+    after each chunk by a pass over the young generations (only what the chunk left alive).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _failure(chunk: str, exc: LumeError) -> dg.Failure:
@@ -197,6 +219,9 @@ def scan_asset(
         overview = _scan_overview(spec, scan)
         digests: list[str] = []  # one per chunk file: what the overview plot depends on
 
+        run_id = context.run.run_id
+        asset_key = key.to_user_string()
+
         def write(chunk: str, todo: EvaluationPlan, outputs: Future) -> None:
             """Write one evaluated chunk (file, then its result rows) and let it go."""
             try:
@@ -216,40 +241,40 @@ def scan_asset(
                     "model": spec.name,
                     "version": spec.version,
                     "inputs_hash": file_id,
-                    "run_id": context.run.run_id,
+                    "run_id": run_id,
                 },
             )
             # one provenance record and one creation time for the chunk's points
             provenance = Provenance(
-                run_id=context.run.run_id,
-                asset_key=key.to_user_string(),
+                run_id=run_id,
+                asset_key=asset_key,
                 partition_key=chunk,
                 code_sha=code_sha,
                 files={SCAN_FILE: record},
             )
-            created = utc_now_ms()
-            changed: list[Result] = []
-            for ev in evals:
-                ev.files[SCAN_FILE] = record
-                result = result_of(spec, ev, provenance, created)
-                if result is not ev.cached:
-                    changed.append(result)
-                if not result.published:
-                    held.append(result.inputs_hash)
+            results = results_of_chunk(spec, evals, provenance, utc_now_ms())
+            changed = [r for r, ev in zip(results, evals, strict=True) if r is not ev.cached]
+            held.extend(r.inputs_hash for r in results if not r.published)
             store.put_chunk(changed)
             counts["written"] += len(changed)
             counts["hits"] += sum(ev.cache_hit for ev in evals)
             out[chunk] = record
             digests.append(record.sha256 or record.path)
             progress.advance(len(evals))
+            gc.collect(1)  # the cyclic garbage of this chunk (the collector is paused)
 
         # one chunk = one batch call = one file = one visible write; up to `depth` chunks are
         # being evaluated (by the runner) while the oldest is written, in chunk order
+        grid = check_axes(spec, scan)  # None: validate point by point
         pending: deque[tuple[str, EvaluationPlan, Future]] = deque()
-        with runner.session(context, spec) as submit:
+        with runner.session(context, spec) as submit, no_cyclic_gc():
             for chunk in chunks:
                 try:
-                    inputs = validate_points(spec, scan.chunk_points(chunk, columns))
+                    inputs = (
+                        grid.chunk_points(chunk, columns)
+                        if grid is not None
+                        else validate_points(spec, scan.chunk_points(chunk, columns))
+                    )
                     todo = plan(
                         spec, inputs, store=store, force=config.force, hold=requires_approval
                     )
