@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -62,6 +63,13 @@ def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (worker pools)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def materialize(spec: ModelSpec, scan: ScanSpec, root: Path, runner: Any) -> dict:
     """Run `scan` as one single-run backfill under `root`; return wall time and sizes."""
     import dagster as dg
@@ -88,11 +96,11 @@ def materialize(spec: ModelSpec, scan: ScanSpec, root: Path, runner: Any) -> dic
     home.mkdir(parents=True)
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         before = du(home)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         ok = dg.materialize(
             [scan_asset(spec, scan)], instance=instance, resources=resources, tags=tags
         ).success
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
         assert ok
     store = resources["result_store"].get_store()
     assert store.count(spec.name) == scan.size, store.count(spec.name)
@@ -100,6 +108,7 @@ def materialize(spec: ModelSpec, scan: ScanSpec, root: Path, runner: Any) -> dic
     return {
         "points": scan.size,
         "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
         "store_bytes_per_result": round(db / scan.size),
         "files_bytes_per_result": round(du(files) / scan.size, 1),
         "dagster_home_growth_mb": round((du(home) - before) / 1e6, 2),
@@ -133,10 +142,10 @@ def curve(counts: list[int], chunk: int, runner: str) -> None:
     """Each count in a fresh process; print a table."""
     print(f"focus scan, chunks of {chunk}, runner {runner}, SQLite store and instance")
     print(
-        "| points | scan wall (s) | points/s | store B/result | files B/result "
-        "| Dagster home growth (MB) | peak RSS (MB) |"
+        "| points | scan wall (s) | scan CPU (s) | points/s | store B/result | files B/result "
+        "| Dagster home growth (MB) | peak RSS (MB) | load avg |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in counts:
         done = subprocess.run(
             [sys.executable, __file__, "--one", str(n), "--chunk", str(chunk), "--runner", runner],
@@ -148,10 +157,11 @@ def curve(counts: list[int], chunk: int, runner: str) -> None:
             print(done.stderr[-3000:])
             raise SystemExit(f"{n} points failed")
         r = json.loads(done.stdout.strip().splitlines()[-1])
+        load = f"{os.getloadavg()[0]:.1f}"  # 1-minute load average as the run ends
         print(
-            f"| {n:,} | {r['wall_s']} | {n / r['wall_s']:,.0f} | {r['store_bytes_per_result']} "
-            f"| {r['files_bytes_per_result']} | {r['dagster_home_growth_mb']} "
-            f"| {r['peak_rss_mb']} |",
+            f"| {n:,} | {r['wall_s']} | {r['cpu_s']} | {n / r['wall_s']:,.0f} "
+            f"| {r['store_bytes_per_result']} | {r['files_bytes_per_result']} "
+            f"| {r['dagster_home_growth_mb']} | {r['peak_rss_mb']} | {load} |",
             flush=True,
         )
 

@@ -47,7 +47,7 @@ __all__ = [
     "validate_points",
 ]
 
-LOOKUP_BATCH = 500  # inputs hashes per cache query
+LOOKUP_BATCH = 5000  # inputs hashes per cache query (the SQL store sends 5,000 rows a statement)
 Log = Callable[[str], None]
 Restore = Callable[[Result], Result]  # a stored record with its file-backed outputs read back
 
