@@ -44,10 +44,11 @@ from lume_assets.assets.plot_links import plot_metadata
 from lume_assets.assets.scan_grid import ScanSpec, check_axes
 from lume_assets.assets.scan_overview import OVERVIEW_FOLDER, ScanOverview
 from lume_assets.automation.progress import Progress
-from lume_assets.deploy.chunk_runners import RUNNER_KEY
+from lume_assets.deploy.chunk_runners import RUNNER_KEY, ChunkRunner
 from lume_assets.errors import LumeError
 from lume_assets.io_managers.files import FileIOManager
 from lume_assets.models.model import ModelSpec
+from lume_assets.storage.chunk_writer import ChunkWriter
 from lume_assets.storage.files import FileRecord, sha256_file, write_bytes
 from lume_assets.storage.locator import chunk_file_id, result_file_path
 from lume_assets.storage.results import Provenance, utc_now_ms
@@ -56,6 +57,7 @@ __all__ = ["SCAN_FILE", "SCAN_IO_MANAGER", "scan_asset", "stack_columns"]
 
 SCAN_IO_MANAGER = "hdf5_io_manager"
 SCAN_FILE = "scan"  # the name of a scan result's chunk file among its files
+WRITES_QUEUED = 2  # chunks whose records a writer process may still be writing
 
 
 def stack_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -99,6 +101,16 @@ def no_cyclic_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _writer(spec: ModelSpec, resource: Any, runner: ChunkRunner, points: int) -> ChunkWriter | None:
+    """A writer process for this step's new records, when the runner's `writer` asks for one
+    and the records are scalar (rebuilt exactly from columns) in a store it can reopen."""
+    scalars = all(v.kind == "scalar" for v in (*spec.inputs, *spec.outputs))
+    if not scalars or not runner.writer_process(points):
+        return None
+    options = getattr(resource, "store_options", None)
+    return ChunkWriter(options()) if callable(options) else None
 
 
 def _failure(chunk: str, exc: LumeError) -> dg.Failure:
@@ -222,6 +234,20 @@ def scan_asset(
         run_id = context.run.run_id
         asset_key = key.to_user_string()
 
+        def done(chunk: str, record: FileRecord, points: int, changed: int) -> None:
+            """Account for a chunk whose records are committed."""
+            counts["written"] += changed
+            out[chunk] = record
+            digests.append(record.sha256 or record.path)
+            progress.advance(points)
+
+        def settle(keep: int) -> None:
+            """Wait for the writer process until at most `keep` chunks are queued in it."""
+            while len(queued) > keep:
+                chunk, record, points, written = queued.popleft()
+                written.result()  # its failure fails the step here
+                done(chunk, record, points, points)
+
         def write(chunk: str, todo: EvaluationPlan, outputs: Future) -> None:
             """Write one evaluated chunk (file, then its result rows) and let it go."""
             try:
@@ -252,39 +278,62 @@ def scan_asset(
                 code_sha=code_sha,
                 files={SCAN_FILE: record},
             )
-            results = results_of_chunk(spec, evals, provenance, utc_now_ms())
-            changed = [r for r, ev in zip(results, evals, strict=True) if r is not ev.cached]
-            held.extend(r.inputs_hash for r in results if not r.published)
-            store.put_chunk(changed)
-            counts["written"] += len(changed)
+            created = utc_now_ms()
             counts["hits"] += sum(ev.cache_hit for ev in evals)
-            out[chunk] = record
-            digests.append(record.sha256 or record.path)
-            progress.advance(len(evals))
+            if writer is not None and not any(ev.cache_hit for ev in evals):
+                published = [ev.published for ev in evals]
+                held.extend(ev.inputs_hash for ev in evals if not ev.published)
+                written = writer.submit(
+                    (spec.name, spec.version),
+                    columns["inputs"],
+                    columns["outputs"],
+                    [ev.inputs_hash for ev in evals],
+                    published,
+                    provenance,
+                    created,
+                )
+                queued.append((chunk, record, len(evals), written))
+                settle(WRITES_QUEUED)
+            else:  # cache hits (or no writer process): written here, after the queued chunks
+                settle(0)
+                results = results_of_chunk(spec, evals, provenance, created)
+                changed = [r for r, ev in zip(results, evals, strict=True) if r is not ev.cached]
+                held.extend(r.inputs_hash for r in results if not r.published)
+                store.put_chunk(changed)
+                done(chunk, record, len(evals), len(changed))
             gc.collect(1)  # the cyclic garbage of this chunk (the collector is paused)
 
         # one chunk = one batch call = one file = one visible write; up to `depth` chunks are
-        # being evaluated (by the runner) while the oldest is written, in chunk order
+        # being evaluated (by the runner) while the oldest is written, in chunk order; with a
+        # writer process, the records of up to WRITES_QUEUED chunks are being written by it
+        # while this process goes on with the next chunks
         grid = check_axes(spec, scan)  # None: validate point by point
         pending: deque[tuple[str, EvaluationPlan, Future]] = deque()
-        with runner.session(context, spec) as submit, no_cyclic_gc():
-            for chunk in chunks:
-                try:
-                    inputs = (
-                        grid.chunk_points(chunk, columns)
-                        if grid is not None
-                        else validate_points(spec, scan.chunk_points(chunk, columns))
-                    )
-                    todo = plan(
-                        spec, inputs, store=store, force=config.force, hold=requires_approval
-                    )
-                except LumeError as exc:
-                    raise _failure(chunk, exc) from None
-                pending.append((chunk, todo, submit(todo.todo)))
-                if len(pending) >= runner.depth():
+        queued: deque[tuple[str, FileRecord, int, Future]] = deque()
+        writer = _writer(spec, context.resources.result_store, runner, progress.total)
+        try:
+            with runner.session(context, spec) as submit, no_cyclic_gc():
+                for chunk in chunks:
+                    try:
+                        inputs = (
+                            grid.chunk_points(chunk, columns)
+                            if grid is not None
+                            else validate_points(spec, scan.chunk_points(chunk, columns))
+                        )
+                        todo = plan(
+                            spec, inputs, store=store, force=config.force, hold=requires_approval
+                        )
+                    except LumeError as exc:
+                        raise _failure(chunk, exc) from None
+                    pending.append((chunk, todo, submit(todo.todo)))
+                    if len(pending) >= runner.depth():
+                        write(*pending.popleft())
+                while pending:
                     write(*pending.popleft())
-            while pending:
-                write(*pending.popleft())
+                settle(0)
+        finally:
+            if writer is not None:
+                writer.close()
         written, hits = counts["written"], counts["hits"]
         context.add_output_metadata(
             {
@@ -296,6 +345,7 @@ def scan_asset(
                 "published": dg.MetadataValue.bool(not held),
                 "runner": dg.MetadataValue.text(runner.kind),
                 "runner_workers": dg.MetadataValue.int(runner.pool_size()),
+                "writer": dg.MetadataValue.text("process" if writer is not None else "step"),
             }
         )
         # the overview goes on one event only, the one stored last: Dagit's asset page shows

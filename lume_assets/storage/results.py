@@ -299,7 +299,8 @@ def construct_results(rows: Sequence[Mapping[str, Any]]) -> list[Result]:
 
     The first is built by `model_construct`; the others get its pydantic slots (fields set,
     extra, private) and their own `__dict__` directly, so they compare, dump and validate as
-    `model_construct`'s would.
+    `model_construct`'s would. A row whose keys are exactly the fields in their declared order
+    becomes that `__dict__` itself: the caller hands it over.
     """
     if not rows:
         return []
@@ -311,7 +312,8 @@ def construct_results(rows: Sequence[Mapping[str, Any]]) -> list[Result]:
     out = [first]
     for row in rows[1:]:
         result = new(Result)
-        put(result, "__dict__", {name: row[name] for name in fields})
+        own = type(row) is dict and list(row) == fields
+        put(result, "__dict__", row if own else {name: row[name] for name in fields})
         put(result, "__pydantic_fields_set__", set(fields_set))
         put(result, "__pydantic_extra__", extra)
         put(result, "__pydantic_private__", private)

@@ -111,6 +111,7 @@ def test_constructed_results_equal_model_construct():
         }
         for i in range(3)
     ]
+    rows.append(dict(reversed(rows[-1].items())))  # another key order: copied in field order
     built = construct_results(rows)
     plain = [Result.model_construct(**row) for row in rows]
     assert built == plain
@@ -118,6 +119,7 @@ def test_constructed_results_equal_model_construct():
         assert a.model_dump() == b.model_dump()
         assert a.model_fields_set == b.model_fields_set
         assert a.model_fields_set is not built[0].model_fields_set or a is built[0]
+    assert list(built[-1].__dict__) == list(Result.model_fields)
     assert construct_results([]) == []
 
 
@@ -161,3 +163,72 @@ def test_scan_writes_the_same_records_and_columns_with_and_without_the_fast_path
             for name in ("inputs/x", "inputs/y", "inputs/gain", "outputs/r", "outputs/p"):
                 np.testing.assert_array_equal(fa[name][()], fb[name][()])
                 assert fa[name].dtype == fb[name].dtype
+
+
+def test_default_chunk_size_grows_with_the_scan_up_to_ten_thousand():
+    def chunks(num: int, **extra) -> tuple[int, int]:  # noqa: ANN003
+        scan = ScanSpec(name="g", axes={"x": LinSpace(start=0, stop=1, num=num)}, **extra)
+        return scan.chunk_size, len(scan.chunk_keys())
+
+    assert chunks(400) == (1000, 1)  # small scans are cut as before
+    assert chunks(16_000) == (1000, 16)
+    assert chunks(100_000) == (6250, 16)
+    assert chunks(1_000_000) == (10_000, 100)
+    assert chunks(100_000, chunk_size=1000) == (1000, 100)  # an explicit size is kept
+
+
+def test_a_writer_process_writes_the_same_records_as_the_step(scan_resources, tmp_path):
+    from lume_assets.deploy.chunk_runners import ChunkRunner
+    from lume_assets.io_managers.hdf5 import HDF5IOManager
+    from lume_assets.io_managers.results import ResultStoreResource
+
+    spec = make_cheap_spec()
+    # no point twice: a repeated point in a later chunk may be looked up before the writer
+    # committed its first copy (as with chunks in flight: evaluated twice, same outputs)
+    scan = SCAN.model_copy(update={"axes": {**SCAN.axes, "y": [0.0, 2.5, 1e-300, -1.5]}})
+    keys = scan.chunk_keys()
+    sides = {}
+    for writer in ("process", "step"):
+        root = tmp_path / writer
+        resources = {
+            **scan_resources,
+            "result_store": ResultStoreResource(
+                url=f"sqlite:///{root / 'results.db'}", files_root=str(root / "files")
+            ),
+            "hdf5_io_manager": HDF5IOManager(root_dir=str(root / "files")),
+            "chunk_runner": ChunkRunner(writer=writer),
+        }
+        root.mkdir()
+        asset = scan_asset(spec, scan, requires_approval=True)  # held: published=False
+        with dg.instance_for_test() as instance:
+            first = dg.materialize(
+                [asset], instance=instance, resources=resources, tags=whole_range(keys)
+            )
+            again = dg.materialize(  # every point a cache hit: rewritten by the step
+                [asset], instance=instance, resources=resources, tags=whole_range(keys)
+            )
+        assert first.success and again.success
+        meta = first.get_asset_materialization_events()[0].materialization.metadata
+        assert meta["records_written"].value == scan.size and meta["cache_hits"].value == 0
+        assert meta["writer"].value == writer
+        meta = again.get_asset_materialization_events()[0].materialization.metadata
+        assert meta["cache_hits"].value == scan.size
+        found = (
+            resources["result_store"]
+            .get_store()
+            .find("cheap", sort=[("inputs_hash", 1)], include_unpublished=True)
+        )
+        sides[writer] = [
+            (
+                r.inputs_hash,
+                list(r.inputs.items()),
+                list(r.outputs.items()),
+                r.published,
+                r.provenance.partition_key,
+                r.provenance.files["scan"].path,
+                r.provenance.files["scan"].sha256 is not None,
+            )
+            for r in found
+        ]
+    assert sides["process"] == sides["step"]
+    assert len(sides["step"]) == scan.size and not any(row[3] for row in sides["step"])
