@@ -124,7 +124,7 @@ def materialize(spec: ModelSpec, scan: ScanSpec, root: Path, runner: Any) -> dic
     }
 
 
-def one(points: int, chunk: int | None, runner: str) -> None:
+def one(points: int, chunk: int | None, runner: str, writer: str = "auto") -> None:
     """Child process: one focus scan of `points`; print its figures as JSON."""
     from lume_assets.demo.focus_model import FOCUS
     from lume_assets.deploy.chunk_runners import ChunkRunner
@@ -142,16 +142,16 @@ def one(points: int, chunk: int | None, runner: str) -> None:
         chunk_size=chunk,
     )
     with tempfile.TemporaryDirectory(dir=".") as tmp:
-        out = materialize(FOCUS, scan, Path(tmp), ChunkRunner(kind=runner))
+        out = materialize(FOCUS, scan, Path(tmp), ChunkRunner(kind=runner, writer=writer))
     out["chunk"] = scan.chunk_size
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(out))
 
 
-def curve(counts: list[int], chunk: int | None, runner: str) -> None:
+def curve(counts: list[int], chunk: int | None, runner: str, writer: str = "auto") -> None:
     """Each count in a fresh process; print a table."""
     size = f"chunks of {chunk}" if chunk else "default (auto) chunk size"
-    print(f"focus scan, {size}, runner {runner}, SQLite store and instance")
+    print(f"focus scan, {size}, runner {runner}, writer {writer}, SQLite store and instance")
     print(
         "| points | chunk | scan wall (s) | scan CPU (s) | points/s | store B/result "
         "| files B/result | Dagster home growth (MB) | peak RSS (MB) | load avg |"
@@ -159,7 +159,7 @@ def curve(counts: list[int], chunk: int | None, runner: str) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n in counts:
         done = subprocess.run(
-            [sys.executable, __file__, "--one", str(n), "--runner", runner]
+            [sys.executable, __file__, "--one", str(n), "--runner", runner, "--writer", writer]
             + (["--chunk", str(chunk)] if chunk else []),
             capture_output=True,
             text=True,
@@ -222,17 +222,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--curve", help="comma-separated point counts, e.g. 1000,10000,100000")
     ap.add_argument("--chunk", type=int, default=None, help="points a chunk (default: auto)")
     ap.add_argument("--runner", default="in_process", choices=["in_process", "processes"])
+    ap.add_argument("--writer", default="auto", choices=["auto", "step", "process"])
     ap.add_argument("--slow", action="store_true", help="the 400-point 50 ms-model comparison")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
-        one(args.one, args.chunk, args.runner)
+        one(args.one, args.chunk, args.runner, args.writer)
         return
     counts = [int(c) for c in args.curve.split(",")] if args.curve else []
     if args.points:
         counts.append(args.points)
     if counts:
-        curve(counts, args.chunk, args.runner)
+        curve(counts, args.chunk, args.runner, args.writer)
     if args.slow:
         slow_bench()
     if not counts and not args.slow:

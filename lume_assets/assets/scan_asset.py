@@ -17,6 +17,23 @@ line per chunk goes to the run log (and to the CLI). With `requires_approval=Tru
 are stored unpublished and the run stops at the approval gate; results already published stay
 published. `force: true` in the run config re-evaluates stored points and rewrites their chunk
 files, keeping each point's published flag (never unpublishing).
+
+Large scans of cheap models (issue 14: a million focus points in about a minute). Per point,
+the work left in this process is small and batched: a grid of scalar inputs is validated once
+per axis value (`scan_grid.check_axes`; any refusal falls back to validating every point, which
+names the failing value and chunk), a chunk's flat points are hashed in one pass
+(`compute_inputs_hashes`, the same digests), the cache is queried 5,000 hashes at a time,
+scalar batch outputs are validated per column, and a chunk's Results are built in one pass
+(`results_of_chunk`). The cyclic GC is paused during the chunk loop (`no_cyclic_gc`). The
+records' writes (`put_chunk`, most of the work at this scale) hold the GIL, so a thread cannot
+overlap them: with the chunk runner's `writer` (default `auto`: from 50,000 points) a writer
+process (`lume_assets.storage.chunk_writer`) writes the new scalar records of each chunk, in
+order, while this process validates, hashes, looks up, evaluates and files the next ones; the
+file is always written (and fsynced) before its records are sent, and a chunk counts as done
+(progress, output) once its records are committed. As with chunks evaluated ahead, a point
+repeated in a later chunk may be looked up before the writer committed its first copy, and is
+then evaluated again (same outputs). Chunks with cache hits are written by this process, after
+the writer has caught up.
 """
 
 import gc

@@ -20,6 +20,10 @@ the results back in chunk order as they come (files, result rows), in the Dagste
 A job (Slurm, Docker, Kubernetes) imports the model by reference: the `ModelSpec` object found
 at module level in its function's module, or ``model_refs[name]`` ('package.module:ATTR').
 
+``writer`` (every kind): who writes a scan's new scalar records — ``step`` (the scan's process),
+``process`` (one writer process overlapping the writes with the next chunks, see
+`lume_assets.assets.scan_asset`) or ``auto`` (default: a writer process from 50,000 points).
+
 Every runner evaluates a chunk through `evaluation.run_points`, so the stored outputs, hashes
 and file checksums are the same, bit for bit, whichever ran them. (A chunk's cache lookup sees
 the chunks already written, so with several chunks in flight a point repeated in two of them is
