@@ -140,6 +140,7 @@ def definitions(
     """Definitions serving `models` (one `model_asset` each) and `graphs` (YAML files, folders
     of them, or built AssetGraphs), with the resource set for the settings."""
     from lume_assets.assets.model_assets import model_asset
+    from lume_assets.assets.model_config import launchpad_jobs
 
     built: list[AssetGraph] = []
     for graph in graphs:
@@ -151,8 +152,9 @@ def definitions(
             built.append(load_asset_graph(graph))
     built.extend(load_asset_graphs(graph_dirs) if graph_dirs else [])
     serve(models)
+    assets = [model_asset(spec) for spec in models]
     parts = [
-        dg.Definitions(assets=[model_asset(spec) for spec in models]),
+        dg.Definitions(assets=assets, jobs=launchpad_jobs(assets)),
         graph_definitions(built),
         *extra,
     ]

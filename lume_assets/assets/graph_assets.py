@@ -28,6 +28,8 @@ from lume_assets.assets.model_assets import (
     model_result_key,
     output_binding,
 )
+from lume_assets.assets.model_config import LaunchpadBlock, launchpad_link
+from lume_assets.assets.model_keys import model_op_name
 from lume_assets.deploy.jobs import group_assets, group_job
 from lume_assets.errors import GraphSpecError, LumeError
 from lume_assets.models.catalogue import ModelCatalogue
@@ -99,9 +101,23 @@ def _partition_inputs(part: NodePartitions) -> Any:
     return inputs
 
 
+def _launchpad(graph: ResolvedGraph) -> str | None:
+    """The link to `<graph>_job`'s launchpad on every unpartitioned node's inputs, in the
+    graph's node order, each node's in declared order with units and ranges."""
+    blocks = [
+        LaunchpadBlock(
+            node.model, model_op_name(node.model, [graph.name, node.name]), [*node.mappings]
+        )
+        for node in graph.nodes
+        if node.partitions is None
+    ]
+    return launchpad_link(f"{graph.name}_job", blocks) if blocks else None
+
+
 def build_asset_graph(graph: ResolvedGraph) -> AssetGraph:
     """Turn a validated graph into Dagster assets (GraphSpecError if a model refuses)."""
     result = AssetGraph(graph=graph)
+    launchpad = _launchpad(graph)
     partitions: dict[tuple[str, ...], dg.StaticPartitionsDefinition] = {}
     for node in graph.nodes:
         part = node.partitions
@@ -120,6 +136,7 @@ def build_asset_graph(graph: ResolvedGraph) -> AssetGraph:
                 partitions_def=partitions_def,
                 partition_inputs=_partition_inputs(part) if node.own_partitions else None,
                 node=node.name,
+                launchpad=launchpad if part is None else None,
             )
         except (LumeError, dg.DagsterError) as exc:
             raise GraphSpecError(

@@ -31,7 +31,12 @@ from lume_assets.assets.evaluation import Evaluation, evaluate, result_of, valid
 from lume_assets.assets.file_inputs import file_input_digests, managed_file, restore_particles
 from lume_assets.assets.model_config import (
     FORCE_FIELD,
+    LAUNCHPAD_JOB,
+    LAUNCHPAD_TEXT,
+    LaunchpadBlock,
     build_config_class,
+    launchpad_job_name,
+    launchpad_link,
     model_op_tags,
     partition_config_class,
     retry_policy_of,
@@ -43,6 +48,7 @@ from lume_assets.assets.model_keys import (
     FromOutput,
     Upstream,
     file_outputs,
+    model_op_name,
     model_output_key,
     model_result_key,
     output_binding,
@@ -184,6 +190,7 @@ def model_asset(
     result_kind: str | None = None,
     results_project: str | None = None,
     node: str | None = None,
+    launchpad: str | None = None,
 ) -> dg.AssetsDefinition:
     """Turn `spec` into a multi-asset (result record + one file asset per array/text output).
 
@@ -201,6 +208,8 @@ def model_asset(
       `project:`; default: the store's configured project).
     - `node` (a graph node's name) names the assets `<node>_<output>`, so that Dagit's lineage
       cards, which show a key's last component, tell the nodes of a graph apart.
+    - `launchpad` is the link a graph node's result asset shows (its graph's launchpad); a
+      model of its own links the launchpad of its own job (`launchpad_jobs`).
 
     Every run goes through the evaluation core (`lume_assets.assets.evaluation`): a stored
     result with the same inputs hash is reused, published or held alike. The assets are grouped
@@ -231,6 +240,13 @@ def model_asset(
         backfill_policy = dg.BackfillPolicy.single_run()
 
     owners = list(spec.owners)
+    op_name = model_op_name(spec, prefix)
+    # Dagit's own launchpad lists config fields alphabetically: link one in declared order, of
+    # the model's own job (a graph node's is its graph's, `launchpad`; none for partitions)
+    job = launchpad_job_name(op_name) if node is None and partitions_def is None else None
+    if job is not None:
+        launchpad = launchpad_link(job, [LaunchpadBlock(spec, op_name, [*upstream])])
+    link = f"\n\n[{LAUNCHPAD_TEXT}]({launchpad})" if launchpad else ""
     # Dagit groups a model's assets by its project unless a group is given.
     group = group_name or spec.project
     common = {"code_version": spec.version, "owners": owners, "group_name": group}
@@ -238,12 +254,13 @@ def model_asset(
         RESULT_OUTPUT: dg.AssetOut(
             key=keys[RESULT_OUTPUT],
             io_manager_key="result_io_manager",
-            description=f"{spec.description} — result record (inputs, outputs, provenance).",
+            description=f"{spec.description} — result record (inputs, outputs, provenance).{link}",
             metadata={
                 "lume/model": spec.name,
                 "lume/version": spec.version,
                 "lume/requires_approval": requires_approval,
                 **({PROJECT_KEY: results_project} if results_project else {}),
+                **({LAUNCHPAD_JOB: job} if job is not None and launchpad else {}),
                 **variables_metadata(spec.inputs, spec.outputs),
             },
             tags={"lume/kind": "result"},
@@ -506,7 +523,7 @@ def model_asset(
     compute.__doc__ = spec.description or f"Evaluate model {spec.name} v{spec.version}."
 
     return dg.multi_asset(
-        name="__".join([*prefix, spec.name]),
+        name=op_name,
         outs=outs,
         ins=ins,
         check_specs=[check] if range_check else None,

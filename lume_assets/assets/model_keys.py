@@ -40,6 +40,11 @@ def prefix_parts(key_prefix: str | Sequence[str] | None) -> list[str]:
     return [key_prefix] if isinstance(key_prefix, str) else list(key_prefix)
 
 
+def model_op_name(spec: ModelSpec, key_prefix: str | Sequence[str] | None = None) -> str:
+    """The op (run-config key) of `spec`'s assets under `key_prefix`."""
+    return "__".join([*prefix_parts(key_prefix), spec.name])
+
+
 def file_outputs(spec: ModelSpec) -> list:
     """Outputs stored as their own file asset (array/image → HDF5, text → text file)."""
     return [v for v in spec.outputs if v.kind in IO_MANAGER_BY_KIND]

@@ -12,6 +12,7 @@ import importlib
 import dagster as dg
 from dagster.components.core.component_tree import ComponentTree
 
+from lume_assets.assets.model_config import launchpad_jobs
 from lume_assets.demo import GRAPHS_DIR
 from lume_assets.demo.assets import demo_assets, demo_checks, demo_models
 from lume_assets.demo.automation import build_demo_automation
@@ -46,7 +47,11 @@ def build_definitions() -> dg.Definitions:
     demo = dg.Definitions(
         assets=[*demo_assets, *automation["assets"]],
         asset_checks=demo_checks,
-        jobs=[group_job(demo_assets, "demo", DEMO_JOB), *automation["jobs"]],
+        jobs=[
+            group_job(demo_assets, "demo", DEMO_JOB),
+            *launchpad_jobs(demo_assets),
+            *automation["jobs"],
+        ],
         sensors=automation["sensors"],
         schedules=automation["schedules"],
         resources=build_resources(),

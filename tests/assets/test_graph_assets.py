@@ -5,15 +5,18 @@ HDF5 files and the result store); dependencies, groups, config, overrides, parti
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import dagster as dg
 import h5py
 import numpy as np
 import pytest
+import yaml
 
 from lume_assets.assets.graph_assets import AssetGraph, build_asset_graph, load_asset_graph
 from lume_assets.assets.graph_loader import load_graph_text
@@ -275,6 +278,20 @@ def test_each_graph_has_a_job(lume_home: Path) -> None:
     assert {n.name for n in job.nodes} == {chain.op_name("sim"), chain.op_name("analysis")}
     pipeline = defs.resolve_job_def("envelope_pipeline_job")
     assert len(pipeline.nodes) == 3
+    # each node's result asset links the job's launchpad on YAML Dagster validates as written:
+    # the nodes in graph order, each with its config inputs in declared order (commented)
+    description = chain.by_node["analysis"].specs_by_key[chain.result_key("analysis")].description
+    link = re.search(r"\]\((/guess/beam_chain_job/playground/setup\?[^)]+)\)", description or "")
+    assert link is not None, description
+    text = parse_qs(urlsplit(link.group(1)).query)["config"][0]
+    config = yaml.safe_load(text)
+    sim, analysis = chain.op_name("sim"), chain.op_name("analysis")
+    assert list(config["ops"]) == [sim, analysis]
+    assert list(config["ops"][sim]["config"])[:3] == ["k_f", "k_d", "quad_length"]
+    assert config["ops"][sim]["config"]["k_f"] == 2.2  # the graph's fixed input
+    assert list(config["ops"][analysis]["config"]) == ["aperture", "force"]  # the rest mapped
+    assert "# [1/m^2] focusing quad strength; allowed: [0, 10] 1/m^2" in text
+    assert dg.validate_run_config(job, config)["ops"][sim]["config"]["k_d"] == -2.1
 
 
 def test_a_graphs_schedules_are_registered_and_run_its_job(

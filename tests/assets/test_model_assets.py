@@ -160,6 +160,93 @@ def test_run_config_lists_the_inputs_in_declared_order_with_units() -> None:
     assert "Storage (result store, registry, file roots) is set under resources:" in summary
 
 
+def _result_description(asset: dg.AssetsDefinition, spec: ModelSpec) -> str:
+    """The description of `spec`'s result asset."""
+    return asset.specs_by_key[model_result_key(spec)].description or ""
+
+
+def test_the_result_asset_links_a_launchpad_in_declared_order(resources: dict) -> None:
+    """The result asset's description links Dagit's launchpad setup route for the model's own
+    job (`launchpad_jobs`), on YAML that Dagster's loader validates as written: the inputs in
+    declared order with units and ranges as comments, then `force` apart."""
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    import yaml
+
+    from lume_assets.assets.model_config import (
+        MAX_LINK,
+        LaunchpadBlock,
+        _yaml_value,
+        launchpad_jobs,
+        launchpad_link,
+    )
+    from lume_assets.demo.beam_model import BEAM_ENVELOPE
+
+    asset = model_asset(BEAM_ENVELOPE)
+    description = _result_description(asset, BEAM_ENVELOPE)
+    link = re.search(r"\]\((/guess/[^)]+)\)", description)
+    assert link is not None, description
+    url = urlsplit(link.group(1))
+    assert url.path == "/guess/beam_envelope_launchpad/playground/setup"
+    text = parse_qs(url.query)["config"][0]
+    config = yaml.safe_load(text)  # PyYAML, as Dagster reads the launchpad's text
+    values = config["ops"]["beam_envelope"]["config"]
+    assert list(values) == [*(v.name for v in BEAM_ENVELOPE.inputs), "force"]
+    assert values["emittance_x"] == 1e-6  # written 1.0e-06: PyYAML reads `1e-06` as a string
+    rows = {line.split(":")[0].strip(): line for line in text.splitlines()}
+    assert rows["k_f"].endswith("# [1/m^2] focusing quad strength; allowed: [0, 10] 1/m^2")
+    assert "run setting, not a model input" in text and "resources:" in text
+    (job,) = launchpad_jobs([asset])
+    defs = dg.Definitions(assets=[asset], jobs=[job], resources=resources)
+    job_def = defs.resolve_job_def("beam_envelope_launchpad")
+    assert dg.validate_run_config(job_def, config)["ops"]["beam_envelope"]["config"]["k_f"] == 2.0
+    assert job_def.asset_layer.executable_asset_keys == set(asset.keys)
+
+    # a required input shows as null with "required"; graph nodes and partitions get no link
+    toy = make_spec(Counter())
+    required = ScalarVariable(name="x", units="m", value_range=(0, 1))
+    toy = ModelSpec(**{**dict(toy), "inputs": [required, *toy.inputs[1:]]})
+    found = re.search(r"config=([^)]+)\)", _result_description(model_asset(toy), toy))
+    assert found is not None
+    text = parse_qs(f"config={found.group(1)}")["config"][0]
+    assert "x: null" in text and "allowed: [0, 1] m; required" in text
+    parts = dg.StaticPartitionsDefinition(["a"])
+    others = [model_asset(toy, node="sim"), model_asset(toy, partitions_def=parts)]
+    assert launchpad_jobs(others) == []
+
+    # a large model: the comments drop the texts (a click is one GET), then the link goes
+    def big(count: int) -> ModelSpec:
+        text = "gradient of a quadrupole in the second arc"
+        inputs = [
+            ScalarVariable(
+                name=f"q{i}", default=1.0, units="T/m", value_range=(-5, 5), description=text
+            )
+            for i in range(count)
+        ]
+        return ModelSpec(
+            name="big",
+            version="1",
+            function=lambda **kw: {"y": 0.0},
+            inputs=inputs,
+            outputs=[ScalarVariable(name="y")],
+        )
+
+    short = launchpad_link("big_launchpad", [LaunchpadBlock(big(120), "big")])
+    assert short is not None and len(short) <= MAX_LINK
+    text = parse_qs(urlsplit(short).query)["config"][0]
+    assert (
+        "q119: 1.0" in text and "# [T/m]; allowed: [-5, 5] T/m" in text and "quadrupole" not in text
+    )
+    assert launchpad_link("big_launchpad", [LaunchpadBlock(big(400), "big")]) is None
+    # every default reads back as itself through PyYAML (floats keep a dot, numpy is plain)
+    values = [1e20, -1.5e-7, 3, True, None, "a: b", [1.0, 1e-9], np.float64(2.5), np.arange(3)]
+    for value in values:
+        back = yaml.safe_load(_yaml_value(value))
+        assert back == (value.tolist() if isinstance(value, np.ndarray) else value), value
+    assert launchpad_jobs([model_asset(big(400))]) == []
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [

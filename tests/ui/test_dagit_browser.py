@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lume_assets.demo.beam_model import BEAM_ENVELOPE
 from tests.dagit_server import DagitServer, graphql
@@ -29,6 +30,8 @@ SCREEN, TALL = "--window-size=1400,1000", "--window-size=1400,4000"
 #: Where the screenshots go (kept after the run, to look at).
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
+LAUNCHED = """query R($id: ID!) { runOrError(runId: $id) { ... on Run {
+  jobName runConfigYaml eventConnection { events { __typename } } } } }"""
 NODES = """{ assetNodes { assetKey { path } groupName repository { location { name } } } }"""
 
 
@@ -203,3 +206,60 @@ def test_launchpad_shows_the_inputs_first_in_declared_order_with_units(
         browser.close()
     assert shot.stat().st_size > 20_000
     shutil.copy(shot, SHOTS / shot.name)
+
+
+def test_asset_page_links_a_launchpad_in_declared_order_with_units(
+    ui: DagitServer, tmp_path: Path
+) -> None:
+    """The model asset's page links the asset job's launchpad opened on the model's inputs in
+    declared order, each with units and allowed range, `force` apart after them and storage
+    left to resources; launching from it materializes the model."""
+    from tests.ui.cdp import Browser  # it imports this module's chromium flags
+
+    browser = Browser(tmp_path / "chromium")
+    try:
+        browser.goto(f"{ui.url}/assets/beam_envelope/result")
+        link = browser.wait_for(
+            "(() => { const a = [...document.querySelectorAll('a')].find("
+            "x => x.innerText.includes('inputs in declared order')); return a && a.href; })()",
+            120,
+        )
+        page = browser.screenshot(tmp_path / "asset_page_launchpad_link.png")
+        shutil.copy(page, SHOTS / page.name)
+        browser.goto(link)  # what a click on the link does (a full page load)
+        yaml_text = browser.wait_for(
+            "(() => { const e = document.querySelector('.CodeMirror');"
+            " const v = e && e.CodeMirror.getValue(); return v && v.includes('force:') && v; })()",
+            120,
+        )
+        lines = yaml_text.splitlines()
+        keys = [ln.split(":")[0].strip() for ln in lines if re.match(r"^ {6}\w+:", ln)]
+        names = [var.name for var in BEAM_ENVELOPE.inputs]
+        assert keys == [*names, "force"]  # inputs first, in declared order; then the option
+        row = next(ln for ln in lines if ln.strip().startswith("k_f:"))
+        assert "# [1/m^2] focusing quad strength; allowed: [0, 10] 1/m^2" in row
+        row = next(ln for ln in lines if ln.strip().startswith("emittance_x:"))
+        assert "[m rad]" in row and "allowed: [1e-12, 0.001] m rad" in row
+        force = lines.index(next(ln for ln in lines if ln.strip().startswith("force:")))
+        assert lines[force - 1].strip() == "# run setting, not a model input:"
+        assert "url" not in yaml_text and "resources:, apart from" in yaml_text
+        shot = browser.screenshot(tmp_path / "launchpad_declared_order.png")
+        assert shot.stat().st_size > 20_000
+        shutil.copy(shot, SHOTS / shot.name)
+        # the text launches as it is (PyYAML reads it back) and runs only the model's assets
+        browser.wait_for(
+            "(() => { const b = [...document.querySelectorAll('button')].find("
+            "x => x.innerText.trim() === 'Launch Run'); if (b && !b.disabled) b.click();"
+            " return location.pathname.includes('/runs/') && location.pathname; })()",
+            120,
+        )
+        run_id = browser.evaluate("location.pathname.split('/runs/')[1].split('/')[0]")
+        assert ui.finished(run_id) == "SUCCESS"
+        run = graphql(ui.url, LAUNCHED, {"id": run_id})["runOrError"]
+        assert run["jobName"] == "beam_envelope_launchpad"
+        launched = yaml.safe_load(run["runConfigYaml"])["ops"]["beam_envelope"]["config"]
+        assert launched["k_f"] == 2.0 and launched["emittance_x"] == 1e-6  # a float, read back
+        events = [e["__typename"] for e in run["eventConnection"]["events"]]
+        assert "AssetCheckEvaluationEvent" in events  # the output-range check ran too
+    finally:
+        browser.close()
