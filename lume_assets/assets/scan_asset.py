@@ -40,6 +40,7 @@ import gc
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ from lume_assets.assets.scan_grid import ScanSpec, check_axes
 from lume_assets.assets.scan_overview import OVERVIEW_FOLDER, ScanOverview
 from lume_assets.automation.progress import Progress
 from lume_assets.deploy.chunk_runners import RUNNER_KEY, ChunkRunner
-from lume_assets.errors import LumeError
+from lume_assets.errors import LumeError, StorageError
 from lume_assets.io_managers.files import FileIOManager
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.chunk_writer import ChunkWriter
@@ -262,7 +263,14 @@ def scan_asset(
             """Wait for the writer process until at most `keep` chunks are queued in it."""
             while len(queued) > keep:
                 chunk, record, points, written = queued.popleft()
-                written.result()  # its failure fails the step here
+                try:
+                    written.result()  # its failure fails the step here
+                except BrokenProcessPool as exc:  # killed, or it could not open the store
+                    stopped = StorageError(
+                        f"the scan's writer process stopped before {chunk} was written ({exc}); "
+                        "see the step's log, or set chunk_runner writer: step."
+                    )
+                    raise _failure(chunk, stopped) from None
                 done(chunk, record, points, points)
 
         def write(chunk: str, todo: EvaluationPlan, outputs: Future) -> None:

@@ -232,3 +232,35 @@ def test_a_writer_process_writes_the_same_records_as_the_step(scan_resources, tm
         ]
     assert sides["process"] == sides["step"]
     assert len(sides["step"]) == scan.size and not any(row[3] for row in sides["step"])
+
+
+def test_a_writer_process_that_cannot_open_the_store_fails_the_step_in_one_line(
+    scan_resources, tmp_path
+):
+    from lume_assets.deploy.chunk_runners import ChunkRunner
+    from lume_assets.io_managers.results import ResultStoreResource
+    from lume_assets.storage.result_stores import open_result_store
+
+    class NoStoreForTheWriter(ResultStoreResource):
+        def store_options(self, project=None):  # noqa: ANN001, ANN202
+            return {**super().store_options(project), "url": ""}  # refused when opened
+
+        def get_store(self, project=None):  # noqa: ANN001, ANN202 - the step's store opens
+            return open_result_store(**ResultStoreResource.store_options(self, project))
+
+    resources = {
+        **scan_resources,
+        "result_store": NoStoreForTheWriter(url=f"sqlite:///{tmp_path / 'results.db'}"),
+        "chunk_runner": ChunkRunner(writer="process"),
+    }
+    result = dg.materialize(
+        [scan_asset(make_cheap_spec(), SCAN)],
+        resources=resources,
+        tags=whole_range(SCAN.chunk_keys()),
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message.strip()
+    assert "writer process stopped before grid-00000 was written" in message
+    assert "\n" not in message
