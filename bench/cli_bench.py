@@ -7,9 +7,14 @@ the rounds. Cases:
 - `import dagster`, `import lume_assets.demo.definitions` (the demo code location, built) and
   `import lume_assets.serving` (the product's building blocks) in `python -c`;
 - `lume-assets models list`, `lume-assets results beam_envelope --limit 5`;
-- `lume-assets run beam_envelope -i k_f=2.2` on a cache hit (the result exists already);
+- `lume-assets run beam_envelope -i k_f=2.2` on a cache hit (the result exists already): answered
+  from the result store; with `--record-run`, a Dagster run records the hit (the start-up of a
+  command that runs Dagster, plus Dagster's run); with `--force`, the model is evaluated again;
 - `dagster asset materialize` of a trivial one-asset file in a fresh process (the floor of any
   Dagster run from a command line).
+
+With `--baseline DIR` (another checkout), its demo definitions import and its `run` cache hit
+(on homes of its own: the two checkouts' model snapshots have different keys) join the rounds.
 
     PYTHONPATH=$PWD .venv/bin/python bench/cli_bench.py [--rounds 5] [--baseline DIR]
 """
@@ -69,15 +74,15 @@ def main() -> None:
         "--baseline",
         type=Path,
         help="another checkout of lume_assets (e.g. `git archive main`): also time importing its "
-        "demo definitions, first on sys.path, in the same rounds",
+        "demo definitions and its `run` cache hit, first on sys.path, in the same rounds",
     )
     args = parser.parse_args()
     bindir = Path(sys.executable).parent
     lume, dagster = str(bindir / "lume-assets"), str(bindir / "dagster")
     with tempfile.TemporaryDirectory(prefix="cli-bench-") as tmp:
         base = Path(tmp)
-        (base / "lume").mkdir()
-        (base / "dagster").mkdir()
+        for home in ("lume", "dagster", "old-lume", "old-dagster"):
+            (base / home).mkdir()
         (base / "trivial.py").write_text(TRIVIAL)
         env = {
             **os.environ,
@@ -92,6 +97,12 @@ def main() -> None:
         # dagster's site-packages have their .pyc, which is no like-for-like comparison.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         py = sys.executable
+        old_env = {
+            **env,
+            "LUME_HOME": str(base / "old-lume"),
+            "DAGSTER_HOME": str(base / "old-dagster"),
+        }
+        run_hit = ["run", "beam_envelope", "-i", "k_f=2.2"]
         cases = {
             "python -c 'import dagster'": [py, "-c", "import dagster"],
             "python -c 'import lume_assets.demo.definitions'": [
@@ -120,13 +131,26 @@ def main() -> None:
                 "--limit",
                 "5",
             ],
-            "lume-assets run beam_envelope -i k_f=2.2 (cache hit)": [
+            "lume-assets run beam_envelope -i k_f=2.2 (cache hit)": [lume, *run_hit],
+            "lume-assets run beam_envelope -i k_f=2.2 --record-run (cache hit)": [
                 lume,
-                "run",
-                "beam_envelope",
-                "-i",
-                "k_f=2.2",
+                *run_hit,
+                "--record-run",
             ],
+            "lume-assets run beam_envelope -i k_f=2.2 --force": [lume, *run_hit, "--force"],
+            **(
+                {
+                    "lume-assets run beam_envelope -i k_f=2.2 (cache hit) (baseline)": [
+                        py,
+                        "-c",
+                        f"import sys; sys.path.insert(0, {str(args.baseline.resolve())!r}); "
+                        f"sys.argv = ['lume-assets', *{run_hit!r}]; "
+                        "from lume_assets.cli import main; main()",
+                    ]
+                }
+                if args.baseline
+                else {}
+            ),
             "dagster asset materialize (trivial asset)": [
                 dagster,
                 "asset",
@@ -138,14 +162,15 @@ def main() -> None:
             ],
         }
         # Warm-up: the first run stores the result the cache-hit case then finds.
-        for argv in cases.values():
-            measure(argv, env, base)
+        envs = {n: old_env if "(baseline)" in n and " run " in n else env for n in cases}
+        for name, argv in cases.items():
+            measure(argv, envs[name], base)
         times: dict[str, list[float]] = {name: [] for name in cases}
         rss: dict[str, list[float]] = {name: [] for name in cases}
         cpu: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.rounds):
             for name, argv in cases.items():
-                wall, mem, used = measure(argv, env, base)
+                wall, mem, used = measure(argv, envs[name], base)
                 times[name].append(wall)
                 rss[name].append(mem)
                 cpu[name].append(used)
@@ -174,7 +199,12 @@ def main() -> None:
             print(
                 f"CPU time, {name[11:-1]} / import dagster: {cpu_med[name] / cpu_med[DAGSTER]:.2f}x"
             )
+    recorded = med["lume-assets run beam_envelope -i k_f=2.2 --record-run (cache hit)"]
     print(f"run cache hit / dagster asset materialize (trivial): {hit / floor:.2f}x")
+    print(f"run --record-run (a Dagster run) / dagster asset materialize: {recorded / floor:.2f}x")
+    if args.baseline:
+        old_hit = med["lume-assets run beam_envelope -i k_f=2.2 (cache hit) (baseline)"]
+        print(f"run cache hit (baseline) / dagster asset materialize: {old_hit / floor:.2f}x")
 
 
 if __name__ == "__main__":

@@ -236,7 +236,15 @@ def main(argv: list[str] | None = None) -> None:
                     "LUME_LOCATION": "bench_focus_defs",
                     "PYTHONPATH": os.pathsep.join([str(base / "defs"), str(REPO)]),
                 }
-                for key in ("LUME_RESULTS_URL", "LUME_REGISTRY_URL", "LUME_CHUNK_RUNNER"):
+                # PYTHONDONTWRITEBYTECODE (set in some sandboxes) would compile lume_assets'
+                # recently edited modules from source in every process, while the Prefect venv's
+                # site-packages have their .pyc (as in cli_bench.py: a user's Python caches them)
+                for key in (
+                    "LUME_RESULTS_URL",
+                    "LUME_REGISTRY_URL",
+                    "LUME_CHUNK_RUNNER",
+                    "PYTHONDONTWRITEBYTECODE",
+                ):
                     lume_env.pop(key, None)
                 lume = timed([lume_cli, "scan", "focus/grid"], lume_env, run)
                 flow = timed(

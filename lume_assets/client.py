@@ -150,6 +150,18 @@ class LumeClient:
         self.wait(run_id, timeout=timeout, progress=progress)
         return self.result_of(run_id, model)
 
+    def stored_hit(self, model: str, inputs: Mapping[str, Any] | None = None) -> Result | None:
+        """The stored `Result` a run of `model` with `inputs` would reuse, read from the result
+        store without a Dagster run; None unless that is certain (`api.cache_hits`: local client
+        on the project's own definitions and stores, model and facts in the snapshot)."""
+        if self.mode == "remote" or self._backend is not None or self._results_url:
+            return None
+        if self._project or self._local_args != (None, None, None):
+            return None
+        from lume_assets.api.cache_hits import stored_hit
+
+        return stored_hit(model, {} if inputs is None else inputs, lambda: self.store)
+
     def run_graph(
         self,
         name: str,

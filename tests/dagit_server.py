@@ -51,6 +51,14 @@ def project_env(lume_home: Path, dagster_home: Path) -> dict[str, str]:
     return env
 
 
+def runs_in(env: dict[str, str]) -> int:
+    """How many runs the instance at the environment's DAGSTER_HOME holds."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        return instance.get_runs_count()
+
+
 LAUNCH = """
 mutation Launch($params: ExecutionParams!) {
   launchRun(executionParams: $params) {

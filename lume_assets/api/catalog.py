@@ -4,12 +4,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import dagster as dg
-import numpy as np
 
+from lume_assets.api.inputs import config_value
 from lume_assets.api.records import ModelInfo, VariableInfo
 from lume_assets.assets.model_display import variable_row, variable_spec
 from lume_assets.assets.model_keys import is_result_path
-from lume_assets.errors import ClientError, ModelInputError
+from lume_assets.errors import ClientError
 from lume_assets.models.catalogue import did_you_mean
 
 #: Metadata key model assets carry (set by `model_asset`).
@@ -116,15 +116,6 @@ def find_model(entries: Mapping[str, Any], name: str) -> Any:
     return entries[name]
 
 
-def config_value(value: Any) -> Any:
-    """A validated input value as run config (plain JSON types)."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def run_config(info: ModelInfo, inputs: Mapping[str, Any], force: bool) -> dict[str, Any]:
     """Run config launching `info`'s model with `inputs` (only its config fields)."""
     allowed = {v.name for v in info.inputs}
@@ -132,50 +123,3 @@ def run_config(info: ModelInfo, inputs: Mapping[str, Any], force: bool) -> dict[
     if force:
         config[FORCE_FIELD] = True
     return {"ops": {info.op_name: {"config": config}}}
-
-
-def check_inputs(info: ModelInfo, inputs: Any) -> dict[str, Any]:
-    """Refuse inputs `info`'s model cannot take, before any run exists (one-line ModelInputError).
-
-    The same checks run for local and remote runs: a dict with string names, known inputs
-    (with a "did you mean"), no nulls, and each value checked against the variable's declaration
-    (type, range; NaN, complex, bool and oversized integers refused where a float is declared).
-    """
-    if not isinstance(inputs, Mapping):
-        raise ModelInputError(
-            f"inputs of model {info.name!r} must be a dict of name: value, "
-            f"not {type(inputs).__name__}."
-        )
-    for name in inputs:
-        if not isinstance(name, str):
-            raise ModelInputError(
-                f"input names of model {info.name!r} must be strings; "
-                f"got {type(name).__name__} {str(name)[:40]!r}."
-            )
-    check_known_inputs(info, inputs)
-    for name, value in inputs.items():
-        if value is None:
-            raise ModelInputError(
-                f"input {name!r} is null; give a value, or leave it out to use its default."
-            )
-    if info.inputs and all(v.spec for v in info.inputs):
-        from pydantic import TypeAdapter
-
-        from lume_assets.models.variables import Variable, validate_values
-
-        adapter: TypeAdapter[Any] = TypeAdapter(Variable)
-        variables = [adapter.validate_python(v.spec) for v in info.inputs]
-        validate_values(variables, inputs, "input")
-    return dict(inputs)
-
-
-def check_known_inputs(info: ModelInfo, inputs: Mapping[str, Any]) -> None:
-    """Raise ModelInputError naming any input `info`'s model does not take, and the ones it does."""
-    unknown = sorted(set(inputs) - {v.name for v in info.inputs})
-    if unknown:
-        hint = did_you_mean(unknown[0], [v.name for v in info.inputs]) if len(unknown) == 1 else ""
-        raise ModelInputError(
-            f"unknown input(s) {', '.join(map(repr, unknown))} of model {info.name!r}; "
-            f"{hint}inputs are "
-            f"{', '.join(v.name for v in info.inputs)}."
-        )

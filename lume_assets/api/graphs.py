@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 
 import dagster as dg
 
-from lume_assets.api.catalog import MODEL_METADATA, VERSION_METADATA, config_value
+from lume_assets.api.catalog import MODEL_METADATA, VERSION_METADATA
+from lume_assets.api.inputs import config_value
 from lume_assets.assets.model_keys import is_result_path
 from lume_assets.errors import ClientError, ModelInputError
 

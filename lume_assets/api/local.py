@@ -20,13 +20,8 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 from dagster._core.utils import make_new_backfill_id, make_new_run_id
 
-from lume_assets.api.catalog import (
-    ModelEntry,
-    check_inputs,
-    find_model,
-    model_entries,
-    run_config,
-)
+from lume_assets.api.catalog import ModelEntry, find_model, model_entries, run_config
+from lume_assets.api.inputs import check_inputs
 from lume_assets.api.records import STEPS_DONE, BackfillInfo, Progress, RunInfo, utc_time
 from lume_assets.deploy.liveness import fail_dead_runs, fail_if_dead, process_tags
 from lume_assets.errors import ClientError, LumeError
@@ -126,9 +121,14 @@ class LocalBackend:
             definitions = self.definitions
             self._entries = model_entries(definitions, self._models)
             if self._default and not self._aliases and self.location_error is None:
+                from lume_assets.api.cache_hits import hit_facts
                 from lume_assets.api.model_snapshot import write_snapshot
 
-                write_snapshot(e.info for e in self._entries.values())
+                facts = {n: hit_facts(definitions, e) for n, e in self._entries.items()}
+                write_snapshot(
+                    (e.info for e in self._entries.values()),
+                    {n: f.model_dump() for n, f in facts.items() if f is not None},
+                )
         return self._entries
 
     @property
@@ -316,12 +316,17 @@ class LocalBackend:
     def wait(
         self, run_id: str, timeout: float | None = None, progress: Progress | None = None
     ) -> RunInfo:
-        """Block until the run finishes (ClientError on timeout); return its final status."""
+        """Block until the run finishes (ClientError on timeout); return its final status.
+
+        A run of this process is waited for on its future: its status is read again meanwhile
+        only to report the progress of a run of several steps (or of steps not known yet), as
+        each read holds the interpreter lock the run's own thread needs.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             future = self._futures.get(run_id)
+        info = self.status(run_id)
         while True:
-            info = self.status(run_id)
             if progress is not None and info.steps_total:
                 progress(info.steps_done, info.steps_total)
             if info.finished or (future is not None and future.done()):
@@ -330,12 +335,16 @@ class LocalBackend:
                     with self._lock:
                         self._futures.pop(run_id, None)
                 return self.status(run_id)
-            if deadline is not None and time.monotonic() > deadline:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left < 0:
                 raise ClientError(f"Run {run_id} did not finish within {timeout:g} s.")
-            if future is not None:
-                wait_for([future], timeout=POLL_S)  # wakes as soon as the run ends
-            else:
+            if future is None:
                 time.sleep(POLL_S)
+            elif progress is None or info.steps_total == 1:
+                wait_for([future], timeout=left)  # nothing to report before it ends
+            else:
+                wait_for([future], timeout=POLL_S if left is None else min(POLL_S, left))
+            info = self.status(run_id)
 
     def materialization_metadata(self, run_id: str, asset: str) -> dict[str, Any]:
         """Metadata values of `asset`'s materialization in the run (empty if none)."""

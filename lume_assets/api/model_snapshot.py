@@ -5,6 +5,10 @@ Building the definitions (YAML graphs, assets, resources) costs seconds; `models
 entries it writes them to `<LUME_HOME>/cache/models-<key>.json`, where the key digests what the
 entries depend on: the lume_assets source files (path, size, mtime), the YAML graph files, and
 the settings. A changed file or setting gives a new key, so a stale snapshot is never read.
+
+Beside the records it keeps, per model, what `lume_assets.api.cache_hits` needs to answer a
+cache hit from the result store without a run (recorded only for models where that answer is
+certain to be the run's).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +34,33 @@ def _stamps(folder: Path, pattern: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def _location_stamps() -> list[Any]:
-    """The code location this folder serves and the stamps of its package's files."""
+def _location_packages() -> tuple[list[Any], list[Path]]:
+    """The code location this folder serves (module, name, root) and its package folders."""
     from lume_assets.errors import LumeError
     from lume_assets.location import find_location
 
     try:
         location = find_location()
     except LumeError:
-        return ["no location"]
+        return ["no location"], []
     top = location.module.split(".")[0]
-    stamps: list[Any] = [location.module, location.name, str(location.root)]
-    for folder in location.python_path():
-        package = (folder / top).resolve()
-        if package.is_dir() and package != _PACKAGE:
-            stamps += [_stamps(package, "*.py"), _stamps(package, "*.y*ml")]
+    packages = [(folder / top).resolve() for folder in location.python_path()]
+    return [location.module, location.name, str(location.root)], [
+        p for p in packages if p.is_dir() and p != _PACKAGE
+    ]
+
+
+def _location_stamps() -> list[Any]:
+    """The code location this folder serves and the stamps of its package's files."""
+    stamps, packages = _location_packages()
+    for package in packages:
+        stamps += [_stamps(package, "*.py"), _stamps(package, "*.y*ml")]
     return stamps
+
+
+def stamped_folders() -> list[Path]:
+    """The folders whose files the snapshot key stamps: lume_assets and the location's package."""
+    return [_PACKAGE, *_location_packages()[1]]
 
 
 def snapshot_key() -> str:
@@ -73,10 +88,18 @@ def snapshot_path() -> Path:
     return get_settings().home / "cache" / f"models-{snapshot_key()}.json"
 
 
-def write_snapshot(infos: Iterable[ModelInfo]) -> None:
-    """Store the model records (atomically; a failure to write only costs speed later)."""
+def write_snapshot(
+    infos: Iterable[ModelInfo], cache_hits: Mapping[str, Mapping[str, Any]] | None = None
+) -> None:
+    """Store the model records and, by model name, the facts that let a cache hit be answered
+    without a run (atomically; a failure to write only costs speed later)."""
     path = snapshot_path()
-    text = json.dumps([i.model_dump(mode="json") for i in infos])
+    text = json.dumps(
+        {
+            "models": [i.model_dump(mode="json") for i in infos],
+            "cache_hits": {name: dict(facts) for name, facts in (cache_hits or {}).items()},
+        }
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         for old in path.parent.glob("models-*.json"):
@@ -89,10 +112,18 @@ def write_snapshot(infos: Iterable[ModelInfo]) -> None:
         return
 
 
-def read_snapshot() -> dict[str, ModelInfo] | None:
-    """The model records by name if a snapshot for the current state exists, else None."""
+def read_snapshot_facts() -> tuple[dict[str, ModelInfo], dict[str, Any]] | None:
+    """(model records by name, cache-hit facts by model name) if a snapshot for the current
+    state exists, else None."""
     try:
         data = json.loads(snapshot_path().read_text())
-        return {d["name"]: ModelInfo.model_validate(d) for d in data}
-    except (OSError, ValueError, KeyError, TypeError):
+        models = {d["name"]: ModelInfo.model_validate(d) for d in data["models"]}
+        return models, dict(data.get("cache_hits") or {})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def read_snapshot() -> dict[str, ModelInfo] | None:
+    """The model records by name if a snapshot for the current state exists, else None."""
+    found = read_snapshot_facts()
+    return None if found is None else found[0]

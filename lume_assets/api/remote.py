@@ -19,10 +19,10 @@ from lume_assets.api.catalog import (
     FORCE_FIELD,
     MODEL_METADATA,
     VERSION_METADATA,
-    check_inputs,
     find_model,
     run_config,
 )
+from lume_assets.api.inputs import check_inputs
 from lume_assets.api.local import error_text
 from lume_assets.api.records import (
     STEPS_DONE,

@@ -43,6 +43,7 @@ __all__ = [
     "plan",
     "result_of",
     "results_of_chunk",
+    "reused_record",
     "run_points",
     "validate_points",
 ]
@@ -194,6 +195,21 @@ def plan(
         if h not in reused:
             first.setdefault(h, i)
     return EvaluationPlan(inputs, hashes, stored, reused, first, hold)
+
+
+def reused_record(
+    spec: ModelSpec,
+    inputs: dict[str, Any],
+    *,
+    store: ResultStore,
+    restore: Restore | None = None,
+) -> Result | None:
+    """The stored record a materialization of validated `inputs` (one point, no file inputs
+    fed by an upstream) reuses under the rule in the module docstring, else None; nothing is
+    evaluated (`api.cache_hits` answers such a hit without a run)."""
+    found = plan(spec, [inputs], store=store, restore=restore)
+    inputs_hash = found.hashes[0]
+    return found.stored[inputs_hash] if inputs_hash in found.reused else None
 
 
 def evaluate(spec: ModelSpec, inputs: Sequence[dict[str, Any]], **options: Any) -> list[Evaluation]:

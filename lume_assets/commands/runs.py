@@ -21,6 +21,12 @@ from lume_assets.commands.common import (
     "--input", "-i", "inputs", multiple=True, metavar="NAME=VALUE", help="A model input (repeat)."
 )
 @click.option("--force", is_flag=True, help="Evaluate even if a cached result exists.")
+@click.option(
+    "--record-run",
+    is_flag=True,
+    help="On a cache hit, still start a Dagster run that records the hit as a materialization "
+    "(default: the stored result is printed and no run is started).",
+)
 @click.option("--timeout", type=float, help="Give up waiting after this many seconds.")
 @click.option("--results-url", help="Result store to read the result from (default: settings).")
 @remote_option
@@ -29,30 +35,47 @@ def run(
     model: str,
     inputs: tuple[str, ...],
     force: bool,
+    record_run: bool,
     timeout: float | None,
     results_url: str | None,
     remote: str | None,
     as_json: bool,
 ) -> None:
-    """Run MODEL with --input values (defaults fill the rest) and print its result."""
+    """Run MODEL with --input values (defaults fill the rest) and print its result.
+
+    When the result of these inputs is already stored, it is printed from the result store and
+    no run is started (--record-run starts one anyway; --force evaluates again).
+    """
     values = parse_inputs(inputs)
     client = make_client(remote, results_url)
     try:
-        run_id = client.submit(model, values, force=force)
-        with progress_bar(f"{model} run {run_id[:8]}") as update:
-            client.wait(run_id, timeout=timeout, progress=update)
-        result = client.result_of(run_id, model)
-        meta = client.backend.materialization_metadata(run_id, client.model(model).result_asset)
+        hit = None if force or record_run else client.stored_hit(model, values)
+        if hit is None:
+            run_id: str | None = client.submit(model, values, force=force)
+            with progress_bar(f"{model} run {run_id[:8]}") as update:
+                client.wait(run_id, timeout=timeout, progress=update)
+            result = client.result_of(run_id, model)
+            meta = client.backend.materialization_metadata(run_id, client.model(model).result_asset)
+        else:
+            run_id, result, meta = None, hit, {"cache_hit": True}
     finally:
         client.close()
-    problem = getattr(client.backend, "location_error", None)
+    problem = getattr(client.backend, "location_error", None) if hit is None else None
     if problem is not None:  # served without its (broken) code location: say why
         click.echo(f"warning: code location not loaded: {' '.join(str(problem).split())}", err=True)
     if as_json:
-        echo_json({"run_id": run_id, **result.model_dump()})
+        hit_flag = bool(meta.get("cache_hit"))
+        echo_json({"run_id": run_id, "cache_hit": hit_flag, **result.model_dump()})
         return
-    cached = " (cache hit: reused the stored result)" if meta.get("cache_hit") else ""
-    click.echo(f"run {run_id} succeeded{cached}")
+    if hit is not None:
+        by = f"run {hit.provenance.run_id}" if hit.provenance.run_id else "a stored result"
+        click.echo(
+            f"cache hit: the result of {by} ({hit.created:%Y-%m-%d %H:%M:%S} UTC) from the result "
+            "store; no new run was started (--record-run starts one)"
+        )
+    else:
+        cached = " (cache hit: reused the stored result)" if meta.get("cache_hit") else ""
+        click.echo(f"run {run_id} succeeded{cached}")
     click.echo(f"inputs hash: {result.inputs_hash}")
     rows = [[name, value] for name, value in result.outputs.items()]
     click.echo(table(rows, ["output", "value"]))

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 from lume_assets.automation.approval import ApprovalStore
 from lume_assets.cli import cli
-from tests.dagit_server import DagitServer
+from tests.dagit_server import DagitServer, runs_in
 
 
 def invoke(*args: str) -> Result:
@@ -55,10 +55,28 @@ def ran(module_home: Path) -> dict:
 def test_run_prints_the_result(ran: dict) -> None:
     assert ran["model"] == "beam_envelope" and ran["inputs"]["k_f"] == 2.2
     assert 0 < ran["outputs"]["max_sigma"] < 20 and len(ran["outputs"]["sigma_x"]) > 10
+    # the same inputs again: answered from the result store, naming the run that stored it
+    home = {"DAGSTER_HOME": os.environ["DAGSTER_HOME"]}
+    before = runs_in(home)
     text = invoke("run", "beam_envelope", "-i", "k_f=2.2", "-i", "k_d=-2.1")
     assert text.exit_code == 0, text.output
-    assert re.search(r"^run [0-9a-f-]{36} succeeded \(cache hit", text.stdout, re.M)
+    assert runs_in(home) == before  # no new run
+    stored_by = ran["provenance"]["run_id"]
+    assert re.search(rf"^cache hit: the result of run {stored_by} \(", text.stdout, re.M)
+    assert "no new run was started" in text.stdout
     assert "max_sigma" in text.output and ran["inputs_hash"] in text.output
+    # a file the run would write again (the plot is gone): not answered from the store
+    plot = Path(ran["provenance"]["files"]["plot"]["host_path"])
+    plot.unlink()
+    rerun = invoke("run", "beam_envelope", "-i", "k_f=2.2", "-i", "k_d=-2.1")
+    assert rerun.exit_code == 0, rerun.output
+    assert re.search(r"^run [0-9a-f-]{36} succeeded \(cache hit", rerun.stdout, re.M)
+    assert plot.is_file() and runs_in(home) == before + 1
+    # --record-run: a Dagster run that records the hit as a materialization
+    recorded = invoke("run", "beam_envelope", "-i", "k_f=2.2", "-i", "k_d=-2.1", "--record-run")
+    assert recorded.exit_code == 0, recorded.output
+    assert re.search(r"^run [0-9a-f-]{36} succeeded \(cache hit", recorded.stdout, re.M)
+    assert stored_by not in recorded.stdout.splitlines()[0] and runs_in(home) == before + 2
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,9 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
-from tests.dagit_server import lume_assets_exe, project_env
+from tests.dagit_server import lume_assets_exe, project_env, runs_in
 
 HUGE = "9" * 400
 
@@ -65,12 +64,6 @@ def lume(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [lume_assets_exe(), *args], env=env, capture_output=True, text=True, timeout=300
     )
-
-
-def runs_in(env: dict[str, str]) -> int:
-    """How many runs the instance at the environment's DAGSTER_HOME holds."""
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        return instance.get_runs_count()
 
 
 def refused(done: subprocess.CompletedProcess, *expected: str) -> str:

@@ -6,12 +6,20 @@ Timings are in bench/cli_bench.py; these tests check the mechanisms the figures 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from lume_assets.cli import cli
 from lume_assets.client import LumeClient
-from tests.dagit_server import project_env
+from lume_assets.commands.common import show
+from lume_assets.settings import get_settings
+from tests.dagit_server import lume_assets_exe, project_env, runs_in
 
 LIST_MODELS = """
 import sys
@@ -21,6 +29,18 @@ try:
     main()
 except SystemExit:
     pass
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)))
+"""
+
+
+RUN_HIT = """
+import sys
+from lume_assets.cli import main
+sys.argv = ["lume-assets", "run", "beam_envelope", "-i", "k_f=2.27"]
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)))
 """
 
@@ -62,6 +82,38 @@ def test_models_list_uses_the_snapshot_and_imports_no_dagster(tmp_path: Path) ->
     assert "dagster" in changed
 
 
+def test_run_answers_a_cache_hit_from_the_store_without_dagster(tmp_path: Path) -> None:
+    (tmp_path / "lume").mkdir()
+    (tmp_path / "dagster").mkdir()
+    env = project_env(tmp_path / "lume", tmp_path / "dagster")
+    miss = subprocess.run(
+        [lume_assets_exe(), "run", "beam_envelope", "-i", "k_f=2.27", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert miss.returncode == 0, miss.stderr[-2000:]
+    ran = json.loads(miss.stdout)  # a miss runs the model in a Dagster run
+    assert ran["cache_hit"] is False and ran["run_id"] == ran["provenance"]["run_id"]
+    assert runs_in(env) == 1
+    snapshot = json.loads(next((tmp_path / "lume" / "cache").glob("models-*.json")).read_text())
+    assert "beam_envelope" in snapshot["cache_hits"]
+    assert "envelope_analysis" not in snapshot["cache_hits"]  # a graph node: always a run
+    modules, out = loaded_modules(env, RUN_HIT)
+    assert modules == [], modules  # no Dagster (nor Kubernetes, Docker, matplotlib, pandas)
+    assert runs_in(env) == 1  # no new run
+    created = datetime.fromisoformat(ran["created"])
+    assert out.splitlines()[0] == (
+        f"cache hit: the result of run {ran['run_id']} ({created:%Y-%m-%d %H:%M:%S} UTC) from "
+        "the result store; no new run was started (--record-run starts one)"
+    )
+    assert f"inputs hash: {ran['inputs_hash']}" in out
+    assert f"max_sigma          {show(ran['outputs']['max_sigma'])}" in out
+    for name, record in ran["provenance"]["files"].items():
+        assert f"  {name}: {record['host_path']} (sha256 {record['sha256'][:16]})" in out
+
+
 def test_definitions_import_no_kubernetes_or_workspace_machinery(tmp_path: Path) -> None:
     env = project_env(tmp_path, tmp_path)
     code = (
@@ -89,3 +141,76 @@ def test_cache_hit_points_at_the_stored_plot_without_rendering(module_home: Path
     assert plot.name == f"{first.inputs_hash[:16]}.png" and plot.read_bytes()[:4] == b"\x89PNG"
     # no image in the event log: a short link Dagit resolves to the same file (plot_links)
     assert hit["plot"] == meta["plot"] and len(hit["plot"]) < 200
+
+
+GATED_MODELS = """
+import lume_assets as la
+
+
+def square(x: float) -> dict:
+    return {"y": x * x}
+
+
+GATED = la.ModelSpec(
+    name="gated_square",
+    version="1",
+    inputs=[la.ScalarVariable(name="x", default=1.0)],
+    outputs=[la.ScalarVariable(name="y")],
+    function=square,
+)
+"""
+GATED_DEFS = """
+import dagster as dg
+
+import lume_assets as la
+from gated_loc.models import GATED
+from lume_assets.serving import serve
+
+serve([GATED])
+defs = dg.Definitions(
+    assets=[la.model_asset(GATED, requires_approval=True)], resources=la.resources()
+)
+"""
+
+
+def test_results_held_or_rejected_at_a_gate_are_not_answered_from_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run decides about held results (it holds them again); published ones are hits."""
+    project = tmp_path / "project"
+    (project / "gated_loc").mkdir(parents=True)
+    (project / "gated_loc" / "__init__.py").write_text("")
+    (project / "gated_loc" / "models.py").write_text(GATED_MODELS)
+    (project / "gated_loc" / "definitions.py").write_text(GATED_DEFS)
+    (project / "pyproject.toml").write_text(
+        '[tool.dagster]\nmodule_name = "gated_loc.definitions"\ncode_location_name = "gated"\n'
+    )
+    for var in [k for k in os.environ if k.startswith("LUME_") and not k.startswith("LUME_TEST")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("LUME_HOME", str(tmp_path / "lume"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    monkeypatch.chdir(project)
+    get_settings.cache_clear()
+    home = {"DAGSTER_HOME": str(tmp_path / "dagster")}
+    try:
+        with LumeClient() as client:
+            held = client.run("gated_square", {"x": 3.0})  # held at the gate, unpublished
+        assert held.published is False
+        with LumeClient() as client:
+            assert client.stored_hit("gated_square", {"x": 3.0}) is None
+        before = runs_in(home)
+        again = CliRunner().invoke(cli, ["run", "gated_square", "-i", "x=3"])
+        assert again.exit_code == 0, again.output
+        assert " succeeded (cache hit" in again.stdout and runs_in(home) == before + 1
+        with LumeClient() as client:
+            client.approve(held.provenance.run_id, reject=True, reason="beam lost")
+            assert client.stored_hit("gated_square", {"x": 3.0}) is None  # rejected: unpublished
+            other = client.run("gated_square", {"x": 4.0})
+            client.approve(other.provenance.run_id)  # published: now a hit without a run
+        before = runs_in(home)
+        hit = CliRunner().invoke(cli, ["run", "gated_square", "-i", "x=4"])
+        assert hit.exit_code == 0, hit.output
+        assert hit.stdout.startswith(f"cache hit: the result of run {other.provenance.run_id} (")
+        assert runs_in(home) == before
+    finally:
+        get_settings.cache_clear()

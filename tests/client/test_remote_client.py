@@ -50,7 +50,8 @@ def test_remote_models(remote: LumeClient) -> None:
 
 def local_message(inputs: object) -> str:
     """The one-line refusal the local client gives for `inputs` (no server involved)."""
-    from lume_assets.api.catalog import check_inputs, variable_info
+    from lume_assets.api.catalog import variable_info
+    from lume_assets.api.inputs import check_inputs
     from lume_assets.api.records import ModelInfo
 
     info = ModelInfo(

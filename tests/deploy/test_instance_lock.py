@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lume_assets.deploy import instance
 from tests.dagit_server import ROOT, project_env
 
 #: What every command does first: open the instance at DAGSTER_HOME and read from it. Each
@@ -71,3 +72,7 @@ def test_concurrent_first_commands_on_a_fresh_home_leave_one_valid_instance(
     for db in ("history/runs.db", "schedules/schedules.db", "history/runs/index.db"):
         assert alembic_rows(home / db) == 1, db
     assert os.path.exists(home / ".lume-instance.lock")
+    # marked ready: later commands open it without the lock; not once a database is gone
+    assert instance._ready(home)
+    (home / "schedules" / "schedules.db").unlink()
+    assert not instance._ready(home)
