@@ -176,7 +176,7 @@ def plan(
     `restore` rebuilds a stored record's outputs kept as files (a ParticleGroup: only its
     summary is in the record); when it fails the point is re-evaluated.
     """
-    if input_files is None:  # a batch of plain points (a scan chunk): formatted at once
+    if not input_files:  # a batch of plain points (a scan chunk): formatted at once
         hashes = compute_inputs_hashes(spec.name, spec.version, inputs)
     else:
         hashes = [
