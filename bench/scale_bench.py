@@ -1,9 +1,18 @@
 """Scans at scale (issue 14): the focus-model curve and a slow model on every core.
 
 Curve: for each point count, ONE fresh process materializes a focus-model scan (`scan_asset`,
-chunks of `--chunk` points, one single-run backfill) into a fresh SQLite result store and a fresh
-on-disk Dagster instance (SQLite), and reports the scan's wall time, the store's bytes per
-result, the Dagster home's growth during the run and the process's peak RSS (ru_maxrss).
+one single-run backfill) into a fresh SQLite result store and a fresh on-disk Dagster instance
+(SQLite), and reports the scan's wall time and CPU time (user + system of the process and its
+reaped children; `forkserver` pool workers are not its children, so with `--runner processes`
+their CPU is not counted), the store's bytes per result, the Dagster home's growth during the
+run, the process's peak RSS (ru_maxrss) and the 1-minute load average as the run ends.
+
+Chunks: `--chunk N` points, or by default the product's `auto_chunk_size` (1,000 points up to
+16,000 points, then 16 chunks of at most 10,000: 6,250 at 100k, 10,000 at 1M) — what a user
+gets without setting `chunk_size`. Measured (100k focus points, same load, CPU seconds): chunks
+of 1,000 13.0 s, 10,000 8.2 s, 20,000 8.3 s — per-chunk costs (file + fsync, a store
+transaction, a cache query, Dagster's progress and materialization events) dominate below a
+few thousand points; see lume_assets/assets/scan_grid.py.
 
 Slow model: a 400-point scan of a model burning 50 ms of CPU per point (chunks of 20), three
 ways in one process (after a warm-up run): the scan with `ChunkRunner(kind="processes",
@@ -20,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -62,6 +72,13 @@ def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (worker pools)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def materialize(spec: ModelSpec, scan: ScanSpec, root: Path, runner: Any) -> dict:
     """Run `scan` as one single-run backfill under `root`; return wall time and sizes."""
     import dagster as dg
@@ -88,11 +105,11 @@ def materialize(spec: ModelSpec, scan: ScanSpec, root: Path, runner: Any) -> dic
     home.mkdir(parents=True)
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         before = du(home)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         ok = dg.materialize(
             [scan_asset(spec, scan)], instance=instance, resources=resources, tags=tags
         ).success
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
         assert ok
     store = resources["result_store"].get_store()
     assert store.count(spec.name) == scan.size, store.count(spec.name)
@@ -100,13 +117,14 @@ def materialize(spec: ModelSpec, scan: ScanSpec, root: Path, runner: Any) -> dic
     return {
         "points": scan.size,
         "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
         "store_bytes_per_result": round(db / scan.size),
         "files_bytes_per_result": round(du(files) / scan.size, 1),
         "dagster_home_growth_mb": round((du(home) - before) / 1e6, 2),
     }
 
 
-def one(points: int, chunk: int, runner: str) -> None:
+def one(points: int, chunk: int | None, runner: str, writer: str = "auto") -> None:
     """Child process: one focus scan of `points`; print its figures as JSON."""
     from lume_assets.demo.focus_model import FOCUS
     from lume_assets.deploy.chunk_runners import ChunkRunner
@@ -124,22 +142,25 @@ def one(points: int, chunk: int, runner: str) -> None:
         chunk_size=chunk,
     )
     with tempfile.TemporaryDirectory(dir=".") as tmp:
-        out = materialize(FOCUS, scan, Path(tmp), ChunkRunner(kind=runner))
+        out = materialize(FOCUS, scan, Path(tmp), ChunkRunner(kind=runner, writer=writer))
+    out["chunk"] = scan.chunk_size
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(out))
 
 
-def curve(counts: list[int], chunk: int, runner: str) -> None:
+def curve(counts: list[int], chunk: int | None, runner: str, writer: str = "auto") -> None:
     """Each count in a fresh process; print a table."""
-    print(f"focus scan, chunks of {chunk}, runner {runner}, SQLite store and instance")
+    size = f"chunks of {chunk}" if chunk else "default (auto) chunk size"
+    print(f"focus scan, {size}, runner {runner}, writer {writer}, SQLite store and instance")
     print(
-        "| points | scan wall (s) | points/s | store B/result | files B/result "
-        "| Dagster home growth (MB) | peak RSS (MB) |"
+        "| points | chunk | scan wall (s) | scan CPU (s) | points/s | store B/result "
+        "| files B/result | Dagster home growth (MB) | peak RSS (MB) | load avg |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in counts:
         done = subprocess.run(
-            [sys.executable, __file__, "--one", str(n), "--chunk", str(chunk), "--runner", runner],
+            [sys.executable, __file__, "--one", str(n), "--runner", runner, "--writer", writer]
+            + (["--chunk", str(chunk)] if chunk else []),
             capture_output=True,
             text=True,
             check=False,
@@ -148,10 +169,11 @@ def curve(counts: list[int], chunk: int, runner: str) -> None:
             print(done.stderr[-3000:])
             raise SystemExit(f"{n} points failed")
         r = json.loads(done.stdout.strip().splitlines()[-1])
+        load = f"{os.getloadavg()[0]:.1f}"  # 1-minute load average as the run ends
         print(
-            f"| {n:,} | {r['wall_s']} | {n / r['wall_s']:,.0f} | {r['store_bytes_per_result']} "
-            f"| {r['files_bytes_per_result']} | {r['dagster_home_growth_mb']} "
-            f"| {r['peak_rss_mb']} |",
+            f"| {n:,} | {r['chunk']:,} | {r['wall_s']} | {r['cpu_s']} | {n / r['wall_s']:,.0f} "
+            f"| {r['store_bytes_per_result']} | {r['files_bytes_per_result']} "
+            f"| {r['dagster_home_growth_mb']} | {r['peak_rss_mb']} | {load} |",
             flush=True,
         )
 
@@ -198,19 +220,20 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, help="one curve point (in a fresh process)")
     ap.add_argument("--curve", help="comma-separated point counts, e.g. 1000,10000,100000")
-    ap.add_argument("--chunk", type=int, default=1000)
+    ap.add_argument("--chunk", type=int, default=None, help="points a chunk (default: auto)")
     ap.add_argument("--runner", default="in_process", choices=["in_process", "processes"])
+    ap.add_argument("--writer", default="auto", choices=["auto", "step", "process"])
     ap.add_argument("--slow", action="store_true", help="the 400-point 50 ms-model comparison")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
-        one(args.one, args.chunk, args.runner)
+        one(args.one, args.chunk, args.runner, args.writer)
         return
     counts = [int(c) for c in args.curve.split(",")] if args.curve else []
     if args.points:
         counts.append(args.points)
     if counts:
-        curve(counts, args.chunk, args.runner)
+        curve(counts, args.chunk, args.runner, args.writer)
     if args.slow:
         slow_bench()
     if not counts and not args.slow:

@@ -30,6 +30,8 @@ from lume_assets.storage.results import (
     Provenance,
     Result,
     compute_inputs_hash,
+    compute_inputs_hashes,
+    construct_results,
     with_file_digests,
 )
 
@@ -40,17 +42,18 @@ __all__ = [
     "lookup",
     "plan",
     "result_of",
+    "results_of_chunk",
     "reused_record",
     "run_points",
     "validate_points",
 ]
 
-LOOKUP_BATCH = 500  # inputs hashes per cache query
+LOOKUP_BATCH = 5000  # inputs hashes per cache query (the SQL store sends 5,000 rows a statement)
 Log = Callable[[str], None]
 Restore = Callable[[Result], Result]  # a stored record with its file-backed outputs read back
 
 
-@dataclass
+@dataclass(slots=True)
 class Evaluation:
     """One point after the core: its inputs, hash, outputs, and the stored record if any."""
 
@@ -173,11 +176,13 @@ def plan(
     `restore` rebuilds a stored record's outputs kept as files (a ParticleGroup: only its
     summary is in the record); when it fails the point is re-evaluated.
     """
-    files = input_files or [{}] * len(inputs)
-    hashes = [
-        compute_inputs_hash(spec.name, spec.version, with_file_digests(i, f))
-        for i, f in zip(inputs, files, strict=True)
-    ]
+    if not input_files:  # a batch of plain points (a scan chunk): formatted at once
+        hashes = compute_inputs_hashes(spec.name, spec.version, inputs)
+    else:
+        hashes = [
+            compute_inputs_hash(spec.name, spec.version, with_file_digests(i, f))
+            for i, f in zip(inputs, input_files, strict=True)
+        ]
     stored = lookup(store, hashes)
     reused: dict[str, dict[str, Any]] = {}
     if not force:
@@ -249,3 +254,36 @@ def result_of(
     if created is None:
         return Result(**fields)
     return Result.model_construct(created=created, **fields)
+
+
+def results_of_chunk(
+    spec: ModelSpec, evals: Sequence[Evaluation], provenance: Provenance, created: datetime
+) -> list[Result]:
+    """`result_of` every point of a chunk whose files are `provenance.files` (one chunk file).
+
+    The same records `result_of` gives with each point's files set to the chunk's, but the new
+    ones are built in one pass (`construct_results`: fields trusted as in `result_of` with
+    `created`) sharing `provenance`; cached ones go through `result_of`.
+    """
+    rows: list[dict[str, Any]] = []
+    out: list[Result | None] = []
+    for ev in evals:
+        if ev.cached is not None:
+            ev.files.update(provenance.files)
+            out.append(result_of(spec, ev, provenance, created))
+            continue
+        rows.append(
+            {
+                "model": spec.name,
+                "version": spec.version,
+                "inputs": ev.inputs,
+                "outputs": ev.outputs,
+                "inputs_hash": ev.inputs_hash,
+                "created": created,
+                "provenance": provenance,
+                "published": ev.published,
+            }
+        )
+        out.append(None)
+    fresh = iter(construct_results(rows))
+    return [r if r is not None else next(fresh) for r in out]

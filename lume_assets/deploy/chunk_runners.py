@@ -20,6 +20,10 @@ the results back in chunk order as they come (files, result rows), in the Dagste
 A job (Slurm, Docker, Kubernetes) imports the model by reference: the `ModelSpec` object found
 at module level in its function's module, or ``model_refs[name]`` ('package.module:ATTR').
 
+``writer`` (every kind): who writes a scan's new scalar records — ``step`` (the scan's process),
+``process`` (one writer process overlapping the writes with the next chunks, see
+`lume_assets.assets.scan_asset`) or ``auto`` (default: a writer process from 50,000 points).
+
 Every runner evaluates a chunk through `evaluation.run_points`, so the stored outputs, hashes
 and file checksums are the same, bit for bit, whichever ran them. (A chunk's cache lookup sees
 the chunks already written, so with several chunks in flight a point repeated in two of them is
@@ -54,6 +58,8 @@ from lume_assets.models.model import ModelSpec
 __all__ = ["RUNNER_KEY", "ChunkRunner", "Submit"]
 
 RUNNER_KEY = "chunk_runner"
+#: points from which `writer: auto` starts a writer process (it costs ~1 s to start)
+WRITER_PROCESS_POINTS = 50_000
 Points = list[dict[str, Any]]
 #: submit one chunk's points; the future gives their outputs in order
 Submit = Callable[[Points], "Future[Points]"]
@@ -112,6 +118,12 @@ class ChunkRunner(dg.ConfigurableResource):
     k8s: K8sChunkClient | None = Field(
         default=None, description="k8s: the Kubernetes client (image, work_dir_claim, ...)."
     )
+    writer: Literal["auto", "step", "process"] = Field(
+        default="auto",
+        description="Who writes a scan's new scalar records: the step's process, a writer "
+        "process (overlapping the writes with the next chunks), or auto: a writer process "
+        f"when the run covers at least {WRITER_PROCESS_POINTS:,} points.",
+    )
     model_refs: dict[str, str] = Field(
         default_factory=dict,
         description="jobs: model name -> 'package.module:ATTR' the job imports it from.",
@@ -126,6 +138,12 @@ class ChunkRunner(dg.ConfigurableResource):
             return 1
         default = (os.cpu_count() or 1) if self.kind == "processes" else 4
         return self.workers or default
+
+    def writer_process(self, points: int) -> bool:
+        """Whether a scan step covering `points` points writes through a writer process."""
+        return self.writer == "process" or (
+            self.writer == "auto" and points >= WRITER_PROCESS_POINTS
+        )
 
     def depth(self) -> int:
         """Chunks submitted before the oldest one's results are written."""

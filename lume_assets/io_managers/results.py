@@ -50,19 +50,23 @@ class ResultStoreResource(dg.ConfigurableResource):
         """Return the opened store of `project` (default: the configured one), opened once."""
         name = project or self.project
         if name not in self._stores:
-            self._stores[name] = open_result_store(
-                self.url,
-                project=name,
-                files_root=self.files_root,
-                array_threshold=self.array_threshold,
-                timeout_s=self.timeout_s,
-                database=self.database,
-                large_arrays=self.large_arrays,
-                password=self.mongo_password
-                if self.url.startswith("mongodb")
-                else self.postgres_password,
-            )
+            self._stores[name] = open_result_store(**self.store_options(name))
         return self._stores[name]
+
+    def store_options(self, project: str | None = None) -> dict[str, Any]:
+        """The `open_result_store` arguments of `project`'s store (e.g. for a writer process)."""
+        return {
+            "url": self.url,
+            "project": project or self.project,
+            "files_root": self.files_root,
+            "array_threshold": self.array_threshold,
+            "timeout_s": self.timeout_s,
+            "database": self.database,
+            "large_arrays": self.large_arrays,
+            "password": self.mongo_password
+            if self.url.startswith("mongodb")
+            else self.postgres_password,
+        }
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         """Close the stores' connections when the run (or step process) ends."""

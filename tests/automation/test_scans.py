@@ -17,7 +17,7 @@ import lume_assets.storage.results as results_module
 from lume_assets.assets.scan_asset import scan_asset
 from lume_assets.assets.scan_grid import LinSpace, ScanSpec
 from lume_assets.automation.progress import subscribe
-from lume_assets.storage.results import compute_inputs_hash
+from lume_assets.storage.results import compute_inputs_hash, compute_inputs_hashes
 from tests.automation.conftest import make_cheap_spec
 
 
@@ -48,8 +48,13 @@ def test_whole_scan_is_one_run_writing_every_chunk_and_every_result(
         hashed.append(args[0])
         return compute_inputs_hash(*args)
 
+    def counted_batch(model, version, points):
+        hashed.extend([model] * len(points))
+        return compute_inputs_hashes(model, version, points)
+
     monkeypatch.setattr(results_module, "compute_inputs_hash", counted)
     monkeypatch.setattr(evaluation_module, "compute_inputs_hash", counted)
+    monkeypatch.setattr(evaluation_module, "compute_inputs_hashes", counted_batch)
     lines: list[str] = []
     with dg.instance_for_test() as instance, subscribe(lines.append):
         result = dg.materialize(

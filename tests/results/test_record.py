@@ -12,7 +12,7 @@ from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from lume_assets.errors import SerializerError
 from lume_assets.storage.mongo_store import retry_on_autoreconnect
-from lume_assets.storage.results import Result, compute_inputs_hash
+from lume_assets.storage.results import Result, compute_inputs_hash, compute_inputs_hashes
 
 
 def test_hash_is_the_sha256_of_the_documented_canonical_json() -> None:
@@ -40,6 +40,28 @@ def test_flat_scalar_inputs_hash_as_the_documented_canonical_json() -> None:
         text = f'{{"inputs":{canonical},"model":"m","version":"1"}}'
         expected = hashlib.sha256(text.encode()).hexdigest()
         assert compute_inputs_hash("m", "1", inputs) == expected, inputs
+
+
+def test_a_batch_of_points_hashes_as_each_point_alone() -> None:
+    # compute_inputs_hashes formats flat float/int points directly; every other point (odd
+    # values, other keys) takes the per-point path: the digests must not differ
+    odd = [-0.0, 2.0**53, 2**53, 1e300, 5e-324, float("nan"), float("inf"), True, None, "é"]
+    odd += [10**40, np.float64(2.5), np.int64(3), [1.0]]
+    rng = np.random.default_rng(7)
+    points = []
+    for i in range(3000):
+        point = {"k": float(rng.uniform(-1e6, 1e6)), "drift": float(rng.integers(-9, 9)), "e": 1}
+        if i % 7 == 0:
+            point[["k", "drift", "e"][i % 3]] = odd[i % len(odd)]
+        if i % 101 == 0:
+            point["extra"] = 1.0
+        if i % 103 == 0:
+            del point["k"]
+        points.append(point)
+    expected = [compute_inputs_hash("focus", "1.0", p) for p in points]
+    assert compute_inputs_hashes("focus", "1.0", points) == expected
+    assert compute_inputs_hashes("focus", "1.0", points[::-1]) == expected[::-1]
+    assert compute_inputs_hashes("focus", "1.0", []) == []
 
 
 def test_hash_is_stable_across_key_order_number_spelling_and_numpy_types() -> None:
