@@ -38,10 +38,9 @@ the writer has caught up.
 
 import gc
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +67,7 @@ from lume_assets.io_managers.files import FileIOManager
 from lume_assets.models.model import ModelSpec
 from lume_assets.storage.chunk_writer import ChunkWriter
 from lume_assets.storage.files import FileRecord, sha256_file, write_bytes
+from lume_assets.storage.gc_pause import no_cyclic_gc
 from lume_assets.storage.locator import chunk_file_id, result_file_path
 from lume_assets.storage.results import Provenance, utc_now_ms
 
@@ -99,26 +99,6 @@ def _columns(evals: Sequence[Evaluation]) -> dict[str, Any]:
         "outputs": stack_columns([ev.outputs for ev in evals]),
         "inputs_hash": np.asarray([ev.inputs_hash for ev in evals], dtype=str),
     }
-
-
-@contextmanager
-def no_cyclic_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a scan's chunks come and go.
-
-    A chunk allocates ~10 objects a point (dicts, Evaluations, Results) that reference
-    counting frees when the chunk is written, but the allocations alone keep triggering
-    collections, whose full passes re-walk the whole heap (Dagster's included): 1.2 s of CPU
-    per 100,000 focus points, 20 % of the scan step. The loop makes no reference cycles of its
-    own; what others make meanwhile (Dagster's logging: ~900 objects a chunk) is collected
-    after each chunk by a pass over the young generations (only what the chunk left alive).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _writer(spec: ModelSpec, resource: Any, runner: ChunkRunner, points: int) -> ChunkWriter | None:

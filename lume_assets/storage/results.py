@@ -43,6 +43,7 @@ __all__ = [
     "check_inputs_hashes",
     "compute_inputs_hash",
     "compute_inputs_hashes",
+    "construct_model",
     "construct_results",
     "utc_now_ms",
 ]
@@ -294,28 +295,47 @@ class Result(BaseModel):
         return self
 
 
-def construct_results(rows: Sequence[Mapping[str, Any]]) -> list[Result]:
-    """`Result.model_construct(**row)` of every row (all fields given, trusted), built faster.
+def _plain_dict(cls: type[BaseModel]) -> bool:
+    """Whether `cls` is built by model_construct as a plain __dict__ (no aliases, private
+    attributes, extra fields or post-init): then `construct_model` does the same, faster."""
+    return (
+        not cls.__private_attributes__
+        and not cls.__pydantic_post_init__
+        and not cls.__pydantic_root_model__
+        and cls.model_config.get("extra") != "allow"
+        and all(f.alias is None and f.validation_alias is None for f in cls.model_fields.values())
+    )
 
-    The first is built by `model_construct`; the others get its pydantic slots (fields set,
-    extra, private) and their own `__dict__` directly, so they compare, dump and validate as
-    `model_construct`'s would. A row whose keys are exactly the fields in their declared order
-    becomes that `__dict__` itself: the caller hands it over.
-    """
-    if not rows:
-        return []
-    first = Result.model_construct(**rows[0])
-    fields = list(first.__dict__)
-    fields_set = first.__pydantic_fields_set__
-    extra, private = first.__pydantic_extra__, first.__pydantic_private__
-    new, put = object.__new__, object.__setattr__
-    out = [first]
-    for row in rows[1:]:
-        result = new(Result)
-        own = type(row) is dict and list(row) == fields
-        put(result, "__dict__", row if own else {name: row[name] for name in fields})
-        put(result, "__pydantic_fields_set__", set(fields_set))
-        put(result, "__pydantic_extra__", extra)
-        put(result, "__pydantic_private__", private)
-        out.append(result)
-    return out
+
+_PLAIN: dict[type[BaseModel], bool] = {}
+
+
+def construct_model(cls: type[Any], values: dict[str, Any]) -> Any:
+    """`cls.model_construct(**values)` of a model validated before (ALL its fields given, in
+    declared order; `values` becomes its `__dict__`), without model_construct's per-field loop
+    (a `Result` in ~1 µs: a store's `find_one`, a scan chunk's records)."""
+    plain = _PLAIN.get(cls)
+    if plain is None:
+        plain = _PLAIN[cls] = _plain_dict(cls)
+    if not plain:
+        return cls.model_construct(**values)
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+def construct_results(rows: Sequence[Mapping[str, Any]]) -> list[Result]:
+    """`Result.model_construct(**row)` of every row (all fields given, trusted), built faster
+    (`construct_model`); a plain dict row whose keys are the fields in declared order becomes
+    the Result's `__dict__` itself: the caller hands it over."""
+    fields = list(Result.model_fields)
+    return [
+        construct_model(
+            Result,
+            row if type(row) is dict and list(row) == fields else {f: row[f] for f in fields},
+        )
+        for row in rows
+    ]

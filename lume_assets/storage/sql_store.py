@@ -101,7 +101,6 @@ than 500 bytes are stored but not indexed, so they cannot be queried here.
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import itertools
 import json
@@ -118,7 +117,6 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -134,6 +132,7 @@ from lume_assets.errors import (
 from lume_assets.storage.blobs import HDF5BlobStore
 from lume_assets.storage.encoding import DEFAULT_ARRAY_THRESHOLD, Codec, check_key, check_text
 from lume_assets.storage.filesystems import LocalFilesystem
+from lume_assets.storage.gc_pause import no_cyclic_gc
 from lume_assets.storage.query import (
     ARRAY,
     BOOL,
@@ -157,6 +156,7 @@ from lume_assets.storage.results import (
     Result,
     check_inputs_hash,
     check_inputs_hashes,
+    construct_model,
 )
 from lume_assets.storage.urls import mask_url
 
@@ -335,39 +335,11 @@ def _created(ms: int) -> datetime:
     return value
 
 
-def _simple(cls: type[BaseModel]) -> bool:
-    """Whether `cls` is built by model_construct as a plain __dict__ (no aliases, private
-    attributes, extra fields or post-init): then `_construct` does the same, faster."""
-    return (
-        not cls.__private_attributes__
-        and not cls.__pydantic_post_init__
-        and not cls.__pydantic_root_model__
-        and cls.model_config.get("extra") != "allow"
-        and all(f.alias is None and f.validation_alias is None for f in cls.model_fields.values())
-    )
-
-
-_SIMPLE = {Result: _simple(Result), Provenance: _simple(Provenance)}
-
-
-def _construct(cls: type[Any], values: dict[str, Any]) -> Any:
-    """Build a validated-before model from ALL its field values without validation: what
-    model_construct does for these models, without its per-field loop (find_one is ~5 µs)."""
-    if not _SIMPLE[cls]:
-        return cls.model_construct(**values)
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return obj
-
-
 def _own_copy(provenance: Provenance) -> Provenance:
     """Return a copy of a cached provenance record with its own files dict."""
     values = dict(provenance.__dict__)
     values["files"] = dict(provenance.files)
-    copied = _construct(Provenance, values)
+    copied = construct_model(Provenance, values)
     object.__setattr__(copied, "__pydantic_fields_set__", set(provenance.model_fields_set))
     return copied
 
@@ -1135,9 +1107,7 @@ class SqlResultStore(ResultStore):
             for keys in sorted(firsts.keys() - tx.shapes.keys() - known.keys(), key=_layout_digest):
                 body = {"inputs": firsts[keys].inputs, "outputs": firsts[keys].outputs}
                 tx.shapes[keys] = self._shape_for(conn, keys, latest.values(), body)
-        collect = gc.isenabled()
-        gc.disable()
-        try:
+        with no_cyclic_gc():
             for h in hashes:
                 r = latest[h]
                 p = r.provenance
@@ -1240,9 +1210,6 @@ class SqlResultStore(ResultStore):
                 group.append(cells)
                 if not sqlite:
                     pairs.append((cells, row))
-        finally:
-            if collect:
-                gc.enable()
         prov_ids = self._provenance_ids(conn, provenance, tx.paths)
         for row in rows:
             row[7] = prov_ids[row[7]]
@@ -1750,7 +1717,7 @@ class SqlResultStore(ResultStore):
         """Rebuild a Result from a row and its body (validated when written, not re-hashed);
         `plain`: the body holds plain values only (read from shape columns), nothing to decode.
         """
-        return _construct(
+        return construct_model(
             Result,
             {
                 "model": row[1],
