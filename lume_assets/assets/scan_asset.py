@@ -151,6 +151,15 @@ def _overview(
     return (write_bytes(fs, rel, data, "png"), local) if data is not None else None
 
 
+def _writer_stopped(chunk: str, exc: BaseException) -> dg.Failure:
+    """The step's one-line failure when the scan's writer process stopped before `chunk`."""
+    stopped = StorageError(
+        f"the scan's writer process stopped before {chunk} was written ({exc}); "
+        "see the step's log, or set chunk_runner writer: step."
+    )
+    return _failure(chunk, stopped)
+
+
 def _stored_last(partitions: dg.StaticPartitionsDefinition, chunks: list[str]) -> str:
     """The chunk whose materialization event Dagster stores last, i.e. the one Dagit shows as
     the asset's latest: Dagster emits a range's events in the order of the partitions subset it
@@ -246,11 +255,7 @@ def scan_asset(
                 try:
                     written.result()  # its failure fails the step here
                 except BrokenProcessPool as exc:  # killed, or it could not open the store
-                    stopped = StorageError(
-                        f"the scan's writer process stopped before {chunk} was written ({exc}); "
-                        "see the step's log, or set chunk_runner writer: step."
-                    )
-                    raise _failure(chunk, stopped) from None
+                    raise _writer_stopped(chunk, exc) from None
                 done(chunk, record, points, points)
 
         def write(chunk: str, todo: EvaluationPlan, outputs: Future) -> None:
@@ -288,15 +293,18 @@ def scan_asset(
             if writer is not None and not any(ev.cache_hit for ev in evals):
                 published = [ev.published for ev in evals]
                 held.extend(ev.inputs_hash for ev in evals if not ev.published)
-                written = writer.submit(
-                    (spec.name, spec.version),
-                    columns["inputs"],
-                    columns["outputs"],
-                    [ev.inputs_hash for ev in evals],
-                    published,
-                    provenance,
-                    created,
-                )
+                try:
+                    written = writer.submit(
+                        (spec.name, spec.version),
+                        columns["inputs"],
+                        columns["outputs"],
+                        [ev.inputs_hash for ev in evals],
+                        published,
+                        provenance,
+                        created,
+                    )
+                except BrokenProcessPool as exc:  # it stopped before this chunk was queued
+                    raise _writer_stopped(chunk, exc) from None
                 queued.append((chunk, record, len(evals), written))
                 settle(WRITES_QUEUED)
             else:  # cache hits (or no writer process): written here, after the queued chunks
