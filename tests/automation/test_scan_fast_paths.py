@@ -234,10 +234,21 @@ def test_a_writer_process_writes_the_same_records_as_the_step(scan_resources, tm
     assert len(sides["step"]) == scan.size and not any(row[3] for row in sides["step"])
 
 
+@pytest.mark.parametrize("stopped", ["while-writing", "before-the-first-chunk"])
 def test_a_writer_process_that_cannot_open_the_store_fails_the_step_in_one_line(
-    scan_resources, tmp_path
+    scan_resources, tmp_path, monkeypatch, stopped
 ):
     from lume_assets.deploy.chunk_runners import ChunkRunner
+    from lume_assets.storage import chunk_writer
+
+    if stopped == "before-the-first-chunk":  # the pool is broken before the step submits
+        started = chunk_writer.ChunkWriter.__init__
+
+        def broken_first(self, store_options):  # noqa: ANN001, ANN202
+            started(self, store_options)
+            assert self._pool.submit(int).exception(timeout=60) is not None
+
+        monkeypatch.setattr(chunk_writer.ChunkWriter, "__init__", broken_first)
     from lume_assets.io_managers.results import ResultStoreResource
     from lume_assets.storage.result_stores import open_result_store
 
