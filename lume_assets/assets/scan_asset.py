@@ -303,8 +303,9 @@ def scan_asset(
                         provenance,
                         created,
                     )
-                except BrokenProcessPool as exc:  # it stopped before this chunk was queued
-                    raise _writer_stopped(chunk, exc) from None
+                except BrokenProcessPool as exc:  # it stopped before this chunk was queued:
+                    # the oldest chunk not written is the first one still queued, if any
+                    raise _writer_stopped(queued[0][0] if queued else chunk, exc) from None
                 queued.append((chunk, record, len(evals), written))
                 settle(WRITES_QUEUED)
             else:  # cache hits (or no writer process): written here, after the queued chunks
