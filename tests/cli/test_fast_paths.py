@@ -214,3 +214,21 @@ def test_results_held_or_rejected_at_a_gate_are_not_answered_from_the_store(
         assert runs_in(home) == before
     finally:
         get_settings.cache_clear()
+
+
+def test_the_console_script_walks_the_old_generation_rarely(monkeypatch):
+    """`lume-assets` (cli.entry) runs its command with the CLI's GC thresholds."""
+    import gc
+
+    from lume_assets import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda: seen.append(gc.get_threshold()))
+    monkeypatch.setattr(cli, "quick_exit", lambda code: seen.append(code))
+    before = gc.get_threshold()
+    try:
+        cli.entry()
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [cli.GC_THRESHOLDS, 0]
+    assert cli.GC_THRESHOLDS[0] > before[0]
