@@ -65,6 +65,9 @@ from lume_assets.deploy.chunk_runners import RUNNER_KEY, ChunkRunner
 from lume_assets.errors import LumeError, StorageError
 from lume_assets.io_managers.files import FileIOManager
 from lume_assets.models.model import ModelSpec
+from lume_assets.models.plot_process import PlotProcess
+from lume_assets.models.plot_process import take as take_plot_process
+from lume_assets.models.plotting import render
 from lume_assets.storage.chunk_writer import ChunkWriter
 from lume_assets.storage.files import FileRecord, sha256_file, write_bytes
 from lume_assets.storage.gc_pause import no_cyclic_gc
@@ -130,9 +133,15 @@ def _reusable_file(iom: FileIOManager, evals: Sequence[Evaluation], rel: str) ->
 
 
 def _overview(
-    overview: ScanOverview, iom: FileIOManager, key: dg.AssetKey, digests: list[str], title: str
+    overview: ScanOverview,
+    iom: FileIOManager,
+    key: dg.AssetKey,
+    digests: list[str],
+    title: str,
+    painter: PlotProcess | None,
 ) -> tuple[FileRecord, Path] | None:
-    """The overview PNG of these chunk files: the stored one, else rendered and written once."""
+    """The overview PNG of these chunk files: the stored one, else rendered (by `painter`'s
+    child process when there is one) and written once."""
     fs = iom.filesystem()
     rel = result_file_path(
         key.path, chunk_file_id(overview.cache_key(digests)), ".png", OVERVIEW_FOLDER
@@ -147,8 +156,11 @@ def _overview(
             serializer="png",
         )
         return record, local
-    data = overview.png(title)
-    return (write_bytes(fs, rel, data, "png"), local) if data is not None else None
+    spec = overview.figure(title)
+    if spec is None:
+        return None
+    data = painter.render(spec) if painter is not None else render(spec)
+    return write_bytes(fs, rel, data, "png"), local
 
 
 def _writer_stopped(chunk: str, exc: BaseException) -> dg.Failure:
@@ -325,6 +337,11 @@ def scan_asset(
         pending: deque[tuple[str, EvaluationPlan, Future]] = deque()
         queued: deque[tuple[str, FileRecord, int, Future]] = deque()
         writer = _writer(spec, context.resources.result_store, runner, progress.total)
+        # a child process the `scan` command started to draw the overview (plot_process)
+        painter = take_plot_process()
+        if painter is not None and overview.plotted is None:
+            painter.close()
+            painter = None
         try:
             with runner.session(context, spec) as submit, no_cyclic_gc():
                 for chunk in chunks:
@@ -345,6 +362,10 @@ def scan_asset(
                 while pending:
                     write(*pending.popleft())
                 settle(0)
+        except BaseException:
+            if painter is not None:
+                painter.close()
+            raise
         finally:
             if writer is not None:
                 writer.close()
@@ -366,7 +387,11 @@ def scan_asset(
         # the latest, and the other chunks' events stay as they were
         title = f"{spec.name} {scan.name}: {progress.done} point(s)"
         summary: dict[str, Any] = {"summary": overview.summary()}
-        drawn = _overview(overview, iom, key, digests, title)
+        try:
+            drawn = _overview(overview, iom, key, digests, title, painter)
+        finally:
+            if painter is not None:
+                painter.close()
         if drawn is not None:
             summary.update(plot_metadata(context.instance, *drawn, title, label="overview"))
         context.add_asset_metadata(summary, partition_key=_stored_last(partitions, chunks))

@@ -24,7 +24,7 @@ import numpy as np
 
 from lume_assets.errors import ModelError
 from lume_assets.models.model import ModelSpec
-from lume_assets.models.plotting import draw, png
+from lume_assets.models.plotting import FigureSpec, render
 from lume_assets.models.variables import ScalarVariable, with_units
 
 __all__ = ["MAX_GRID_BINS", "MAX_LINE_BINS", "OVERVIEW_FOLDER", "ScanOverview"]
@@ -174,8 +174,8 @@ class ScanOverview:
         units = next((getattr(v, "units", None) for v in variables if v.name == name), None)
         return with_units(name, units)
 
-    def png(self, title: str) -> bytes | None:
-        """The overview plot as PNG bytes; None when nothing plottable was seen."""
+    def figure(self, title: str) -> FigureSpec | None:
+        """The overview plot's data, labels and size; None when nothing plottable was seen."""
         if self.plotted is None or not self.counts.any():
             return None
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -183,30 +183,32 @@ class ScanOverview:
         centers = [a.centers for a in self.axes.values()]
         names = list(self.axes)
         y_label = self._label(self.plotted, inputs=False)
-        if len(names) == 1:
-            seen = self.counts > 0
-            figure = draw(
-                centers[0][seen].tolist(),
-                means[seen].tolist(),
-                None,
-                (self._label(names[0], True), y_label, ""),
-            )
-        else:
-            xs, cs = np.meshgrid(centers[0], centers[1], indexing="ij")
-            figure = draw(
-                xs.ravel().tolist(),
-                means.ravel().tolist(),
-                cs.ravel().tolist(),
-                (self._label(names[0], True), y_label, self._label(names[1], True)),
-            )
         rest = [n for n in self.scanned if n not in self.axes]
         binned = any(not a.exact for a in self.axes.values())
         notes = [f"mean over {', '.join(rest)}" if rest else "", "binned" if binned else ""]
         note = "; ".join(n for n in notes if n)
-        figure.axes[0].set_title(title + (f" ({note})" if note else ""))
-        figure.set_size_inches(*OVERVIEW_INCHES)  # fits Dagit's metadata column unclipped
-        figure.tight_layout()
-        return png(figure)
+        shown = {"title": title + (f" ({note})" if note else ""), "inches": OVERVIEW_INCHES}
+        if len(names) == 1:
+            seen = self.counts > 0
+            return FigureSpec(
+                xs=centers[0][seen].tolist(),
+                ys=means[seen].tolist(),
+                labels=(self._label(names[0], True), y_label, ""),
+                **shown,
+            )
+        xs, cs = np.meshgrid(centers[0], centers[1], indexing="ij")
+        return FigureSpec(
+            xs=xs.ravel().tolist(),
+            ys=means.ravel().tolist(),
+            cs=cs.ravel().tolist(),
+            labels=(self._label(names[0], True), y_label, self._label(names[1], True)),
+            **shown,
+        )
+
+    def png(self, title: str) -> bytes | None:
+        """The overview plot as PNG bytes (drawn here); None when nothing plottable was seen."""
+        spec = self.figure(title)
+        return None if spec is None else render(spec)
 
     def cache_key(self, chunk_digests: Sequence[str]) -> list[str]:
         """What the overview PNG depends on: the chunk files and what is plotted."""

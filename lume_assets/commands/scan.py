@@ -80,6 +80,10 @@ def scan(
     lines on stderr (the scan's own points/rate/ETA lines, and partitions done).
     """
     client = make_client(remote)
+    if client.mode == "local":  # the run is in this process: its overview's drawing process
+        from lume_assets.models.plot_process import prestart  # starts now, beside Dagster's
+
+        prestart()
     try:
         keys = partitions
         if first or last:

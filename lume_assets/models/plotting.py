@@ -1,14 +1,41 @@
 """Figures of model results: one drawing helper for `lume-assets plot` and the scan overview.
 
 `draw` makes a line over one input, or a heatmap (a full grid) / coloured points over two;
-`png` turns a figure into PNG bytes. matplotlib is imported only when a figure is drawn, so
-importing this module (the definitions do) stays cheap.
+`png` turns a figure into PNG bytes; `render` does both for a `FigureSpec` (what a figure
+shows, as plain data: it can be drawn in another process, `plot_process`). matplotlib is
+imported only when a figure is drawn, so importing this module (the definitions do) stays cheap.
 """
 
 from __future__ import annotations
 
 import io
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class FigureSpec(BaseModel):
+    """What `render` draws: `draw`'s data and labels, a title and a size (inches)."""
+
+    model_config = ConfigDict(ser_json_inf_nan="constants")  # NaN: an empty heatmap cell
+
+    xs: list[float]
+    ys: list[float]
+    cs: list[float] | None = None
+    labels: tuple[str, str, str]
+    title: str = ""
+    inches: tuple[float, float] | None = None
+
+
+def render(spec: FigureSpec) -> bytes:
+    """The PNG bytes of the figure `spec` describes."""
+    figure = draw(spec.xs, spec.ys, spec.cs, spec.labels)
+    if spec.title:
+        figure.axes[0].set_title(spec.title)
+    if spec.inches is not None:
+        figure.set_size_inches(*spec.inches)
+    figure.tight_layout()
+    return png(figure)
 
 
 def draw(

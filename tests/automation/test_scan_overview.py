@@ -125,3 +125,44 @@ def test_overview_memory_is_bounded_by_bins_not_points() -> None:
     )
     assert grid.sums.shape == (MAX_GRID_BINS, MAX_GRID_BINS) and grid.counts.sum() == n
     assert png_size(grid.png("grid") or b"") == (560, 400)
+
+
+def test_the_scan_command_s_drawing_process_draws_the_same_overview(scan_resources) -> None:
+    """A PlotProcess prestarted (as the `scan` command does) is taken by the scan step and its
+    child draws the overview: the same PNG bytes as drawing in the step's process."""
+    from lume_assets.models import plot_process
+
+    asset = scan_asset(make_cheap_spec(), SCAN)
+    keys = SCAN.chunk_keys()
+    plot_process.prestart()
+    (painter,) = plot_process._PRESTARTED
+    with dg.instance_for_test() as instance:
+        run = dg.materialize(
+            [asset], instance=instance, resources=scan_resources, tags=whole_range(keys)
+        )
+        assert run.success
+        last = latest(instance, asset.key, run.run_id)
+    assert plot_process.take() is None  # the step took it
+    assert painter.drawn_by_child
+    drawn_here = ScanOverview(
+        make_cheap_spec(), {n: SCAN.axis_values(n) for n in SCAN.axes}, grid=True
+    )
+    stored = scan_resources["result_store"].get_store().find("cheap", limit=10_000)
+    drawn_here.add(
+        {n: np.array([s.inputs[n] for s in stored]) for n in SCAN.axes},
+        {n: np.array([s.outputs[n] for s in stored]) for n in ("r", "p")},
+    )
+    title = "cheap grid: 600 point(s)"
+    assert Path(last["overview_path"].value).read_bytes() == drawn_here.png(title)
+
+
+def test_a_drawing_process_that_cannot_start_draws_in_this_process(monkeypatch) -> None:
+    from lume_assets.models import plot_process
+    from lume_assets.models.plotting import FigureSpec, render
+
+    monkeypatch.setattr(plot_process.sys, "executable", "/nonexistent/python")
+    spec = FigureSpec(xs=[0.0, 1.0, 2.0], ys=[1.0, 0.0, 1.0], labels=("x", "y", ""), title="t")
+    with plot_process.PlotProcess() as painter:
+        data = painter.render(spec)
+    assert not painter.drawn_by_child
+    assert data == render(spec)
