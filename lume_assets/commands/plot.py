@@ -16,7 +16,7 @@ import click
 
 from lume_assets.commands.results import MAX_LIMIT, check_names, missing_sqlite, parse_where
 from lume_assets.errors import ClientError
-from lume_assets.models.plotting import draw
+from lume_assets.models.plotting import FigureSpec, render
 from lume_assets.models.variables import with_units
 
 
@@ -84,15 +84,16 @@ def plot(
         units = {f"inputs.{v.name}": v.units for v in info.inputs}
         units.update({f"outputs.{v.name}": v.units for v in info.outputs})
     labels = tuple(with_units(p, units.get(p)) if p else "" for p in (x_path, y_path, c_path))
-    figure = draw(
-        [p[0] for p in points],
-        [p[1] for p in points],
-        [p[2] for p in points] if c_path else None,
-        labels,  # type: ignore[arg-type]
+    data = render(
+        FigureSpec(
+            xs=[p[0] for p in points],
+            ys=[p[1] for p in points],
+            cs=[p[2] for p in points] if c_path else None,
+            labels=labels,  # type: ignore[arg-type]
+            title=f"{model}: {len(points)} result(s)",
+        )
     )
-    figure.axes[0].set_title(f"{model}: {len(points)} result(s)")
-    figure.tight_layout()
     name = f"{model}_{y_path.split('.')[-1]}_vs_{x_path.split('.')[-1]}.png"
     target = Path(out or name)
-    figure.savefig(target, format="png")
+    target.write_bytes(data)
     click.echo(f"wrote {target} ({len(points)} points)")
