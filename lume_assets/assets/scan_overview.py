@@ -11,7 +11,7 @@ O(points), whatever the scan's size. At the end:
   first scanned input: a line; over the first two inputs of a product grid: a heatmap (the mean
   over any further inputs). At most `MAX_LINE_BINS` points on a line and `MAX_GRID_BINS` per
   heatmap axis (an axis with more values is binned evenly; a bin shows its mean). Drawn by
-  `lume_assets.models.plotting.draw`, the helper of `lume-assets plot`, and written once as a
+  `lume_assets.models.plotting.render`, the helper of `lume-assets plot`, and written once as a
   content-addressed PNG (`<scan key>/overview/<digest of the chunk files>.png`): re-running the
   same points (all cache hits) finds the file and neither renders nor writes it again. Dagit
   shows it inline through `lume_assets.assets.plot_links` (`overview`, `overview_path`).
@@ -24,7 +24,7 @@ import numpy as np
 
 from lume_assets.errors import ModelError
 from lume_assets.models.model import ModelSpec
-from lume_assets.models.plotting import FigureSpec, render
+from lume_assets.models.plotting import FigureSpec
 from lume_assets.models.variables import ScalarVariable, with_units
 
 __all__ = ["MAX_GRID_BINS", "MAX_LINE_BINS", "OVERVIEW_FOLDER", "ScanOverview"]
@@ -204,11 +204,6 @@ class ScanOverview:
             labels=(self._label(names[0], True), y_label, self._label(names[1], True)),
             **shown,
         )
-
-    def png(self, title: str) -> bytes | None:
-        """The overview plot as PNG bytes (drawn here); None when nothing plottable was seen."""
-        spec = self.figure(title)
-        return None if spec is None else render(spec)
 
     def cache_key(self, chunk_digests: Sequence[str]) -> list[str]:
         """What the overview PNG depends on: the chunk files and what is plotted."""

@@ -16,6 +16,7 @@ from lume_assets.assets.scan_grid import LinSpace, ScanSpec
 from lume_assets.assets.scan_overview import MAX_GRID_BINS, MAX_LINE_BINS, ScanOverview
 from lume_assets.demo.focus_model import FOCUS
 from lume_assets.errors import ModelError
+from lume_assets.models.plotting import render
 from tests.assets.test_plot_links import png_size, served_files
 from tests.automation.conftest import make_cheap_spec
 from tests.automation.test_scans import SCAN, whole_range
@@ -124,7 +125,8 @@ def test_overview_memory_is_bounded_by_bins_not_points() -> None:
         {"focal_length": ks.ravel(), "sigma": ks.ravel()},
     )
     assert grid.sums.shape == (MAX_GRID_BINS, MAX_GRID_BINS) and grid.counts.sum() == n
-    assert png_size(grid.png("grid") or b"") == (560, 400)
+    figure = grid.figure("grid")
+    assert figure is not None and png_size(render(figure)) == (560, 400)
 
 
 def test_the_scan_command_s_drawing_process_draws_the_same_overview(scan_resources) -> None:
@@ -153,12 +155,14 @@ def test_the_scan_command_s_drawing_process_draws_the_same_overview(scan_resourc
         {n: np.array([s.outputs[n] for s in stored]) for n in ("r", "p")},
     )
     title = "cheap grid: 600 point(s)"
-    assert Path(last["overview_path"].value).read_bytes() == drawn_here.png(title)
+    figure = drawn_here.figure(title)
+    assert figure is not None
+    assert Path(last["overview_path"].value).read_bytes() == render(figure)
 
 
 def test_a_drawing_process_that_cannot_start_draws_in_this_process(monkeypatch) -> None:
     from lume_assets.models import plot_process
-    from lume_assets.models.plotting import FigureSpec, render
+    from lume_assets.models.plotting import FigureSpec
 
     monkeypatch.setattr(plot_process.sys, "executable", "/nonexistent/python")
     spec = FigureSpec(xs=[0.0, 1.0, 2.0], ys=[1.0, 0.0, 1.0], labels=("x", "y", ""), title="t")
